@@ -1,0 +1,308 @@
+"""Typed SQLAlchemy 2 models: people, catalogue, orders and their history, inbound/outbound messages."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
+    MetaData, Numeric, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ORDER_STATUSES = (
+    "draft", "confirmed", "assigned", "accepted", "purchased", "delivered",
+    "cancelled", "unassigned", "needs_review",
+)
+CHANNELS = ("sms", "voice", "telegram", "console")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Resident(Base):
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    village: Mapped[str] = mapped_column(String(100), default="", index=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    preferred_leader_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leaders.id", ondelete="SET NULL"))
+    registered_by: Mapped[str] = mapped_column(String(100), default="")
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("lat IS NULL OR (lat >= -90 AND lat <= 90)", name="lat_range"),
+        CheckConstraint("lon IS NULL OR (lon >= -180 AND lon <= 180)", name="lon_range"),
+    )
+
+
+class Leader(Base):
+    __tablename__ = "leaders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(32), unique=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    radius_km: Mapped[float] = mapped_column(Float, default=5.0)
+    capacity: Mapped[int] = mapped_column(Integer, default=5)
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    invite_code: Mapped[str] = mapped_column(String(64), unique=True)
+    invite_used_at: Mapped[datetime | None] = mapped_column()
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("radius_km > 0", name="radius_positive"),
+        CheckConstraint("capacity >= 0", name="capacity_nonnegative"),
+        CheckConstraint("lat >= -90 AND lat <= 90", name="lat_range"),
+        CheckConstraint("lon >= -180 AND lon <= 180", name="lon_range"),
+    )
+
+
+class Operator(Base):
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    aliases: Mapped[list[Any]] = mapped_column(default=list)
+    unit: Mapped[str] = mapped_column(String(16), default="")
+    units: Mapped[list[Any]] = mapped_column(default=list)
+    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    category: Mapped[str] = mapped_column(String(64), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (CheckConstraint("price IS NULL OR price >= 0", name="price_nonnegative"),)
+
+
+class InboundMessage(Base):
+    """Every SMS, call webhook and Telegram update as received, before anything else happens."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    vendor_id: Mapped[str] = mapped_column(String(128))
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column()
+    response: Mapped[str | None] = mapped_column(Text)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+
+    __table_args__ = (UniqueConstraint("channel", "vendor_id", name="uq_inbound_vendor"),)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    resident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("residents.id", ondelete="SET NULL"), index=True)
+    leader_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leaders.id", ondelete="SET NULL"), index=True)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id",
+        lazy="selectin")
+    events: Mapped[list[OrderEvent]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderEvent.id",
+        lazy="selectin")
+    resident: Mapped[Resident | None] = relationship(lazy="selectin")
+    leader: Mapped[Leader | None] = relationship(lazy="selectin")
+    recordings: Mapped[list[Recording]] = relationship(
+        back_populates="order", order_by="Recording.id", lazy="selectin")
+
+    __table_args__ = (
+        CheckConstraint(_in("status", ORDER_STATUSES), name="status_known"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
+    )
+
+
+class OrderItem(Base):
+    __tablename__ = "order_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(12, 3))
+    unit: Mapped[str] = mapped_column(String(16), default="")
+    source_text: Mapped[str] = mapped_column(Text, default="")
+
+    order: Mapped[Order] = relationship(back_populates="items")
+
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+
+class OrderEvent(Base):
+    """One status change; rows are only ever added, so the history is never overwritten."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    order: Mapped[Order] = relationship(back_populates="events")
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="stream")  # stream | message
+    path: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(64), default="audio/wav")
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    vendor_url: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column()
+
+    order: Mapped[Order | None] = relationship(back_populates="recordings")
+
+
+class Conversation(Base):
+    """Where a resident's SMS or call dialogue stands; kept in the database so restarts lose nothing."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))  # phone number, or CallSid for a call
+    state: Mapped[str] = mapped_column(String(32), default="idle")
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    draft: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("channel", "key", name="uq_conversation_key"),)
+
+
+class Task(Base):
+    """An offer of an order to one leader, and what the leader did with it."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    leader_id: Mapped[int] = mapped_column(ForeignKey("leaders.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="offered")
+    offered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    responded_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        CheckConstraint(
+            _in("status", ("offered", "accepted", "declined", "expired", "done", "withdrawn")),
+            name="status_known"),
+        Index("ix_tasks_leader_status", "leader_id", "status"),
+    )
+
+
+class Outbox(Base):
+    """An outbound SMS or Telegram message, sent by a retrying worker; never sent twice."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # sms | telegram
+    recipient: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    vendor_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        CheckConstraint(_in("status", ("pending", "sending", "sent", "failed")),
+                        name="status_known"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+    )

@@ -1,0 +1,105 @@
+"""Order queries: create with items, add events, fetch and list for the API and console."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Order, OrderEvent, OrderItem, Task, utcnow
+
+
+def new_items(items: Iterable[Any]) -> list[OrderItem]:
+    """OrderItem rows from parsed items (objects or dicts with sku, name, quantity, unit, source)."""
+    rows = []
+    for it in items:
+        get = it.get if isinstance(it, dict) else (lambda k, d=None, o=it: getattr(o, k, d))
+        rows.append(OrderItem(sku=get("sku"), name=get("name") or get("sku"),
+                              quantity=Decimal(str(get("quantity", 1))), unit=get("unit") or "",
+                              source_text=get("source") or get("source_text") or ""))
+    return rows
+
+
+async def create(session: AsyncSession, *, channel: str, phone: str, status: str, actor: str,
+                 items: Iterable[Any] = (), locale: str = "zh-CN", resident_id: int | None = None,
+                 transcript: str | None = None, note: str = "", reason: str = "") -> Order:
+    """A new order with its items and the first event (from nothing to `status`)."""
+    order = Order(channel=channel, phone=phone, status=status, locale=locale,
+                  resident_id=resident_id, transcript=transcript, note=note,
+                  items=new_items(items), events=[])
+    session.add(order)
+    await session.flush()
+    session.add(OrderEvent(order_id=order.id, from_status=None, to_status=status, actor=actor,
+                           reason=reason))
+    await session.flush()
+    await session.refresh(order, ["events", "items"])
+    return order
+
+
+async def add_event(session: AsyncSession, order: Order, to_status: str, *, actor: str,
+                    reason: str = "") -> OrderEvent:
+    ev = OrderEvent(order_id=order.id, from_status=order.status, to_status=to_status,
+                    actor=actor, reason=reason, at=utcnow())
+    order.status = to_status
+    order.updated_at = ev.at
+    session.add(ev)
+    await session.flush()
+    return ev
+
+
+async def replace_items(session: AsyncSession, order: Order, items: Iterable[Any]) -> None:
+    order.items.clear()
+    await session.flush()
+    order.items.extend(new_items(items))
+    await session.flush()
+
+
+async def get(session: AsyncSession, order_id: int, *, for_update: bool = False) -> Order | None:
+    q = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+    if for_update:
+        q = q.with_for_update()
+    return (await session.execute(q)).scalar_one_or_none()
+
+
+async def list_orders(session: AsyncSession, *, status: str | None = None, phone: str | None = None,
+                      channel: str | None = None, leader_id: int | None = None,
+                      village: str | None = None, limit: int = 100,
+                      offset: int = 0) -> tuple[Sequence[Order], int]:
+    """Newest first; returns (page, total matching)."""
+    from db.models import Resident
+
+    conds = []
+    if status:
+        conds.append(Order.status.in_(status.split(",")))
+    if phone:
+        conds.append(Order.phone == phone)
+    if channel:
+        conds.append(Order.channel == channel)
+    if leader_id is not None:
+        conds.append(Order.leader_id == leader_id)
+    if village:
+        conds.append(Order.resident_id.in_(select(Resident.id).where(Resident.village == village)))
+    total = (await session.execute(select(func.count(Order.id)).where(*conds))).scalar_one()
+    rows = (await session.execute(select(Order).where(*conds)
+                                  .order_by(Order.created_at.desc(), Order.id.desc())
+                                  .limit(limit).offset(offset))).scalars().all()
+    return rows, int(total)
+
+
+async def latest_for_phone(session: AsyncSession, phone: str, *,
+                           statuses: Sequence[str] | None = None) -> Order | None:
+    q = select(Order).where(Order.phone == phone)
+    if statuses:
+        q = q.where(Order.status.in_(statuses))
+    q = q.order_by(Order.created_at.desc(), Order.id.desc()).limit(1)
+    return (await session.execute(q)).scalar_one_or_none()
+
+
+async def open_task_counts(session: AsyncSession) -> dict[int, int]:
+    """Open tasks (offered or accepted) per leader id."""
+    rows = await session.execute(select(Task.leader_id, func.count(Task.id))
+                                 .where(Task.status.in_(("offered", "accepted")))
+                                 .group_by(Task.leader_id))
+    return {int(lid): int(n) for lid, n in rows.all()}

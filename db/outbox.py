@@ -1,0 +1,73 @@
+"""The outbox: enqueue in the same transaction as the change it reports, claim due rows, settle."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Outbox, utcnow
+
+# A row stuck in 'sending' this long (its worker died mid-send) is tried again.
+SENDING_LEASE = timedelta(minutes=2)
+
+
+async def enqueue(session: AsyncSession, *, channel: str, recipient: str, body: str,
+                  idempotency_key: str, payload: dict[str, Any] | None = None,
+                  not_before: datetime | None = None) -> bool:
+    """Queue a message once per idempotency key; returns False if the key was already queued."""
+    values = dict(channel=channel, recipient=recipient, body=body, payload=payload or {},
+                  idempotency_key=idempotency_key, status="pending", attempts=0,
+                  next_attempt_at=not_before or utcnow(), created_at=utcnow())
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    ins = pg_insert(Outbox) if dialect == "postgresql" else sqlite_insert(Outbox)
+    stmt = ins.values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    result = await session.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def claim_due(session: AsyncSession, *, limit: int = 20, now: datetime | None = None,
+                    channels: Sequence[str] | None = None) -> list[Outbox]:
+    """Mark up to `limit` due rows as 'sending' and return them. On PostgreSQL rows locked by
+    another worker are skipped, so two gateways never take the same message."""
+    now = now or utcnow()
+    due = (Outbox.status == "pending") & (Outbox.next_attempt_at <= now)
+    stale = (Outbox.status == "sending") & (Outbox.next_attempt_at <= now - SENDING_LEASE)
+    q = select(Outbox).where(due | stale)
+    if channels:
+        q = q.where(Outbox.channel.in_(channels))
+    q = q.order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    rows = list((await session.execute(q)).scalars())
+    for r in rows:
+        r.status = "sending"
+        r.next_attempt_at = now
+    await session.flush()
+    return rows
+
+
+async def mark_sent(session: AsyncSession, row_id: int, vendor_id: str | None = None) -> None:
+    await session.execute(update(Outbox).where(Outbox.id == row_id).values(
+        status="sent", sent_at=utcnow(), vendor_id=vendor_id, last_error=None,
+        attempts=Outbox.attempts + 1))
+
+
+async def mark_failed(session: AsyncSession, row_id: int, error: str, *, retry_in: float | None,
+                      ) -> None:
+    """Record a failed attempt; `retry_in` seconds until the next try, or None to give up."""
+    values: dict[str, Any] = dict(attempts=Outbox.attempts + 1, last_error=error[:2000])
+    if retry_in is None:
+        values["status"] = "failed"
+    else:
+        values.update(status="pending", next_attempt_at=utcnow() + timedelta(seconds=retry_in))
+    await session.execute(update(Outbox).where(Outbox.id == row_id).values(**values))
+
+
+async def depth(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Outbox.status, func.count(Outbox.id)).group_by(Outbox.status))
+    return {s: int(n) for s, n in rows.all()}

@@ -1,0 +1,107 @@
+"""The retrying worker that drains the outbox through one sender per channel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Awaitable, Callable
+
+import db.outbox
+from db.models import Outbox
+from db.session import Database
+from gateway.errors import SendError
+
+log = logging.getLogger(__name__)
+
+Sender = Callable[[Outbox], Awaitable[str | None]]
+
+
+def backoff(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:
+    """Seconds before retry number `attempt` (1-based): exponential with jitter, capped."""
+    return min(cap, base * (2 ** (attempt - 1))) * (0.75 + random.random() * 0.5)
+
+
+class OutboxWorker:
+    """Claims due rows, sends each through its channel's sender, records the outcome."""
+
+    def __init__(self, database: Database, *, poll_seconds: float = 1.0, max_attempts: int = 12,
+                 batch: int = 20, send_timeout: float = 20.0) -> None:
+        self.db = database
+        self.poll_seconds = poll_seconds
+        self.max_attempts = max_attempts
+        self.batch = batch
+        self.send_timeout = send_timeout
+        self.senders: dict[str, Sender] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def register(self, channel: str, sender: Sender) -> None:
+        self.senders[channel] = sender
+
+    def wake(self) -> None:
+        """Ask for a pass now (after a commit that queued something)."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """One pass over due messages of channels that have a sender; returns how many settled."""
+        if not self.senders:
+            return 0
+        async with self.db.session() as s:
+            rows = await db.outbox.claim_due(s, limit=self.batch, channels=list(self.senders))
+            claimed = [(r.id, r.channel, r.attempts, r) for r in rows]
+        for row_id, channel, attempts, row in claimed:
+            await self._send_one(row_id, channel, attempts, row)
+        return len(claimed)
+
+    async def _send_one(self, row_id: int, channel: str, attempts: int, row: Outbox) -> None:
+        sender = self.senders[channel]
+        try:
+            vendor_id = await asyncio.wait_for(sender(row), self.send_timeout)
+        except SendError as exc:
+            retry = None if exc.permanent or attempts + 1 >= self.max_attempts else \
+                (exc.retry_after if exc.retry_after is not None else backoff(attempts + 1))
+            log.warning("outbox %s (%s) failed, attempt %d%s: %s", row_id, channel, attempts + 1,
+                        "" if retry is None else f", retry in {retry:.0f}s", exc)
+            await self._settle_failed(row_id, str(exc), retry)
+        except Exception as exc:  # time-outs, connection errors, sender bugs: retry later
+            retry = None if attempts + 1 >= self.max_attempts else backoff(attempts + 1)
+            log.warning("outbox %s (%s) error, attempt %d: %r", row_id, channel, attempts + 1, exc)
+            await self._settle_failed(row_id, repr(exc), retry)
+        else:
+            async with self.db.session() as s:
+                await db.outbox.mark_sent(s, row_id, vendor_id)
+
+    async def _settle_failed(self, row_id: int, error: str, retry: float | None) -> None:
+        async with self.db.session() as s:
+            await db.outbox.mark_failed(s, row_id, error, retry_in=retry)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                n = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be restarting: keep going
+                log.exception("outbox pass failed; trying again")
+                n = 0
+            if n:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

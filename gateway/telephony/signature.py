@@ -1,0 +1,56 @@
+"""Twilio request signatures: every Twilio request is checked before anything is stored."""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping
+
+from aiohttp import web
+from multidict import MultiDictProxy
+from twilio.request_validator import RequestValidator
+
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_FORM_BYTES = 64 * 1024
+
+
+def public_url_for(settings: Settings, request: web.BaseRequest, *, with_query: bool = True) -> str:
+    """The URL Twilio signed: DOORSTEP_PUBLIC_URL + the request's path (and query)."""
+    path = request.rel_url.path_qs if with_query else request.rel_url.path
+    return settings.public_url + path
+
+
+def is_valid(settings: Settings, url: str, params: Mapping[str, str], signature: str | None) -> bool:
+    if not settings.twilio_auth_token or not signature:
+        return False
+    try:
+        return bool(RequestValidator(settings.twilio_auth_token).validate(url, dict(params), signature))
+    except Exception:  # a malformed signature or parameters: simply not valid
+        return False
+
+
+async def verified_form(request: web.Request, settings: Settings) -> MultiDictProxy[str]:
+    """Read the form of a Twilio webhook and check its signature; 403 if it does not match,
+    413 if the body is larger than any Twilio webhook."""
+    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES,
+                                            actual_size=request.content_length)
+    try:
+        form = await request.post()
+    except ValueError:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=-1)
+    except Exception:
+        raise web.HTTPBadRequest(text="unreadable form body")
+    params = {k: v for k, v in form.items() if isinstance(v, str)}
+    url = public_url_for(settings, request)
+    if not is_valid(settings, url, params, request.headers.get("X-Twilio-Signature")):
+        log.warning("rejected a Twilio request to %s with a bad or missing signature",
+                    request.rel_url.path)
+        raise web.HTTPForbidden(text="invalid Twilio signature")
+    return form  # type: ignore[return-value]
+
+
+def twiml_response(xml: str) -> web.Response:
+    return web.Response(text=xml, content_type="application/xml", charset="utf-8")
