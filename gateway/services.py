@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -23,6 +23,8 @@ class Services:
     languages: LanguageCache
     outbox: OutboxWorker
     listeners: list[OrderListener] = field(default_factory=list)
+    # Called after a commit that confirmed an order; the dispatcher replaces it with its wake().
+    wake_dispatcher: Callable[[], None] = lambda: None
     # Filled by the adapters that are enabled (voice pool, Telegram bot, router...).
     extras: dict[str, Any] = field(default_factory=dict)
 
