@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_max_attempts: int = Field(default=12, ge=1)
 
+    # Operator console: HMAC secret of its session cookies (generated into data_dir if unset),
+    # session length, lock-out after repeated failed logins, and the day boundary for filters.
+    console_secret: str | None = None
+    console_session_hours: float = Field(default=12, gt=0)
+    console_max_failed_logins: int = Field(default=5, ge=1)
+    console_lockout_minutes: float = Field(default=15, gt=0)
+    console_timezone: str = "Asia/Shanghai"
+
     @field_validator("default_locale")
     @classmethod
     def _locale(cls, v: str) -> str:
