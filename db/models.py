@@ -273,6 +273,11 @@ class Task(Base):
     responded_at: Mapped[datetime | None] = mapped_column()
     expires_at: Mapped[datetime | None] = mapped_column()
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The recording sent along with the offer, deleted with the details (see redacted_at).
+    voice_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    closed_at: Mapped[datetime | None] = mapped_column()  # declined, expired, done, withdrawn
+    # When the resident's details were removed from the leader's chat (hide_resident_after_days).
+    redacted_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (
         CheckConstraint(

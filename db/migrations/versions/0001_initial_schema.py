@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 17:20:06.655433
+Create Date: 2026-11-28 17:28:32.148179
 """
 
 from __future__ import annotations
@@ -226,6 +226,9 @@ def upgrade() -> None:
     sa.Column('responded_at', db.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('expires_at', db.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('telegram_message_id', sa.BigInteger(), nullable=True),
+    sa.Column('voice_message_id', sa.BigInteger(), nullable=True),
+    sa.Column('closed_at', db.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('redacted_at', db.models.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint("status IN ('offered', 'accepted', 'declined', 'expired', 'done', 'withdrawn')", name=op.f('ck_tasks_status_known')),
     sa.ForeignKeyConstraint(['leader_id'], ['leaders.id'], name=op.f('fk_tasks_leader_id_leaders'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_tasks_order_id_orders'), ondelete='CASCADE'),
