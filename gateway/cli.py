@@ -66,7 +66,12 @@ def serve(host: str | None, port: int | None, demo: bool, no_migrate: bool) -> N
 
     from gateway.app import create_app
 
+    from gateway.logs import configure
+
     settings = _settings()
+    configure(settings.log_level, json_format=settings.log_json,
+              secrets=(settings.twilio_auth_token, settings.telegram_bot_token,
+                       settings.api_token, settings.telegram_webhook_secret))
     if not no_migrate:
         _migrate(settings)
     if demo:

@@ -22,5 +22,18 @@ async def healthz(request: web.Request) -> web.Response:
                               "telegram": services.settings.telegram_enabled})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=await services_of(request).metrics.render(),
+                        content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
 def setup(app: web.Application) -> None:
+    from gateway.metrics import database_collector, request_metrics
+    from gateway.services import SERVICES
+
+    services = app[SERVICES]
+    services.metrics.collectors.append(database_collector(services.db))
+    app.middlewares.append(request_metrics(services.metrics))
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)

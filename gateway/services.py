@@ -10,6 +10,7 @@ from aiohttp import web
 from db.session import Database
 from gateway.domain.orders import OrderListener
 from gateway.languages import LanguageCache
+from gateway.metrics import Metrics
 from gateway.outbox_worker import OutboxWorker
 from gateway.settings import Settings
 from gateway.templates import Templates
@@ -22,6 +23,7 @@ class Services:
     templates: Templates
     languages: LanguageCache
     outbox: OutboxWorker
+    metrics: Metrics = field(default_factory=Metrics)
     listeners: list[OrderListener] = field(default_factory=list)
     # Called after a commit that confirmed an order; the dispatcher replaces it with its wake().
     wake_dispatcher: Callable[[], None] = lambda: None

@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     default_locale: str = "zh-CN"
     data_dir: Path = Path("data")
     api_token: str | None = None
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", pattern="^(?i)(debug|info|warning|error)$")
+    log_json: bool = True
 
     twilio_account_sid: str | None = _vendor("TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = _vendor("TWILIO_AUTH_TOKEN")
