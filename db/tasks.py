@@ -1,0 +1,115 @@
+"""Tasks (an order offered to one leader) and the leader/order queries the dispatcher needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Leader, Order, Product, Task, utcnow
+
+OPEN = ("offered", "accepted")
+
+
+async def create(session: AsyncSession, order: Order, leader_id: int, *,
+                 expires_at: datetime) -> Task:
+    task = Task(order_id=order.id, leader_id=leader_id, status="offered", offered_at=utcnow(),
+                expires_at=expires_at)
+    session.add(task)
+    await session.flush()
+    return task
+
+
+async def get(session: AsyncSession, task_id: int, *, for_update: bool = False) -> Task | None:
+    q = select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
+    if for_update:
+        q = q.with_for_update()
+    return (await session.execute(q)).scalar_one_or_none()
+
+
+def close(task: Task, status: str, at: datetime | None = None) -> None:
+    task.status = status
+    task.closed_at = at or utcnow()
+
+
+async def for_order(session: AsyncSession, order_id: int) -> Sequence[Task]:
+    return (await session.execute(
+        select(Task).where(Task.order_id == order_id).order_by(Task.id))).scalars().all()
+
+
+async def open_for_order(session: AsyncSession, order_id: int) -> Sequence[Task]:
+    return (await session.execute(select(Task).where(
+        Task.order_id == order_id, Task.status.in_(OPEN)).order_by(Task.id))).scalars().all()
+
+
+async def open_for_leader(session: AsyncSession, leader_id: int,
+                          statuses: Iterable[str] = OPEN) -> list[tuple[Task, Order]]:
+    rows = await session.execute(
+        select(Task, Order).join(Order, Order.id == Task.order_id)
+        .where(Task.leader_id == leader_id, Task.status.in_(tuple(statuses)))
+        .order_by(Task.offered_at, Task.id))
+    return [(t, o) for t, o in rows.all()]
+
+
+async def open_counts(session: AsyncSession, leader_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(leader_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Task.leader_id, func.count(Task.id))
+        .where(Task.status.in_(OPEN), Task.leader_id.in_(ids)).group_by(Task.leader_id))
+    return {int(lid): int(n) for lid, n in rows.all()}
+
+
+async def expired_offers(session: AsyncSession, now: datetime, limit: int = 100) -> Sequence[Task]:
+    return (await session.execute(
+        select(Task).where(Task.status == "offered", Task.expires_at <= now)
+        .order_by(Task.expires_at, Task.id).limit(limit))).scalars().all()
+
+
+async def next_expiry(session: AsyncSession) -> datetime | None:
+    return (await session.execute(
+        select(func.min(Task.expires_at)).where(Task.status == "offered"))).scalar_one_or_none()
+
+
+async def to_redact(session: AsyncSession, closed_before: datetime,
+                    limit: int = 100) -> Sequence[Task]:
+    """Delivered tasks whose resident details are still in the leader's chat."""
+    return (await session.execute(
+        select(Task).where(Task.status == "done", Task.redacted_at.is_(None),
+                           Task.closed_at <= closed_before)
+        .order_by(Task.closed_at, Task.id).limit(limit))).scalars().all()
+
+
+async def orders_with_status(session: AsyncSession, status: str, limit: int = 100) -> Sequence[int]:
+    return (await session.execute(
+        select(Order.id).where(Order.status == status).order_by(Order.id).limit(limit))
+    ).scalars().all()
+
+
+async def leaders_by_ids(session: AsyncSession, ids: Iterable[int]) -> Sequence[Leader]:
+    ids = list(ids)
+    if not ids:
+        return []
+    return (await session.execute(select(Leader).where(Leader.id.in_(ids)))).scalars().all()
+
+
+async def all_leader_positions(session: AsyncSession) -> Sequence[tuple[int, float, float, float]]:
+    rows = await session.execute(select(Leader.id, Leader.lat, Leader.lon, Leader.radius_km))
+    return [(int(i), float(a), float(b), float(r)) for i, a, b, r in rows.all()]
+
+
+async def leaders_signature(session: AsyncSession) -> tuple[int, int]:
+    """Changes when leaders are added or removed (other processes: the CLI, imports)."""
+    n, top = (await session.execute(select(func.count(Leader.id), func.max(Leader.id)))).one()
+    return int(n or 0), int(top or 0)
+
+
+async def categories(session: AsyncSession, skus: Iterable[str]) -> dict[str, str]:
+    skus = list(set(skus))
+    if not skus:
+        return {}
+    rows = await session.execute(select(Product.sku, Product.category).where(Product.sku.in_(skus)))
+    return {s: c or "" for s, c in rows.all()}

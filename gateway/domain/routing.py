@@ -1,0 +1,148 @@
+"""Who gets an order: the nearest available leader, found through a grid index (no I/O here).
+
+A leader is a candidate for a point when on duty, below capacity and within their own service
+radius of it. Candidates are ranked nearest first, ties broken by fewer open tasks, then by id;
+the resident's preferred leader comes first whenever on duty with room (their radius is not
+required: the resident chose them). The `LeaderIndex` buckets leader bases into cells of
+`cell_deg` degrees so that a query looks at the cells around the point instead of every leader;
+leaders whose radius is wider than `wide_km` live in a small list that is always checked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+EARTH_RADIUS_KM = 6371.0088
+KM_PER_DEG_LAT = math.pi * EARTH_RADIUS_KM / 180.0
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle (haversine) distance in kilometres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class LeaderSpot:
+    """What routing needs to know about a leader."""
+
+    id: int
+    lat: float
+    lon: float
+    radius_km: float
+    capacity: int
+    on_duty: bool = True
+
+
+@dataclass(frozen=True)
+class Candidate:
+    leader_id: int
+    distance_km: float
+    open_tasks: int
+    preferred: bool = False
+
+
+def rank(lat: float, lon: float, leaders: Iterable[LeaderSpot], open_tasks: Mapping[int, int],
+         *, preferred_id: int | None = None, exclude: Iterable[int] = ()) -> list[Candidate]:
+    """The leaders who may take an order at (lat, lon), best first."""
+    excluded = set(exclude)
+    out: list[Candidate] = []
+    seen: set[int] = set()
+    for ld in leaders:
+        if ld.id in excluded or ld.id in seen or not ld.on_duty:
+            continue
+        seen.add(ld.id)
+        n = open_tasks.get(ld.id, 0)
+        if n >= ld.capacity:
+            continue
+        d = distance_km(lat, lon, ld.lat, ld.lon)
+        preferred = ld.id == preferred_id
+        if d <= ld.radius_km or preferred:
+            out.append(Candidate(ld.id, d, n, preferred))
+    out.sort(key=lambda c: (not c.preferred, c.distance_km, c.open_tasks, c.leader_id))
+    return out
+
+
+class LeaderIndex:
+    """Leader bases bucketed in a lat/lon grid; `near()` returns the few whose radius may cover a
+    point. Positions and radii only: duty and capacity change often and are checked by `rank`."""
+
+    def __init__(self, cell_deg: float = 0.1, wide_km: float = 50.0) -> None:
+        self.cell_deg = cell_deg
+        self.wide_km = wide_km
+        self._cells: dict[tuple[int, int], dict[int, LeaderSpot]] = {}
+        self._where: dict[int, tuple[int, int] | None] = {}  # None: in the wide list
+        self._wide: dict[int, LeaderSpot] = {}
+        self._max_radius = 0.0  # of the gridded leaders; only grows, which is safe
+        self._lon_cells = max(1, round(360 / cell_deg))
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def _cell(self, lat: float, lon: float) -> tuple[int, int]:
+        return (math.floor(lat / self.cell_deg),
+                math.floor((lon + 180.0) / self.cell_deg) % self._lon_cells)
+
+    def upsert(self, spot: LeaderSpot) -> None:
+        self.remove(spot.id)
+        if spot.radius_km > self.wide_km:
+            self._wide[spot.id] = spot
+            self._where[spot.id] = None
+            return
+        cell = self._cell(spot.lat, spot.lon)
+        self._cells.setdefault(cell, {})[spot.id] = spot
+        self._where[spot.id] = cell
+        self._max_radius = max(self._max_radius, spot.radius_km)
+
+    def remove(self, leader_id: int) -> None:
+        if leader_id not in self._where:
+            return
+        cell = self._where.pop(leader_id)
+        if cell is None:
+            self._wide.pop(leader_id, None)
+            return
+        bucket = self._cells.get(cell, {})
+        bucket.pop(leader_id, None)
+        if not bucket:
+            self._cells.pop(cell, None)
+
+    def get(self, leader_id: int) -> LeaderSpot | None:
+        cell = self._where.get(leader_id, ())
+        if cell == ():
+            return None
+        return self._wide.get(leader_id) if cell is None else self._cells[cell].get(leader_id)
+
+    def near(self, lat: float, lon: float) -> list[LeaderSpot]:
+        """Every indexed leader within their own radius of the point (distance checked)."""
+        out = [s for s in self._wide.values()
+               if distance_km(lat, lon, s.lat, s.lon) <= s.radius_km]
+        if not self._cells:
+            return out
+        reach = self._max_radius
+        dlat = reach / KM_PER_DEG_LAT
+        lat_lo, lat_hi = max(-90.0, lat - dlat), min(90.0, lat + dlat)
+        cos_min = min(math.cos(math.radians(lat_lo)), math.cos(math.radians(lat_hi)))
+        if cos_min < 1e-6 or reach / (KM_PER_DEG_LAT * cos_min) >= 180:
+            col_span = self._lon_cells  # near a pole: every longitude
+        else:
+            col_span = math.ceil(reach / (KM_PER_DEG_LAT * cos_min) / self.cell_deg) + 1
+        r0, r1 = math.floor(lat_lo / self.cell_deg), math.floor(lat_hi / self.cell_deg)
+        c_mid = self._cell(lat, lon)[1]
+        if 2 * col_span + 1 >= self._lon_cells:
+            cols: Iterable[int] = range(self._lon_cells)
+        else:
+            cols = [(c_mid + k) % self._lon_cells for k in range(-col_span, col_span + 1)]
+        cols = list(cols)
+        for r in range(r0, r1 + 1):
+            for c in cols:
+                bucket = self._cells.get((r, c))
+                if not bucket:
+                    continue
+                for s in bucket.values():
+                    if distance_km(lat, lon, s.lat, s.lon) <= s.radius_km:
+                        out.append(s)
+        return out

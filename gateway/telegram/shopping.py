@@ -1,0 +1,39 @@
+"""One combined shopping list over a leader's accepted orders: per category, per product and unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Iterable, Mapping
+
+from db.models import Order
+
+
+@dataclass
+class Line:
+    name: str
+    unit: str
+    quantity: Decimal = Decimal(0)
+    orders: set[int] = field(default_factory=set)
+
+    @property
+    def households(self) -> int:
+        return len(self.orders)
+
+
+def combine(orders: Iterable[Order], categories: Mapping[str, str]
+            ) -> tuple[list[tuple[str, list[Line]]], int]:
+    """([(category, lines sorted by name)], households); a household is one order's phone."""
+    lines: dict[tuple[str, str, str], Line] = {}
+    phones: set[str] = set()
+    for order in orders:
+        phones.add(order.phone)
+        for it in order.items:
+            key = (categories.get(it.sku, ""), it.name, it.unit)
+            line = lines.setdefault(key, Line(it.name, it.unit))
+            line.quantity += Decimal(it.quantity)
+            line.orders.add(order.id)
+    groups: dict[str, list[Line]] = {}
+    for (cat, _, _), line in sorted(lines.items(), key=lambda kv: (kv[0][0] == "", kv[0])):
+        groups.setdefault(cat, []).append(line)
+    return list(groups.items()), len(phones)
