@@ -1,0 +1,8 @@
+"""The order language: everyday zh-CN and ko-KR order texts to intent and items, per catalogue."""
+
+from .compiler import OrderLanguage, compile_language
+from .locales import SUPPORTED_LOCALES, normalize_locale
+from .model import ParsedItem, ParseResult, VoskWordList, format_quantity
+
+__all__ = ["SUPPORTED_LOCALES", "normalize_locale", "compile_language", "OrderLanguage",
+           "ParseResult", "ParsedItem", "VoskWordList", "format_quantity"]

@@ -1,0 +1,110 @@
+"""One compiler from locale data and catalogue to the parser (and the Vosk word list)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Callable, Sequence
+
+from gateway.catalog import CatalogItem
+
+from .fuzzy import PinyinIndex, merge_compounds, repair
+from .grammar import interpret
+from .lexicon import INTENT, UNKNOWN, Lexicon, build_lexicon
+from .locales import LocaleData, load_locale, normalize_locale
+from .model import ParseResult, VoskWordList
+from .scan import HanScanner, SpacedScanner
+
+_STRIP = re.compile(r"[\s,，、;；。.!！?？:：~～]+")
+MAX_TEXT = 5000  # longer texts are cut: nobody dictates more than this in one order
+
+
+class _T2S:
+    """OpenCC traditional-to-simplified, applied only to texts holding a character it changes."""
+
+    def __init__(self, config: str) -> None:
+        import opencc
+
+        self._cc = opencc.OpenCC(config)
+        probe = "".join(chr(c) for c in range(0x3400, 0xA000))
+        converted = self._cc.convert(probe)
+        self.changing = frozenset(a for a, b in zip(probe, converted) if a != b) \
+            if len(converted) == len(probe) else None
+
+    def __call__(self, text: str) -> str:
+        if self.changing is not None and self.changing.isdisjoint(text):
+            return text
+        return self._cc.convert(text)
+
+
+_converters: dict[str, _T2S] = {}
+
+
+def _converter(config: str) -> _T2S:
+    conv = _converters.get(config)
+    if conv is None:
+        conv = _converters[config] = _T2S(config)
+    return conv
+
+
+class OrderLanguage:
+    """The order language of one locale and one catalogue: `parse` texts, list Vosk words."""
+
+    def __init__(self, data: LocaleData, catalog: Sequence[CatalogItem]) -> None:
+        self.locale = data.locale
+        self.data = data
+        self._t2s = _converter(data.traditional) if data.traditional else None
+        self.lexicon: Lexicon = build_lexicon(data, catalog, self.normalize)
+        self._scanner = SpacedScanner(self.lexicon) if data.spaced else HanScanner(self.lexicon)
+        self._priority = [str(p) for p in data.section("intents").get("priority", [])]
+        self._pinyin: PinyinIndex | None = None
+        self._fuzzy = not data.spaced
+
+    def normalize(self, text: str) -> str:
+        """NFKC (full-width digits), lower case, traditional to simplified, single spaces."""
+        text = unicodedata.normalize("NFKC", text).lower()
+        if self._t2s is not None:
+            text = self._t2s(text)
+        return " ".join(text.split()) if " " in text or "\t" in text or "\n" in text else text
+
+    def parse(self, text: str) -> ParseResult:
+        """Intent, items and unmatched goods of a text or transcript; never raises on a str."""
+        try:
+            return self._parse(text)
+        except Exception:  # a bug must cost one text its meaning, never the caller its call
+            return ParseResult("unknown", [], [])
+
+    def _parse(self, text: str) -> ParseResult:
+        if not isinstance(text, str):
+            return ParseResult("unknown", [], [])
+        norm = self._scanner.prepare(self.normalize(text[:MAX_TEXT]))
+        bare = _STRIP.sub("", norm)
+        if not bare:
+            return ParseResult("unknown", [], [])
+        whole = self.lexicon.entries.get(bare)
+        if whole and whole[0].kind == INTENT:
+            return ParseResult(str(whole[0].value), [], [])
+        tokens = self._scanner.scan(norm)
+        if self._fuzzy:
+            if any(t.kind == UNKNOWN for t in tokens):
+                tokens = repair(tokens, self.pinyin_index)
+            tokens = merge_compounds(tokens)
+        return interpret(tokens, self.lexicon, self.data.spaced, self._priority)
+
+    @property
+    def pinyin_index(self) -> PinyinIndex:
+        """Built on first use: texts that need no pinyin fallback never pay for it."""
+        if self._pinyin is None:
+            self._pinyin = PinyinIndex(self.lexicon)
+        return self._pinyin
+
+    def vosk_words(self, known: Callable[[str], bool] | None = None) -> VoskWordList:
+        """The words a Vosk grammar needs; see `vosk_words.word_list`."""
+        from .vosk_words import word_list
+
+        return word_list(self, known)
+
+
+def compile_language(locale: str, catalog: Sequence[CatalogItem]) -> OrderLanguage:
+    """Compile once per catalogue version; inactive items are ignored."""
+    return OrderLanguage(load_locale(normalize_locale(locale)), catalog)

@@ -1,0 +1,241 @@
+"""Tokens to meaning: quantities joined to the goods they count, then the intent of the text."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from .lexicon import (CONTEXT, EACH, HALF, INTENT, NUM, PARTICLE, PRODUCT, SEP, UNIT, UNKNOWN,
+                      VERB, Lexicon)
+from .model import ParsedItem, ParseResult
+from .scan import Tok
+
+ONE = Decimal(1)
+HALF_Q = Decimal("0.5")
+
+
+class Qty:
+    __slots__ = ("value", "unit", "text", "used")
+
+    def __init__(self, value: Decimal, unit: str | None, text: str) -> None:
+        self.value, self.unit, self.text, self.used = value, unit, text, False
+
+
+class Noun:
+    """A product said, or an unknown word that may be goods."""
+
+    __slots__ = ("skus", "text", "qty", "before", "context", "goods")
+
+    def __init__(self, skus: tuple[str, ...] | None, text: str, context: bool) -> None:
+        self.skus, self.text, self.context = skus, text, context
+        self.qty: Qty | None = None
+        self.before = False   # the quantity was said before the noun
+        self.goods = False    # unknown words only: seen in a place where goods are named
+
+
+class Mark:
+    """A separator ("S", with `conj` for 和/、/하고), an order verb ("V") or 各 ("E")."""
+
+    __slots__ = ("kind", "conj")
+
+    def __init__(self, kind: str, conj: bool = False) -> None:
+        self.kind, self.conj = kind, conj
+
+
+Element = Noun | Qty | Mark
+
+
+def group(tokens: list[Tok]) -> tuple[list[Element], list[str]]:
+    """Quantity phrases (一斤半, 두 개, 半斤, bare 袋 before a product) and marks; the intents."""
+    els: list[Element] = []
+    intents: list[str] = []
+    context = False
+    n = len(tokens)
+    i = 0
+    while i < n:
+        t = tokens[i]
+        k = t.kind
+        if k == NUM and i + 1 < n and tokens[i + 1].kind == CONTEXT:
+            i += 1  # 三组, 五号: part of an address
+            continue
+        if k == NUM:
+            value: Decimal = t.value  # type: ignore[assignment]
+            text = t.text
+            unit = None
+            i += 1
+            if i < n and tokens[i].kind == UNIT:
+                unit = tokens[i].value  # type: ignore[assignment]
+                text += tokens[i].text
+                i += 1
+                if i < n and tokens[i].kind == HALF:
+                    value = value + HALF_Q
+                    text += tokens[i].text
+                    i += 1
+            elif i < n and tokens[i].kind == HALF:
+                value = HALF_Q if value == ONE else value + HALF_Q
+                text += tokens[i].text
+                i += 1
+                if i < n and tokens[i].kind == UNIT:
+                    unit = tokens[i].value  # type: ignore[assignment]
+                    text += tokens[i].text
+                    i += 1
+            els.append(Qty(value, unit, text))
+            continue
+        if k == HALF:
+            if i + 1 < n and tokens[i + 1].kind == UNIT:
+                els.append(Qty(HALF_Q, tokens[i + 1].value, t.text + tokens[i + 1].text))  # type: ignore[arg-type]
+                i += 2
+                continue
+        elif k == UNIT:
+            # A bare counter counts one, but only right before a product: 来袋米, 要包盐.
+            if i + 1 < n and tokens[i + 1].kind == PRODUCT:
+                els.append(Qty(ONE, t.value, t.text))  # type: ignore[arg-type]
+        elif k == PRODUCT:
+            els.append(Noun(t.value, t.text, context))  # type: ignore[arg-type]
+        elif k == UNKNOWN:
+            els.append(Noun(None, t.text, context))
+        elif k == SEP:
+            els.append(Mark("S", t.list_sep))
+            if not t.list_sep:
+                context = False
+        elif k == PARTICLE:
+            if t.list_sep:
+                els.append(Mark("S", True))
+        elif k == VERB:
+            if t.value:
+                els.append(Mark("S"))
+            els.append(Mark("V"))
+            context = False
+        elif k == EACH:
+            els.append(Mark("E"))
+        elif k == CONTEXT:
+            context = True
+        elif k == INTENT:
+            intents.append(t.value)  # type: ignore[arg-type]
+        i += 1
+    return els, intents
+
+
+def _neighbour(els: list[Element], k: int, step: int) -> tuple[Noun | None, int]:
+    """The noun next to els[k] and how far apart: 0 adjacent, 1 an order verb before the
+    quantity ("张大爷 要 两袋 米": the verb starts a new item), 2 a separator."""
+    j = k + step
+    gap = 0
+    while 0 <= j < len(els):
+        e = els[j]
+        if isinstance(e, Noun):
+            return e, gap
+        if isinstance(e, Mark) and e.kind == "V":
+            gap = max(gap, 1 if step < 0 else 0)
+            j += step
+            continue
+        if isinstance(e, Mark) and e.kind == "S" and gap < 2:
+            gap = 2
+            j += step
+            continue
+        return None, gap
+    return None, gap
+
+
+def attach(els: list[Element], lex: Lexicon) -> None:
+    """Give each quantity to the noun it counts: before or after it, by adjacency and unit."""
+    products = lex.products
+
+    def fits(q: Qty, noun: Noun) -> bool:
+        if noun.skus is None or len(noun.skus) != 1:
+            return True
+        return lex.fits(q.unit, products[noun.skus[0]])
+
+    for k, q in enumerate(els):
+        if not isinstance(q, Qty):
+            continue
+        if k > 0 and isinstance(els[k - 1], Mark) and els[k - 1].kind == "E":  # type: ignore[union-attr]
+            j = k - 2
+            while j >= 0 and (isinstance(els[j], Noun) or isinstance(els[j], Mark)
+                              and els[j].kind in "SV"):  # type: ignore[union-attr]
+                e = els[j]
+                if isinstance(e, Noun):
+                    if e.qty is not None:
+                        break
+                    e.qty, q.used = q, True
+                j -= 1
+            continue
+        prev, pgap = _neighbour(els, k, -1)
+        nxt, ngap = _neighbour(els, k, +1)
+        if prev is not None and prev.qty is not None:
+            prev = None
+        if nxt is not None and nxt.qty is not None:
+            nxt = None
+        target: Noun | None = None
+        if prev is not None and nxt is not None and pgap == 0 and ngap == 0:
+            fp, fn = fits(q, prev), fits(q, nxt)
+            if fp != fn:
+                target = prev if fp else nxt
+            elif (prev.skus is None) != (nxt.skus is None):
+                target = nxt if prev.skus is None else prev  # a known product over a stranger
+            else:
+                target = prev  # "大米两袋面粉": the count follows the name it counts
+        else:
+            # Nearest first; on a tie the noun before (a count usually follows its name).
+            options = [(pgap, 0, prev), (ngap, 1, nxt)]
+            options = [o for o in options if o[2] is not None]
+            if options:
+                target = min(options, key=lambda o: (o[0], o[1]))[2]
+        if target is not None:
+            target.qty, q.used = q, True
+            target.before = target is nxt
+
+
+def _goods_like(els: list[Element], k: int, noun: Noun) -> bool:
+    """An unknown word is goods when counted, ordered ("还要葱") or listed with goods."""
+    if noun.qty is not None:
+        return True
+    if k > 0 and isinstance(els[k - 1], Mark) and els[k - 1].kind == "V":  # type: ignore[union-attr]
+        nxt = els[k + 1] if k + 1 < len(els) else None
+        return nxt is None or isinstance(nxt, Mark) and nxt.kind == "S"
+    if noun.context:
+        return False
+    if 0 < k < len(els) - 1 and isinstance(els[k - 1], Noun) and isinstance(els[k + 1], Noun):
+        return True  # 油盐酱醋: listed between goods
+    for step in (-1, 1):
+        j = k + step
+        if 0 <= j < len(els) and isinstance(els[j], Mark) and els[j].conj:  # type: ignore[union-attr]
+            other = els[j + step] if 0 <= j + step < len(els) else None
+            if isinstance(other, Noun) and other.skus is not None:
+                return True
+    return False
+
+
+def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]) -> ParseResult:
+    els, intents = group(tokens)
+    attach(els, lex)
+    items: list[ParsedItem] = []
+    unmatched: list[str] = []
+    joiner = " " if spaced else ""
+    for k, e in enumerate(els):
+        if not isinstance(e, Noun):
+            continue
+        q = e.qty
+        source = e.text if q is None else (
+            joiner.join((q.text, e.text)) if e.before else joiner.join((e.text, q.text)))
+        if e.skus is None:
+            if _goods_like(els, k, e):
+                unmatched.append(e.text)
+            continue
+        if len(e.skus) != 1 or q is not None and q.value <= 0:
+            unmatched.append(e.text)   # two products share the word, or "zero" of it
+            continue
+        p = lex.products[e.skus[0]]
+        unit = p.unit if q is None or q.unit is None else lex.resolve_unit(q.unit, p)
+        items.append(ParsedItem(p.sku, p.name, ONE if q is None else q.value, unit, source))
+    found = set(intents)
+    if items or unmatched:
+        intent = "order"
+        for special in ("cancel", "status", "repeat"):
+            if special in found:
+                intent = special
+                break
+        if intent in ("cancel", "status"):
+            items, unmatched = [], []  # the goods named are a reference, not an order
+    else:
+        intent = next((p for p in priority if p in found), "unknown")
+    return ParseResult(intent, items, unmatched)

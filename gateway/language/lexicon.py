@@ -1,0 +1,176 @@
+"""The compiled vocabulary: every word of a locale and catalogue, indexed for longest-match scans."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable, Iterable, Sequence
+
+from gateway.catalog import CatalogItem
+
+from .locales import LocaleData
+from .numbers import korean_number_words
+
+# Token kinds. Plain ints: the scanner compares them in its inner loop.
+PRODUCT, UNIT, NUM, HALF, INTENT, VERB, SEP, EACH, CONTEXT, FILLER, PARTICLE, UNKNOWN = range(12)
+KIND_NAMES = ("product", "unit", "num", "half", "intent", "verb", "sep", "each", "context",
+              "filler", "particle", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One meaning of a word. `value`: skus (product), unit, Decimal (num), intent name."""
+
+    kind: int
+    value: object = None
+    weak: bool = False      # a number word that is a number only right before a counter
+    list_sep: bool = False  # a conjunction (和, 、, 하고): joins goods in a list
+
+
+@dataclass
+class Product:
+    """What the parser needs of a catalogue item."""
+
+    sku: str
+    name: str
+    unit: str
+    units: tuple[str, ...]
+
+
+@dataclass
+class Lexicon:
+    """Words by first character, longest first; products, units and synonyms of one language."""
+
+    data: LocaleData
+    normalize: Callable[[str], str]
+    entries: dict[str, tuple[Entry, ...]] = field(default_factory=dict)
+    by_first: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    products: dict[str, Product] = field(default_factory=dict)
+    product_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word -> skus
+    unit_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)    # unit -> group
+    name_prefixes: set[str] = field(default_factory=set)  # spaced scripts: glue split names
+
+    def add(self, word: str, entry: Entry) -> None:
+        word = self.normalize(word)
+        if not word:
+            return
+        old = self.entries.get(word, ())
+        if entry not in old:
+            self.entries[word] = (*old, entry)
+
+    def finish(self) -> None:
+        """Index by first character, longest word first, and order each word's meanings."""
+        buckets: dict[str, list[str]] = {}
+        for word in self.entries:
+            buckets.setdefault(word[0], []).append(word)
+        self.by_first = {c: tuple(sorted(ws, key=len, reverse=True)) for c, ws in buckets.items()}
+        self.entries = {w: tuple(sorted(es, key=lambda e: e.kind)) for w, es in self.entries.items()}
+
+    def resolve_unit(self, said: str, product: Product) -> str:
+        """The product's spelling of the unit said; the unit as said if the product lacks it."""
+        if said in product.units:
+            return said
+        for other in self.unit_groups.get(said, ()):
+            if other in product.units:
+                return other
+        return said
+
+    def fits(self, said: str | None, product: Product) -> bool:
+        return said is None or self.resolve_unit(said, product) in product.units
+
+
+def nfkc_lower(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
+                  normalize: Callable[[str], str]) -> Lexicon:
+    """Compile locale data and the active catalogue items into one lexicon."""
+    lex = Lexicon(data=data, normalize=normalize)
+    words = data.section("words")
+    intents = data.section("intents")
+    numbers = data.section("numbers")
+    units = data.section("units")
+
+    def each_word(values: Iterable[object]) -> Iterable[str]:
+        for v in values:
+            w = normalize(str(v))
+            if w:
+                yield w
+
+    # Products: name and aliases; a word shared by two products keeps both skus (ambiguous).
+    shared: dict[str, list[str]] = {}
+    for item in catalog:
+        if not item.active:
+            continue
+        p_units = tuple(dict.fromkeys(normalize(u) for u in item.all_units if normalize(u)))
+        lex.products[item.sku] = Product(item.sku, item.name, p_units[0] if p_units else "",
+                                         p_units)
+        for i, name in enumerate(item.all_names):
+            w = normalize(name)
+            if not w:
+                continue
+            skus = shared.setdefault(w, [])
+            if item.sku not in skus:
+                # A product's own name beats another product's alias of the same spelling.
+                skus.insert(0, item.sku) if i == 0 else skus.append(item.sku)
+    for w, skus in shared.items():
+        owners = [s for s in skus if normalize(lex.products[s].name) == w]
+        chosen = tuple(owners[:1]) if len(owners) == 1 else tuple(skus)
+        lex.product_names[w] = chosen
+        lex.add(w, Entry(PRODUCT, chosen))
+        if data.spaced and " " in w:
+            parts = w.split(" ")
+            for k in range(1, len(parts)):
+                lex.name_prefixes.add(" ".join(parts[:k]))
+        if data.spaced:
+            lex.add(w.replace(" ", ""), Entry(PRODUCT, chosen))
+
+    # Units: the common ones, every catalogue unit, and synonyms grouped.
+    all_units = set(each_word(units.get("common", [])))
+    for p in lex.products.values():
+        all_units.update(p.units)
+    for group in units.get("synonyms", []):
+        g = tuple(each_word(group))
+        for u in g:
+            lex.unit_groups[u] = g
+            all_units.add(u)
+    for u in all_units:
+        lex.add(u, Entry(UNIT, u))
+
+    # Numbers.
+    if data.spaced:
+        weak = set(each_word(numbers.get("weak", [])))
+        table = korean_number_words(numbers.get("native_ones", {}), numbers.get("native_tens", {}),
+                                    numbers.get("sino_digits", {}),
+                                    numbers.get("sino_multipliers", {}))
+        for w, v in table.items():
+            lex.add(w, Entry(NUM, Decimal(v), weak=w in weak))
+    else:
+        for w, v in numbers.get("words", {}).items():
+            lex.add(w, Entry(NUM, Decimal(v)))
+    for w in each_word(numbers.get("half", [])):
+        lex.add(w, Entry(HALF))
+
+    # Intents, then the function words.
+    for intent in ("confirm", "cancel", "status", "repeat", "help"):
+        for w in each_word(intents.get(intent, [])):
+            lex.add(w, Entry(INTENT, intent))
+    seps = set(each_word(words.get("separators", [])))
+    conj = set(each_word(words.get("conjunctions", []))) | {"和", "跟", "与", "及", "以及",
+                                                             "还有", "하고", "랑", "이랑", "와", "과"}
+    for w in each_word(words.get("order_verbs", [])):
+        lex.add(w, Entry(VERB, w in seps))
+    for w in seps:
+        lex.add(w, Entry(SEP, list_sep=w in conj))
+    for w in each_word(words.get("each", [])):
+        lex.add(w, Entry(EACH))
+    for w in each_word(words.get("context", [])):
+        lex.add(w, Entry(CONTEXT))
+    for w in each_word(words.get("fillers", [])):
+        lex.add(w, Entry(FILLER))
+    for w in each_word(words.get("particles", [])):
+        lex.add(w, Entry(PARTICLE, list_sep=w in conj))
+    lex.finish()
+    return lex

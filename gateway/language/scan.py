@@ -1,0 +1,253 @@
+"""Text to tokens: normalisation, then a longest-match scan over the compiled lexicon."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from .lexicon import (NUM, PARTICLE, PRODUCT, SEP, UNIT, UNKNOWN, Entry, Lexicon)
+from .numbers import read_han_numeral
+
+DIGITS_RE = re.compile(r"\d+(?:\.\d+)?")
+# Strong separators; "、" and "/" also join a list of goods.
+SEP_CHARS = frozenset(",，、;；。.!！?？\n\r\t:：/|~～()（）[]【】\"'“”‘’")
+LIST_CHARS = frozenset("、/+")
+HAN_SPACE_RE = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+SPACE_RE = re.compile(r"\s+")
+
+
+class Tok:
+    """A scanned token: kind, surface text, value (skus, unit, Decimal, intent)."""
+
+    __slots__ = ("kind", "text", "value", "weak", "list_sep")
+
+    def __init__(self, kind: int, text: str, value: object = None, weak: bool = False,
+                 list_sep: bool = False) -> None:
+        self.kind = kind
+        self.text = text
+        self.value = value
+        self.weak = weak
+        self.list_sep = list_sep
+
+    def __repr__(self) -> str:  # for test failures and debugging
+        return f"Tok({self.kind}, {self.text!r}, {self.value!r})"
+
+
+def _tok(entry: Entry, text: str) -> Tok:
+    return Tok(entry.kind, text, entry.value, entry.weak, entry.list_sep)
+
+
+class HanScanner:
+    """Scans unspaced text (zh-CN) character by character, longest lexicon word first."""
+
+    def __init__(self, lex: Lexicon) -> None:
+        self.lex = lex
+        numbers = lex.data.section("numbers")
+        self.digits = {lex.normalize(k): int(v) for k, v in numbers.get("digits", {}).items()}
+        self.mults = {lex.normalize(k): int(v) for k, v in numbers.get("multipliers", {}).items()}
+        self.numeral_chars = frozenset(self.digits) | frozenset(self.mults)
+
+    def prepare(self, text: str) -> str:
+        return HAN_SPACE_RE.sub("", text)
+
+    def scan(self, text: str) -> list[Tok]:
+        lex = self.lex
+        by_first, entries = lex.by_first, lex.entries
+        numeral_chars = self.numeral_chars
+        out: list[Tok] = []
+        n = len(text)
+        i = 0
+        unk = -1  # start of the pending unknown span
+        while i < n:
+            c = text[i]
+            if c in SEP_CHARS or c.isspace():
+                if unk >= 0:
+                    out.append(Tok(UNKNOWN, text[unk:i]))
+                    unk = -1
+                if c in SEP_CHARS:
+                    out.append(Tok(SEP, c, list_sep=c in LIST_CHARS))
+                i += 1
+                continue
+            word = None
+            for w in by_first.get(c, ()):
+                if text.startswith(w, i):
+                    end = i + len(w)
+                    if end < n and w[-1].isascii() and w[-1].isalpha() \
+                            and text[end].isascii() and text[end].isalpha():
+                        continue  # ASCII words match whole: "no" is not in "nothing"
+                    word = w
+                    break
+            run = 0
+            if "0" <= c <= "9":
+                m = DIGITS_RE.match(text, i)
+                run = m.end() - i if m else 0
+            elif c in numeral_chars:
+                j = i + 1
+                while j < n and text[j] in numeral_chars:
+                    j += 1
+                run = j - i
+            if word is not None and (len(word) > run or len(word) == run and not word.isdigit()):
+                if unk >= 0:
+                    out.append(Tok(UNKNOWN, text[unk:i]))
+                    unk = -1
+                out.append(_tok(entries[word][0], word))
+                i += len(word)
+                continue
+            if run:
+                raw = text[i:i + run]
+                value: int | Decimal | None
+                if "0" <= c <= "9":
+                    value = Decimal(raw)
+                else:
+                    value = read_han_numeral(raw, self.digits, self.mults)
+                if value is not None:
+                    if unk >= 0:
+                        out.append(Tok(UNKNOWN, text[unk:i]))
+                        unk = -1
+                    out.append(Tok(NUM, raw, Decimal(value)))
+                    i += run
+                    continue
+            if c.isascii() and c.isalpha():
+                if unk >= 0:
+                    out.append(Tok(UNKNOWN, text[unk:i]))
+                    unk = -1
+                j = i + 1
+                while j < n and text[j].isascii() and text[j].isalnum():
+                    j += 1
+                out.append(Tok(UNKNOWN, text[i:j]))
+                i = j
+                continue
+            if c.isalpha():
+                if unk < 0:
+                    unk = i
+            elif unk >= 0:  # a symbol or an emoji ends an unknown word
+                out.append(Tok(UNKNOWN, text[unk:i]))
+                unk = -1
+            i += 1
+        if unk >= 0:
+            out.append(Tok(UNKNOWN, text[unk:]))
+        return out
+
+
+class SpacedScanner:
+    """Scans spaced text (ko-KR): each word is a product, number, counter … plus glued particles."""
+
+    def __init__(self, lex: Lexicon) -> None:
+        self.lex = lex
+        self.particles = tuple(sorted((w for w, es in lex.entries.items()
+                                       if any(e.kind == PARTICLE for e in es)),
+                                      key=len, reverse=True))
+
+    def prepare(self, text: str) -> str:
+        return text
+
+    def _starts_with_unit(self, word: str, pos: int) -> bool:
+        if pos >= len(word):
+            return False
+        if word[pos].isdigit():
+            return False
+        for w in self.lex.by_first.get(word[pos], ()):
+            if word.startswith(w, pos) and any(e.kind == UNIT for e in self.lex.entries[w]):
+                return True
+        return False
+
+    def _pick(self, word: str, j: int, next_word: str) -> tuple[str, Entry] | None:
+        """The longest lexicon word at word[j] with a meaning allowed there."""
+        entries = self.lex.entries
+        for w in self.lex.by_first.get(word[j], ()):
+            if not word.startswith(w, j):
+                continue
+            for e in entries[w]:
+                if e.kind == PARTICLE and j == 0:
+                    continue
+                if e.kind == NUM and e.weak:
+                    end = j + len(w)
+                    if not (self._starts_with_unit(word, end)
+                            or end == len(word) and self._starts_with_unit(next_word, 0)):
+                        continue
+                return w, e
+        return None
+
+    def _word(self, word: str, next_word: str, out: list[Tok]) -> None:
+        pieces: list[Tok] = []
+        j = 0
+        n = len(word)
+        while j < n:
+            c = word[j]
+            if "0" <= c <= "9":
+                m = DIGITS_RE.match(word, j)
+                assert m is not None
+                pieces.append(Tok(NUM, m.group(), Decimal(m.group())))
+                j = m.end()
+                continue
+            hit = self._pick(word, j, next_word)
+            if hit is None:
+                break
+            w, e = hit
+            if e.kind == PRODUCT and j > 0 and pieces and pieces[-1].kind not in (NUM, UNIT):
+                break  # a product name glued after other words: read the word as unknown
+            pieces.append(_tok(e, w))
+            j += len(w)
+        if j >= n:
+            out.extend(pieces)
+            return
+        # Part of the word is unknown: the whole word is, less the particles glued to its end.
+        if pieces and all(p.kind in (NUM, UNIT) for p in pieces):
+            out.extend(pieces)  # "2개짜리": keep the count, the rest is unknown
+            word = word[j:]
+        stem = word
+        tail: list[Tok] = []
+        stripped = True
+        while stripped:
+            stripped = False
+            for p in self.particles:
+                if len(stem) > len(p) and stem.endswith(p):
+                    e = next(x for x in self.lex.entries[p] if x.kind == PARTICLE)
+                    tail.insert(0, _tok(e, p))
+                    stem = stem[: -len(p)]
+                    stripped = True
+                    break
+        out.append(Tok(UNKNOWN, stem))
+        out.extend(tail)
+
+    def scan(self, text: str) -> list[Tok]:
+        out: list[Tok] = []
+        words: list[str] = []
+        for chunk in re.split(r"([,，、;；。.!！?？\n:：/|~()（）])", text):
+            if not chunk:
+                continue
+            if chunk in SEP_CHARS or chunk in ".":
+                words.append(chunk)
+            else:
+                words.extend(chunk.split())
+        k = 0
+        while k < len(words):
+            word = words[k]
+            if word in SEP_CHARS:
+                out.append(Tok(SEP, word, list_sep=word in LIST_CHARS))
+                k += 1
+                continue
+            if word in self.lex.name_prefixes:
+                joined = self._spaced_name(words, k)
+                if joined:
+                    w, used, rest = joined
+                    out.append(_tok(self.lex.entries[w][0], w))
+                    k += used
+                    if rest:
+                        self._word(rest, words[k] if k < len(words) else "", out)
+                    continue
+            self._word(word, words[k + 1] if k + 1 < len(words) else "", out)
+            k += 1
+        return out
+
+    def _spaced_name(self, words: list[str], k: int) -> tuple[str, int, str] | None:
+        """A product name written in several words ("고무 장갑"), and what follows it."""
+        for used in (4, 3, 2):
+            if k + used > len(words):
+                continue
+            s = " ".join(words[k:k + used])
+            for w in self.lex.by_first.get(s[0], ()):
+                if " " in w and s.startswith(w) and len(w) > len(" ".join(words[k:k + used - 1])):
+                    if any(e.kind == PRODUCT for e in self.lex.entries[w]):
+                        return w, used, s[len(w):]
+        return None

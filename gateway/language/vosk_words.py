@@ -1,0 +1,94 @@
+"""The Vosk word list, compiled from the same lexicon as the parser."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from .lexicon import NUM, PRODUCT, Entry
+from .model import VoskWordList
+
+if TYPE_CHECKING:
+    from .compiler import OrderLanguage
+
+
+def split_known(word: str, known: Callable[[str], bool]) -> list[str] | None:
+    """`word` as the fewest pieces the model knows (longest first), or None if impossible."""
+    n = len(word)
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[0] = []
+    for i in range(n):
+        if best[i] is None:
+            continue
+        for j in range(n, i, -1):
+            piece = word[i:j]
+            if known(piece):
+                cand = best[i] + [piece]  # type: ignore[operator]
+                if best[j] is None or len(cand) < len(best[j]):  # type: ignore[arg-type]
+                    best[j] = cand
+    return best[n]
+
+
+def source_words(lang: OrderLanguage) -> list[str]:
+    """Every word the parser understands that someone may say (generated numbers excepted)."""
+    data = lang.data
+    words: list[str] = []
+    for name in lang.lexicon.product_names:
+        words.append(name)
+    for unit, entries in lang.lexicon.entries.items():
+        if any(e.kind == 1 for e in entries):
+            words.append(unit)
+    numbers = data.section("numbers")
+    for key in ("digits", "multipliers", "words", "native_ones", "native_tens", "sino_digits",
+                "sino_multipliers"):
+        words.extend(str(w) for w in numbers.get(key, {}))
+    words.extend(str(w) for w in numbers.get("half", []))
+    for key in ("fillers", "order_verbs", "separators", "each", "context"):
+        words.extend(data.words("words", key))
+    for intent in ("confirm", "cancel", "status", "repeat", "help"):
+        words.extend(data.words("intents", intent))
+    out: list[str] = []
+    seen: set[str] = set()
+    for w in words:
+        w = lang.normalize(w)
+        for part in w.split():
+            if part and part not in seen and not part.isascii():
+                seen.add(part)
+                out.append(part)
+    return out
+
+
+def word_list(lang: OrderLanguage, known: Callable[[str], bool] | None) -> VoskWordList:
+    """Words for the recogniser: each checked with `known`, split into known pieces or reported.
+
+    A product name that had to be split is also taught to the parser in its spaced form,
+    so that the transcript "감기 약" still reads as 감기약.
+    """
+    words = source_words(lang)
+    if known is None:
+        return VoskWordList(sorted(words), [])
+    result: list[str] = []
+    missing: list[str] = []
+    lex = lang.lexicon
+    taught = False
+    for w in words:
+        if known(w):
+            result.append(w)
+            continue
+        pieces = split_known(w, known)
+        if pieces is None:
+            missing.append(w)
+            continue
+        result.extend(pieces)
+        skus = lex.product_names.get(w)
+        if skus and lang.data.spaced:
+            spaced = " ".join(pieces)
+            lex.add(spaced, Entry(PRODUCT, skus))
+            for k in range(1, len(pieces)):
+                lex.name_prefixes.add(" ".join(pieces[:k]))
+            taught = True
+    if taught:
+        lex.finish()
+    return VoskWordList(sorted(dict.fromkeys(result)), sorted(dict.fromkeys(missing)))
+
+
+__all__ = ["word_list", "split_known", "source_words", "NUM"]

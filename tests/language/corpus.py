@@ -1,0 +1,75 @@
+"""Reads the corpus files: catalogue, text, expected intent, items and unmatched words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from gateway.catalog import read_csv
+from gateway.language import OrderLanguage, compile_language
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+CATALOGS = {
+    ("demo", "zh-CN"): ROOT / "gateway" / "demo" / "catalog-zh-CN.csv",
+    ("demo", "ko-KR"): ROOT / "gateway" / "demo" / "catalog-ko-KR.csv",
+    ("alt", "zh-CN"): HERE / "catalog_alt_zh.csv",
+    ("alt", "ko-KR"): HERE / "catalog_alt_ko.csv",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    file: str
+    line: int
+    catalog: str
+    text: str
+    expected: dict
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def _number(text: str) -> int | float:
+    d = Decimal(text)
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+def load(name: str) -> list[Case]:
+    """Cases of one TSV file; '#' lines are comments."""
+    cases = []
+    for n, line in enumerate((HERE / name).read_text("utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t") + [""] * 5
+        catalog, text, intent, items, unmatched = parts[:5]
+        expected_items = []
+        for spec in filter(None, items.split(",")):
+            sku, qty, unit = spec.split(":")
+            expected_items.append({"sku": sku, "quantity": _number(qty), "unit": unit})
+        cases.append(Case(name, n, catalog, text, {
+            "intent": intent, "items": expected_items,
+            "unmatched": [u for u in unmatched.split("|") if u]}))
+    return cases
+
+
+@lru_cache(maxsize=None)
+def language(catalog: str, locale: str) -> OrderLanguage:
+    return compile_language(locale, read_csv(CATALOGS[(catalog, locale)]))
+
+
+def actual(case: Case, locale: str) -> dict:
+    """The parse of a case, without item names (the corpus does not repeat them)."""
+    got = language(case.catalog, locale).parse(case.text).to_dict()
+    return {"intent": got["intent"],
+            "items": [{k: i[k] for k in ("sku", "quantity", "unit")} for i in got["items"]],
+            "unmatched": got["unmatched"]}
+
+
+def accuracy(name: str, locale: str) -> tuple[int, int, list[tuple[Case, dict]]]:
+    cases = load(name)
+    wrong = [(c, a) for c in cases if (a := actual(c, locale)) != c.expected]
+    return len(cases) - len(wrong), len(cases), wrong
