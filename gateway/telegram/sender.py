@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def keyboard(payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
     rows = payload.get("buttons")
-    if rows is None:
+    if not rows:  # an edit without a keyboard removes the old one
         return None
     return InlineKeyboardMarkup(inline_keyboard=[
         [InlineKeyboardButton(text=label, callback_data=data) for label, data in row]
