@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Awaitable, Callable
+import time
+from typing import Any, Awaitable, Callable
 
 import db.outbox
 from db.models import Outbox
@@ -15,6 +16,10 @@ from gateway.errors import SendError
 log = logging.getLogger(__name__)
 
 Sender = Callable[[Outbox], Awaitable[str | None]]
+
+# How long to keep trying to record an outcome while the database is unreachable; below the
+# 'sending' lease, so a message that went out is not taken for unsent and sent again.
+SETTLE_PATIENCE = db.outbox.SENDING_LEASE.total_seconds() * 0.75
 
 
 def backoff(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:
@@ -69,12 +74,29 @@ class OutboxWorker:
             log.warning("outbox %s (%s) error, attempt %d: %r", row_id, channel, attempts + 1, exc)
             await self._settle_failed(row_id, repr(exc), retry)
         else:
-            async with self.db.session() as s:
-                await db.outbox.mark_sent(s, row_id, vendor_id)
+            await self._settle(db.outbox.mark_sent, row_id, vendor_id)
 
     async def _settle_failed(self, row_id: int, error: str, retry: float | None) -> None:
-        async with self.db.session() as s:
-            await db.outbox.mark_failed(s, row_id, error, retry_in=retry)
+        await self._settle(db.outbox.mark_failed, row_id, error, retry_in=retry)
+
+    async def _settle(self, mark: Callable[..., Awaitable[None]], *args: Any, **kw: Any) -> None:
+        """Record an outcome, retrying while the database is away (a restart, a lost
+        connection): the worker alone knows the message went out."""
+        delay, deadline = 0.1, time.monotonic() + SETTLE_PATIENCE
+        while True:
+            try:
+                async with self.db.session() as s:
+                    await mark(s, *args, **kw)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("outbox %s: could not record the outcome yet (%r); retrying",
+                            args[0], exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def run(self) -> None:
         while True:
