@@ -1,0 +1,567 @@
+"""Load: many residents texting a real `doorstep serve` on loopback, then an audit of the database.
+
+Each simulated resident texts an order ("大米两袋"), waits for the read-back, and confirms with
+"1", over and over until the time or count budget is spent. Every request is signed as Twilio
+signs it; a failed request (connection error, time-out, 5xx) is retried with the same MessageSid,
+as Twilio does. Afterwards the database is audited: every acknowledged confirmation is exactly one
+confirmed order with the right items, and nothing exists twice.
+
+    python -m bench.load --residents 200 --concurrency 50 --duration 20
+    python -m bench.load --database postgresql://postgres@127.0.0.1/doorstep_load
+
+Only loopback is targeted: the gateway, the Twilio REST stand-in and the database all run here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import aiohttp
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+TWILIO_TOKEN = "load-test-auth-token"
+ACCOUNT_SID = "AC" + "1" * 32
+SERVICE_NUMBER = "+8657212345"
+API_TOKEN = "load-test-api-token"
+REPO = Path(__file__).resolve().parent.parent
+# The source tree the gateway under test runs from (e.g. a clean worktree of a commit).
+SOURCE = Path(os.environ.get("DOORSTEP_BENCH_SOURCE") or REPO)
+
+# (text, expected items as {sku: (quantity, unit)}) in zh-CN, against the demo catalogue.
+ORDERS = [
+    ("大米两袋", {"rice": (2, "袋")}),
+    ("鸡蛋一板", {"eggs": (1, "板")}),
+    ("大米一袋，酱油两瓶", {"rice": (1, "袋"), "soy-sauce": (2, "瓶")}),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+# --- stand-ins ---------------------------------------------------------------------------------
+
+class TwilioRestStandIn:
+    """A loopback server answering Twilio's Messages API; records every text it accepted.
+    `down` makes it answer 503; `stop()` / `start()` make it unreachable and back."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.sent: list[dict[str, str]] = []
+        self.refused = 0
+        self.down = False
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if self.down:
+            self.refused += 1
+            return web.json_response({"code": 20503, "message": "Service unavailable",
+                                      "status": 503}, status=503)
+        sid = "SM" + uuid.uuid4().hex
+        self.sent.append({"to": str(form.get("To", "")), "body": str(form.get("Body", "")),
+                          "from": str(form.get("From", "")), "sid": sid})
+        return web.json_response({
+            "sid": sid, "account_sid": request.match_info["account"], "to": form.get("To"),
+            "from": form.get("From"), "body": form.get("Body"), "status": "queued",
+            "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
+            "date_created": None, "date_updated": None, "date_sent": None, "error_code": None,
+            "error_message": None, "price": None, "price_unit": "USD", "uri": "",
+            "messaging_service_sid": None, "num_media": "0", "subresource_uris": {},
+        }, status=201)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._messages)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+# --- the gateway process -------------------------------------------------------------------------
+
+def gateway_env(database_url: str, port: int, data_dir: Path, *, twilio_api_url: str,
+                telegram_api_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a gateway under test: everything on loopback, no rate limit."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DOORSTEP_", "TWILIO_", "TELEGRAM_"))}
+    env.update({
+        "DOORSTEP_DATABASE_URL": database_url,
+        "DOORSTEP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "DOORSTEP_DATA_DIR": str(data_dir),
+        "DOORSTEP_API_TOKEN": API_TOKEN,
+        "DOORSTEP_SMS_RATE_LIMIT": "0",
+        "DOORSTEP_LOG_LEVEL": "WARNING",
+        "DOORSTEP_OUTBOX_POLL_SECONDS": "0.2",
+        "DOORSTEP_DISPATCH_POLL_SECONDS": "0.5",
+        "DOORSTEP_VOICE_WORKERS": "0",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_API_URL": twilio_api_url,
+        "TWILIO_FROM_NUMBER": SERVICE_NUMBER,
+        "DOORSTEP_TELEGRAM_MODE": "off",
+    })
+    if telegram_api_url:
+        env.update({"TELEGRAM_API_URL": telegram_api_url,
+                    "TELEGRAM_BOT_TOKEN": "123456:load-test-telegram-token-abcdefghij",
+                    "DOORSTEP_TELEGRAM_MODE": "polling"})
+    env["PYTHONPATH"] = str(SOURCE)
+    env.update(extra)
+    return env
+
+
+class GatewayProcess:
+    """`doorstep serve` in a child process on 127.0.0.1, started, killed and restarted at will."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+        self.env, self.port, self.log_path = env, port, log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, timeout: float = 60.0) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--no-migrate",
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env, stdout=log, stderr=log, cwd=str(SOURCE))
+        log.close()
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"gateway exited with {self.proc.returncode}; "
+                                       f"see {self.log_path}")
+                try:
+                    async with http.get(self.url + "/healthz",
+                                        timeout=aiohttp.ClientTimeout(total=2)) as r:
+                        if r.status in (200, 503):
+                            return
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"gateway did not answer /healthz within {timeout}s")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self.proc.wait, 20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def rss_kb(self) -> int:
+        """Resident set size of the gateway process, from /proc."""
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+
+# --- databases ---------------------------------------------------------------------------------
+
+def create_pg_database(admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres",
+                       name: str | None = None) -> str:
+    """A fresh, empty PostgreSQL database; returns its URL."""
+    import psycopg2
+
+    name = name or f"doorstep_load_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(url: str, admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres",
+                     ) -> None:
+    import psycopg2
+
+    name = url.rsplit("/", 1)[1]
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def resident_phones(n: int) -> list[str]:
+    return [f"+86137{i:08d}" for i in range(n)]
+
+
+async def prepare_database(url: str, phones: Iterable[str]) -> None:
+    """Migrate, load the demo catalogue and leaders, and register one resident per phone."""
+    import db.people
+    from db.session import Database
+    from gateway.demo import load_demo
+
+    env = {**os.environ, "DOORSTEP_DATABASE_URL": url, "PYTHONPATH": str(SOURCE)}
+    await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "gateway.cli", "db", "upgrade"],
+                            env=env, cwd=str(SOURCE), check=True, capture_output=True)
+    database = Database(url)
+    try:
+        await load_demo(database, "zh-CN")
+        async with database.session() as s:
+            for i, phone in enumerate(phones):
+                await db.people.upsert_resident(
+                    s, phone, name=f"居民{i}", address=f"鲁家村{i % 9 + 1}组{i}号",
+                    village="鲁家村", lat=30.60 + (i % 50) * 0.0004, lon=119.70 - (i % 40) * 0.0004,
+                    locale="zh-CN", registered_by="load")
+    finally:
+        await database.dispose()
+
+
+# --- playing residents --------------------------------------------------------------------------
+
+@dataclass
+class Stats:
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    # phone -> [(confirm MessageSid, expected items, acknowledged?)]
+    confirms: dict[str, list[tuple[str, dict[str, tuple[float, str]], bool]]] = \
+        field(default_factory=dict)
+    started: float = 0.0
+    elapsed: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies)
+
+    def summary(self) -> dict[str, Any]:
+        acked = sum(1 for cs in self.confirms.values() for c in cs if c[2])
+        return {
+            "requests": self.requests, "seconds": round(self.elapsed, 2),
+            "rps": round(self.requests / self.elapsed, 1) if self.elapsed else 0.0,
+            "p50_ms": round(percentile(self.latencies, 50) * 1000, 1),
+            "p95_ms": round(percentile(self.latencies, 95) * 1000, 1),
+            "p99_ms": round(percentile(self.latencies, 99) * 1000, 1),
+            "max_ms": round(max(self.latencies, default=float("nan")) * 1000, 1),
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "errors": dict(self.errors), "retries": self.retries,
+            "orders_confirmed_acknowledged": acked,
+            "orders_unacknowledged": sum(1 for cs in self.confirms.values() for c in cs
+                                         if not c[2]),
+        }
+
+
+class Texter:
+    """Posts signed Twilio SMS webhooks, retrying like Twilio with the same MessageSid."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str, stats: Stats, *,
+                 public_url: str | None = None, token: str = TWILIO_TOKEN, retries: int = 8,
+                 timeout: float = 15.0, retry_delay: float = 0.5) -> None:
+        self.http, self.base_url, self.stats = http, base_url, stats
+        self.public_url = public_url or base_url
+        self.validator = RequestValidator(token)
+        self.retries, self.timeout, self.retry_delay = retries, timeout, retry_delay
+
+    def form(self, phone: str, body: str, sid: str | None = None) -> dict[str, str]:
+        sid = sid or "SM" + uuid.uuid4().hex
+        return {"From": phone, "To": SERVICE_NUMBER, "Body": body, "MessageSid": sid,
+                "SmsMessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT_SID,
+                "NumMedia": "0", "NumSegments": "1", "ApiVersion": "2010-04-01",
+                "FromCountry": "CN", "ToCountry": "CN"}
+
+    async def send(self, params: dict[str, str]) -> tuple[int, str] | None:
+        """Deliver one webhook; (status, body) of the first non-5xx answer, None if it never got
+        through within the retry budget."""
+        path = "/twilio/sms"
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(
+            self.public_url + path, params)}
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats.retries += 1
+                await asyncio.sleep(min(5.0, self.retry_delay * 2 ** (attempt - 1)))
+            start = time.perf_counter()
+            try:
+                async with self.http.post(self.base_url + path, data=params, headers=headers,
+                                          timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
+                    text = await r.text()
+                    status = r.status
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                self.stats.errors[type(exc).__name__] += 1
+                continue
+            self.stats.statuses[status] += 1
+            if status >= 500:
+                continue
+            self.stats.latencies.append(time.perf_counter() - start)
+            return status, text
+        return None
+
+
+async def play_resident(texter: Texter, phone: str, deadline: float, max_cycles: int,
+                        seed: int) -> None:
+    """Order, read-back, confirm; repeat until the deadline or `max_cycles`."""
+    stats = texter.stats
+    confirms = stats.confirms.setdefault(phone, [])
+    for cycle in range(max_cycles):
+        if time.monotonic() >= deadline:
+            return
+        text, items = ORDERS[(seed + cycle) % len(ORDERS)]
+        answer = await texter.send(texter.form(phone, text))
+        if answer is None or answer[0] != 200:
+            stats.errors["order-text-not-answered"] += 1
+            return
+        confirm = texter.form(phone, "1")
+        answer = await texter.send(confirm)
+        acked = answer is not None and answer[0] == 200
+        confirms.append((confirm["MessageSid"], {k: (float(q), u) for k, (q, u) in items.items()},
+                         acked))
+        if not acked:
+            return
+
+
+async def run_sms_load(base_url: str, phones: list[str], *, concurrency: int, duration: float,
+                       max_cycles: int = 1000, stats: Stats | None = None,
+                       texter_options: dict[str, Any] | None = None) -> Stats:
+    """`concurrency` residents at a time, each playing order+confirm cycles, for `duration` s."""
+    stats = stats or Stats()
+    conn = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=conn) as http:
+        texter = Texter(http, base_url, stats, **(texter_options or {}))
+        stats.started = time.monotonic()
+        deadline = stats.started + duration
+        queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        for i, p in enumerate(phones):
+            queue.put_nowait((i, p))
+
+        async def lane() -> None:
+            while time.monotonic() < deadline:
+                try:
+                    i, phone = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                await play_resident(texter, phone, deadline, max_cycles, i)
+
+        await asyncio.gather(*(lane() for _ in range(concurrency)))
+        stats.elapsed = time.monotonic() - stats.started
+    return stats
+
+
+# --- the audit ----------------------------------------------------------------------------------
+
+@dataclass
+class Audit:
+    expected: int = 0          # acknowledged confirmations
+    unacknowledged: int = 0    # confirmations whose answer never came (may or may not exist)
+    found: int = 0             # confirmed orders in the database for the load's phones
+    lost: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    wrong_items: list[str] = field(default_factory=list)
+    inbound_duplicates: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.wrong_items or self.inbound_duplicates)
+
+    def summary(self) -> dict[str, Any]:
+        return {"expected": self.expected, "unacknowledged": self.unacknowledged,
+                "found": self.found, "lost": len(self.lost), "duplicated": len(self.duplicated),
+                "wrong_items": len(self.wrong_items),
+                "inbound_duplicates": self.inbound_duplicates, "ok": self.ok}
+
+
+async def audit_orders(url: str, stats: Stats) -> Audit:
+    """Compare what residents were told with what the database holds."""
+    from sqlalchemy import func, select
+
+    from db.models import InboundMessage, Order, OrderEvent, OrderItem
+    from db.session import Database
+
+    audit = Audit()
+    phones = list(stats.confirms)
+    database = Database(url)
+    try:
+        async with database.session() as s:
+            confirmed_ids = select(OrderEvent.order_id).where(OrderEvent.to_status == "confirmed")
+            rows = (await s.execute(select(Order.id, Order.phone).where(
+                Order.id.in_(confirmed_ids), Order.phone.in_(phones)).order_by(Order.id))).all()
+            items_rows = (await s.execute(select(OrderItem.order_id, OrderItem.sku,
+                                                 OrderItem.quantity, OrderItem.unit).where(
+                OrderItem.order_id.in_([r.id for r in rows])))).all()
+            dup = (await s.execute(select(func.count()).select_from(
+                select(InboundMessage.channel, InboundMessage.vendor_id).group_by(
+                    InboundMessage.channel, InboundMessage.vendor_id).having(
+                    func.count() > 1).subquery()))).scalar_one()
+    finally:
+        await database.dispose()
+    audit.inbound_duplicates = int(dup)
+    items: dict[int, dict[str, tuple[float, str]]] = {}
+    for oid, sku, qty, unit in items_rows:
+        items.setdefault(oid, {})[sku] = (float(qty), unit)
+    by_phone: dict[str, list[int]] = {}
+    for oid, phone in rows:
+        by_phone.setdefault(phone, []).append(oid)
+    audit.found = len(rows)
+    for phone, confirms in stats.confirms.items():
+        acked = [c for c in confirms if c[2]]
+        maybe = len(confirms) - len(acked)
+        audit.expected += len(acked)
+        audit.unacknowledged += maybe
+        orders = by_phone.get(phone, [])
+        if len(orders) < len(acked):
+            audit.lost.append(phone)
+        elif len(orders) > len(confirms):
+            audit.duplicated.append(phone)
+        for oid, (_, want, _) in zip(orders, confirms):
+            if items.get(oid) != want:
+                audit.wrong_items.append(f"{phone} order {oid}: {items.get(oid)} != {want}")
+    return audit
+
+
+async def audit_outbox(url: str, rest: TwilioRestStandIn) -> dict[str, Any]:
+    """Each queued SMS sent once: compare the stand-in's receipts with the outbox rows."""
+    from sqlalchemy import select
+
+    from db.models import Outbox
+    from db.session import Database
+
+    database = Database(url)
+    try:
+        async with database.session() as s:
+            rows = (await s.execute(select(Outbox.channel, Outbox.recipient, Outbox.body,
+                                           Outbox.status))).all()
+    finally:
+        await database.dispose()
+    statuses = Counter(r.status for r in rows if r.channel == "sms")
+    queued = Counter((r.recipient, r.body) for r in rows if r.channel == "sms")
+    received = Counter((m["to"], m["body"]) for m in rest.sent)
+    twice = sum(max(0, n - queued.get(k, 0)) for k, n in received.items())
+    return {"sms_rows": sum(statuses.values()), "by_status": dict(statuses),
+            "received": len(rest.sent), "sent_twice": twice,
+            "unknown": sum(n for k, n in received.items() if k not in queued)}
+
+
+async def wait_outbox_drained(url: str, timeout: float, channels: tuple[str, ...] = ("sms",),
+                              ) -> dict[str, int]:
+    """Wait until no message of `channels` is pending or sending; returns the final counts."""
+    from sqlalchemy import func, select
+
+    from db.models import Outbox
+    from db.session import Database
+
+    database = Database(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            async with database.session() as s:
+                counts = {st: int(n) for st, n in (await s.execute(
+                    select(Outbox.status, func.count()).where(Outbox.channel.in_(channels))
+                    .group_by(Outbox.status))).all()}
+            if not counts.get("pending") and not counts.get("sending"):
+                return counts
+            if time.monotonic() > deadline:
+                return counts
+            await asyncio.sleep(0.2)
+    finally:
+        await database.dispose()
+
+
+# --- one complete run ---------------------------------------------------------------------------
+
+async def run(*, database: str = "sqlite", residents: int = 200, concurrency: int = 40,
+              duration: float = 15.0, max_cycles: int = 1000, keep: bool = False,
+              ) -> dict[str, Any]:
+    """Start the gateway on loopback, play the residents, audit; returns a JSON-able report."""
+    work = Path(tempfile.mkdtemp(prefix="doorstep-load-"))
+    created_pg = None
+    if database == "sqlite":
+        url = f"sqlite:///{work / 'load.db'}"
+    elif database == "postgresql":
+        url = created_pg = create_pg_database()
+    else:
+        url = database
+    phones = resident_phones(residents)
+    await prepare_database(url, phones)
+    rest = TwilioRestStandIn()
+    await rest.start()
+    port = free_port()
+    gw = GatewayProcess(gateway_env(url, port, work / "data", twilio_api_url=rest.url), port,
+                        work / "gateway.log")
+    try:
+        await gw.start()
+        rss_idle = gw.rss_kb()
+        stats = await run_sms_load(gw.url, phones, concurrency=concurrency, duration=duration,
+                                   max_cycles=max_cycles)
+        rss_loaded = gw.rss_kb()
+        drained = await wait_outbox_drained(url, timeout=30)
+        await gw.stop()
+        audit = await audit_orders(url, stats)
+        outbox = await audit_outbox(url, rest)
+    finally:
+        await gw.stop()
+        await rest.stop()
+        if created_pg and not keep:
+            drop_pg_database(created_pg)
+    return {"database": "postgresql" if "postgres" in url else "sqlite",
+            "residents": residents, "concurrency": concurrency, **stats.summary(),
+            "audit": audit.summary(), "outbox": {**outbox, "final": drained},
+            "rss_idle_mb": round(rss_idle / 1024, 1), "rss_loaded_mb": round(rss_loaded / 1024, 1),
+            "work_dir": str(work)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--database", default="sqlite",
+                    help="sqlite (a fresh file), postgresql (a fresh database on 127.0.0.1), "
+                         "or a URL")
+    ap.add_argument("--residents", type=int, default=200)
+    ap.add_argument("--concurrency", type=int, default=40)
+    ap.add_argument("--duration", type=float, default=15.0, help="seconds of load (bounded)")
+    ap.add_argument("--max-cycles", type=int, default=1000, help="orders per resident at most")
+    args = ap.parse_args(argv)
+    report = asyncio.run(run(database=args.database, residents=args.residents,
+                             concurrency=args.concurrency, duration=min(args.duration, 600),
+                             max_cycles=args.max_cycles))
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0 if report["audit"]["ok"] and report["outbox"]["sent_twice"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
