@@ -1,0 +1,156 @@
+"""The "try it" page: play a resident (SMS, a call from a WAV, keypad) and a leader (task buttons),
+all through the real webhooks and the dispatcher, without Twilio or Telegram accounts."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from aiohttp import web
+
+import db.console
+import db.orders
+import db.people
+from db.models import Order
+from gateway.console.forms import optional_int, text
+from gateway.console.render import render, t_for
+from gateway.console.simcall import SimulationError, place_call, send_sms, wav_to_mulaw
+from gateway.people import PeopleError, normalize_phone
+from gateway.services import services_of
+
+MAX_WAV_BYTES = 1900 * 1024
+LEADER_ACTIONS = ("accept", "decline", "bought", "delivered")
+
+
+def own_base_url(request: web.Request) -> str:
+    """This server's own address, as the socket that took the request knows it."""
+    sock = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sock:
+        raise SimulationError("try.no_socket")
+    host, port = sock[0], sock[1]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+async def _phone_screen(s: Any, phone: str) -> list[dict[str, Any]]:
+    """Messages from and to the number, oldest first, as a phone would show them."""
+    inbound = await db.console.inbound_from(s, phone)
+    outbound = await db.console.outbox_recent_to(s, phone)
+    lines = [{"at": m.received_at, "dir": "in", "channel": m.channel, "text": m.body,
+              "status": ""} for m in inbound if m.channel == "sms"]
+    lines += [{"at": m.created_at, "dir": "out", "channel": m.channel, "text": m.body,
+               "status": m.status} for m in outbound if m.channel == "sms"]
+    return sorted(lines, key=lambda x: x["at"])[-30:]
+
+
+async def try_page(request: web.Request, *, result: dict[str, Any] | None = None,
+                   error: str = "", status: int = 200) -> web.Response:
+    services = services_of(request)
+    settings = services.settings
+    phone = request.query.get("phone", "") or (result or {}).get("phone", "")
+    leader_id = optional_int(request.query.get("leader")) or (result or {}).get("leader_id")
+    async with services.db.session() as s:
+        residents = await db.people.list_residents(s)
+        leaders = await db.people.list_leaders(s)
+        if not phone and residents:
+            phone = residents[0].phone
+        screen = await _phone_screen(s, phone) if phone else []
+        orders, _ = await db.console.list_orders(s, db.console.OrderFilter(phone=phone), limit=5) \
+            if phone else ([], 0)
+        leader = next((ld for ld in leaders if ld.id == leader_id), leaders[0] if leaders else None)
+        tasks: list[tuple[Any, Order | None]] = []
+        if leader is not None:
+            for task in await db.console.tasks_of_leader(s, leader.id):
+                tasks.append((task, await db.orders.get(s, task.order_id)))
+        routes = {r.resource.canonical for r in request.app.router.routes()
+                  if r.resource is not None}
+        return render(
+            request, "try.html", status=status, residents=residents, leaders=leaders,
+            phone=phone, screen=screen, orders=orders, leader=leader, tasks=tasks,
+            result=result or {}, error=error, twilio_ready=settings.twilio_enabled,
+            has_sms="/twilio/sms" in routes, has_voice="/twilio/voice" in routes,
+            has_dispatcher="dispatcher" in services.extras)
+
+
+def _phone(form: Any) -> str:
+    return normalize_phone(text(form, "phone"))
+
+
+async def try_sms(request: web.Request) -> web.Response:
+    form = await request.post()
+    t = t_for(request)
+    try:
+        phone = _phone(form)
+        body = text(form, "body", 1600)
+        if not body:
+            return await try_page(request, error=t("try.empty"), status=400)
+        reply = await send_sms(own_base_url(request), services_of(request).settings, phone, body)
+    except PeopleError:
+        return await try_page(request, error=t("error.bad_phone"), status=400)
+    except SimulationError as exc:
+        return await try_page(request, error=t(exc.key) + (f" ({exc.detail})" if exc.detail else ""),
+                              status=409, result={"phone": text(form, "phone")})
+    return await try_page(request, result={"phone": phone, "kind": "sms", "sent": body,
+                                           "replies": reply.replies, "status": reply.status})
+
+
+async def try_call(request: web.Request) -> web.Response:
+    form = await request.post()
+    t = t_for(request)
+    upload = form.get("audio")
+    digits = "".join(c for c in text(form, "digits", 40) if c in "0123456789*#")
+    try:
+        phone = _phone(form)
+        audio = b""
+        if upload is not None and not isinstance(upload, str):
+            raw = upload.file.read(MAX_WAV_BYTES + 1)
+            if len(raw) > MAX_WAV_BYTES:
+                raise SimulationError("try.wav_too_big")
+            if raw:
+                audio = wav_to_mulaw(raw)
+        if not audio and not digits:
+            raise SimulationError("try.need_audio")
+        call = await place_call(own_base_url(request), services_of(request).settings, phone,
+                                audio, digits)
+    except PeopleError:
+        return await try_page(request, error=t("error.bad_phone"), status=400)
+    except SimulationError as exc:
+        return await try_page(request, error=t(exc.key) + (f" ({exc.detail})" if exc.detail else ""),
+                              status=409, result={"phone": text(form, "phone")})
+    except (OSError, socket.error) as exc:
+        return await try_page(request, error=t("try.failed", detail=str(exc)), status=502,
+                              result={"phone": text(form, "phone")})
+    return await try_page(request, result={
+        "phone": phone, "kind": "call", "said": call.said, "stream": call.stream_url or "",
+        "events": call.events_back, "audio_back": round(call.audio_back_seconds, 1),
+        "digits": digits, "seconds": round(len(audio) / 8000, 1)})
+
+
+async def try_leader(request: web.Request) -> web.Response:
+    """A leader's button press, applied by the dispatcher exactly as a Telegram press is."""
+    form = await request.post()
+    t = t_for(request)
+    services = services_of(request)
+    leader_id = optional_int(text(form, "leader"))
+    task_id = optional_int(text(form, "task"))
+    action = text(form, "action")
+    dispatcher = services.extras.get("dispatcher")
+    if dispatcher is None or not hasattr(dispatcher, "press"):
+        return await try_page(request, error=t("try.dispatcher_missing"), status=409,
+                              result={"leader_id": leader_id})
+    if leader_id is None or task_id is None or action not in LEADER_ACTIONS:
+        return await try_page(request, error=t("try.bad_press"), status=400,
+                              result={"leader_id": leader_id})
+    outcome = await dispatcher.press(leader_id, task_id, action)
+    raise web.HTTPSeeOther(f"/console/try?leader={leader_id}&pressed={action}:{outcome}")
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/console/try", try_page)
+    r.add_post("/console/try/sms", try_sms)
+    r.add_post("/console/try/call", try_call)
+    r.add_post("/console/try/leader", try_leader)
