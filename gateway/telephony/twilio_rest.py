@@ -1,0 +1,154 @@
+"""Outbound SMS through Twilio's REST API: the outbox sender of the "sms" channel.
+
+Errors are translated into `SendError` at this boundary: rate limits and server errors are
+retried (with Twilio's Retry-After when given), refusals of the message itself (bad number,
+unsubscribed recipient) are permanent. A time-out is ambiguous (Twilio may have accepted the
+message), so before trying a row again the sender looks for a message it already created with
+the same recipient and body, and records that one instead of sending a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from db.models import Outbox
+from gateway.errors import SendError
+from gateway.services import Services
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Twilio error codes about the message or recipient, which no retry will fix.
+PERMANENT_CODES = frozenset({21211, 21408, 21610, 21612, 21614, 21617, 30003, 30004, 30005,
+                             30006, 30007})
+
+
+class _HttpClient(AsyncTwilioHttpClient):
+    """twilio's aiohttp client with the Authorization header set directly (aiohttp deprecates
+    its BasicAuth helper) and a total time-out per request."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(pool_connections=False)
+        self.total_timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def request(self, method: str, url: str, params: Any = None, data: Any = None,
+                      headers: Any = None, auth: Any = None, timeout: Any = None,
+                      allow_redirects: bool = False) -> Response:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.total_timeout))
+        headers = dict(headers or {})
+        if auth is not None:
+            headers["Authorization"] = aiohttp.encode_basic_auth(auth[0], auth[1])
+        async with self._session.request(method.upper(), url, params=params, data=data,
+                                         headers=headers, allow_redirects=allow_redirects
+                                         ) as r:
+            return Response(r.status, await r.text(), r.headers)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class TwilioSmsSender:
+    """`await sender(outbox_row)` sends the row's text and returns Twilio's message sid."""
+
+    def __init__(self, settings: Settings, *, timeout: float = 10.0) -> None:
+        if not (settings.twilio_account_sid and settings.twilio_auth_token):
+            raise ValueError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed to send SMS")
+        self.settings = settings
+        self.timeout = timeout
+        self._client: Client | None = None
+        self._http: _HttpClient | None = None
+
+    def _twilio(self) -> Client:
+        """Created on first use, inside the running loop (aiohttp sessions belong to one)."""
+        if self._client is None:
+            self._http = _HttpClient(self.timeout)
+            self._client = Client(self.settings.twilio_account_sid,
+                                  self.settings.twilio_auth_token, http_client=self._http)
+            if self.settings.twilio_api_url:
+                self._client.api.base_url = self.settings.twilio_api_url.rstrip("/")
+        return self._client
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        self._client = self._http = None
+
+    async def __call__(self, row: Outbox) -> str | None:
+        client = self._twilio()
+        if row.attempts > 0:
+            earlier = await self._already_sent(client, row)
+            if earlier is not None:
+                log.info("outbox %s was already accepted by Twilio as %s", row.id, earlier)
+                return earlier
+        kwargs: dict[str, Any] = dict(to=row.recipient, body=row.body)
+        if self.settings.twilio_from_number:
+            kwargs["from_"] = self.settings.twilio_from_number
+        try:
+            message = await asyncio.wait_for(client.messages.create_async(**kwargs),
+                                             self.timeout)
+        except TwilioRestException as exc:
+            raise _translate(exc) from None
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise SendError(f"Twilio unreachable: {exc!r}") from None
+        return str(message.sid)
+
+    async def _already_sent(self, client: Client, row: Outbox) -> str | None:
+        """The sid of a message Twilio already has for this row (after an ambiguous failure)."""
+        try:
+            since = row.created_at - timedelta(minutes=1)
+            found = await asyncio.wait_for(client.messages.list_async(
+                to=row.recipient, date_sent_after=since, limit=50), self.timeout)
+        except Exception as exc:  # can't tell: sending now could double, so try later
+            raise SendError(f"could not check for an earlier send: {exc!r}") from None
+        for m in found:
+            if m.body == row.body and m.status not in ("failed", "undelivered", "canceled"):
+                return str(m.sid)
+        return None
+
+
+def _translate(exc: TwilioRestException) -> SendError:
+    status = exc.status or 0
+    code = exc.code or 0
+    if status == 429:
+        return SendError(f"Twilio rate limit ({code}): {exc.msg}", retry_after=None)
+    if status >= 500:
+        return SendError(f"Twilio server error {status} ({code}): {exc.msg}")
+    if code in PERMANENT_CODES or status in (400, 404):
+        return SendError(f"Twilio refused the message ({status}/{code}): {exc.msg}",
+                         permanent=True)
+    if status in (401, 403):  # credentials: fixable by the operator, keep the message
+        return SendError(f"Twilio refused the credentials ({status}/{code}): {exc.msg}")
+    return SendError(f"Twilio error {status} ({code}): {exc.msg}")
+
+
+def register(app: web.Application, services: Services) -> None:
+    """Register the sender for the outbox channel "sms" when Twilio can send."""
+    settings = services.settings
+    if not settings.twilio_account_sid:
+        log.warning("TWILIO_ACCOUNT_SID is not set: outbound SMS wait in the outbox")
+        return
+    if not settings.twilio_from_number:
+        log.warning("TWILIO_FROM_NUMBER is not set: outbound SMS wait in the outbox")
+        return
+    sender = TwilioSmsSender(settings)
+    services.outbox.register("sms", sender)
+
+    async def _close(_app: web.Application) -> None:
+        await sender.close()
+
+    app.on_cleanup.append(_close)
