@@ -13,7 +13,7 @@ from .grammar import interpret
 from .lexicon import INTENT, UNKNOWN, Lexicon, build_lexicon
 from .locales import LocaleData, load_locale, normalize_locale
 from .model import ParseResult, VoskWordList
-from .scan import HanScanner, SpacedScanner
+from .scan import HAN_SPACE_RE, HanScanner, SpacedScanner
 
 _STRIP = re.compile(r"[\s,，、;；。.!！?？:：~～]+")
 MAX_TEXT = 5000  # longer texts are cut: nobody dictates more than this in one order
@@ -65,7 +65,11 @@ class OrderLanguage:
         text = unicodedata.normalize("NFKC", text).lower()
         if self._t2s is not None:
             text = self._t2s(text)
-        return " ".join(text.split()) if " " in text or "\t" in text or "\n" in text else text
+        if " " in text or "\t" in text or "\n" in text:
+            text = " ".join(text.split())
+            if not self.data.spaced:
+                text = HAN_SPACE_RE.sub("", text)  # a transcript's "大米 两 袋" is 大米两袋
+        return text
 
     def parse(self, text: str) -> ParseResult:
         """Intent, items and unmatched goods of a text or transcript; never raises on a str."""
@@ -77,7 +81,7 @@ class OrderLanguage:
     def _parse(self, text: str) -> ParseResult:
         if not isinstance(text, str):
             return ParseResult("unknown", [], [])
-        norm = self._scanner.prepare(self.normalize(text[:MAX_TEXT]))
+        norm = self.normalize(text[:MAX_TEXT])
         bare = _STRIP.sub("", norm)
         if not bare:
             return ParseResult("unknown", [], [])

@@ -7,7 +7,7 @@ from typing import Iterable
 
 from pypinyin import Style, pinyin
 
-from .lexicon import FILLER, NUM, PRODUCT, UNIT, UNKNOWN, VERB, Lexicon
+from .lexicon import FILLER, HALF, NUM, PRODUCT, UNIT, UNKNOWN, VERB, Lexicon
 from .scan import Tok
 
 MAX_KEYS = 16   # heteronym combinations kept per name
@@ -186,6 +186,21 @@ def merge_compounds(tokens: list[Tok]) -> list[Tok]:
                     and (after is None or after.kind != PRODUCT)):
                 out.append(Tok(UNKNOWN, t.text + right.text))
                 i += 2
+                continue
+        if t.kind == UNIT and len(t.text) == 1 and _is_han(t.text):
+            # A counter glued to an unknown word is part of it (包子, 饭盒), unless it counts.
+            prev = out[-1] if out else None
+            right = tokens[i + 1] if i + 1 < n else None
+            after = tokens[i + 2] if i + 2 < n else None
+            counted = prev is not None and prev.kind in (NUM, HALF)
+            if not counted and right is not None and _han_unknown(right):
+                out.append(Tok(UNKNOWN, t.text + right.text))
+                i += 2
+                continue
+            if prev is not None and _han_unknown(prev) and right is not None \
+                    and right.kind in (NUM, HALF):
+                out[-1] = Tok(UNKNOWN, prev.text + t.text)  # 饭盒两个
+                i += 1
                 continue
         out.append(t)
         i += 1

@@ -148,8 +148,11 @@ def attach(els: list[Element], lex: Lexicon) -> None:
     for k, q in enumerate(els):
         if not isinstance(q, Qty):
             continue
-        if k > 0 and isinstance(els[k - 1], Mark) and els[k - 1].kind == "E":  # type: ignore[union-attr]
-            j = k - 2
+        before_each = k > 0 and isinstance(els[k - 1], Mark) and els[k - 1].kind == "E"  # type: ignore[union-attr]
+        after_each = k + 1 < len(els) and isinstance(els[k + 1], Mark) and els[k + 1].kind == "E"  # type: ignore[union-attr]
+        if before_each or after_each:
+            # 酱油和醋各一瓶 / 간장하고 식초 한 병씩: one count for each good listed before.
+            j = k - 2 if before_each else k - 1
             while j >= 0 and (isinstance(els[j], Noun) or isinstance(els[j], Mark)
                               and els[j].kind in "SV"):  # type: ignore[union-attr]
                 e = els[j]

@@ -47,8 +47,12 @@ class HanScanner:
         self.mults = {lex.normalize(k): int(v) for k, v in numbers.get("multipliers", {}).items()}
         self.numeral_chars = frozenset(self.digits) | frozenset(self.mults)
 
-    def prepare(self, text: str) -> str:
-        return HAN_SPACE_RE.sub("", text)
+    def _word_at(self, text: str, j: int) -> bool:
+        """A word of two characters or more starts at j: 千克 ends the numeral run 五千克."""
+        for w in self.lex.by_first.get(text[j], ()):
+            if len(w) > 1 and text.startswith(w, j):
+                return True
+        return False
 
     def scan(self, text: str) -> list[Tok]:
         lex = self.lex
@@ -83,7 +87,7 @@ class HanScanner:
                 run = m.end() - i if m else 0
             elif c in numeral_chars:
                 j = i + 1
-                while j < n and text[j] in numeral_chars:
+                while j < n and text[j] in numeral_chars and not self._word_at(text, j):
                     j += 1
                 run = j - i
             if word is not None and (len(word) > run or len(word) == run and not word.isdigit()):
@@ -137,9 +141,6 @@ class SpacedScanner:
         self.particles = tuple(sorted((w for w, es in lex.entries.items()
                                        if any(e.kind == PARTICLE for e in es)),
                                       key=len, reverse=True))
-
-    def prepare(self, text: str) -> str:
-        return text
 
     def _starts_with_unit(self, word: str, pos: int) -> bool:
         if pos >= len(word):
