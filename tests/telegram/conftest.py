@@ -9,7 +9,7 @@ import pytest
 
 import db.orders
 import db.people
-from db.models import Leader, Order
+from db.models import Leader, Order, Recording
 from gateway.app import create_app
 from gateway.domain.orders import change_status
 from gateway.services import SERVICES, Services
@@ -58,12 +58,18 @@ class Harness:
             return r
 
     async def order(self, resident: Any, items: list[dict[str, Any]] | None = None,
-                    status: str = "confirmed") -> int:
+                    status: str = "confirmed", recording: str | None = None) -> int:
         """An order as the SMS or voice code would create and confirm it."""
         async with self.services.db.session() as s:
-            o = await db.orders.create(s, channel="sms", phone=resident.phone, status="draft",
-                                       actor="resident", resident_id=resident.id,
+            o = await db.orders.create(s, channel="voice" if recording else "sms",
+                                       phone=resident.phone, status="draft", actor="resident",
+                                       resident_id=getattr(resident, "id", None),
                                        items=items or [RICE, PORK])
+            if recording:
+                s.add(Recording(order_id=o.id, call_sid=f"CA{o.id}", path=recording,
+                                duration_s=2.0))
+                await s.flush()
+                await s.refresh(o, ["recordings"])
             await change_status(s, o, status, actor="resident",
                                 listeners=self.services.listeners)
             oid = o.id

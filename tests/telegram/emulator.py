@@ -101,6 +101,7 @@ class BotApiEmulator:
 
     async def stop(self, *, keep_client: bool = False) -> None:
         """Stop listening (connections are refused until `start()` again on the same port)."""
+        self._new_update.set()  # release long polls
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
