@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Callable, Sequence
 
@@ -10,12 +9,12 @@ from gateway.catalog import CatalogItem
 
 from .fuzzy import PinyinIndex, merge_compounds, repair
 from .grammar import interpret
-from .lexicon import INTENT, UNKNOWN, Lexicon, build_lexicon
+from .lexicon import INTENT, PRODUCT, UNKNOWN, Lexicon, build_lexicon
 from .locales import LocaleData, load_locale, normalize_locale
 from .model import ParseResult, VoskWordList
 from .scan import HAN_SPACE_RE, HanScanner, SpacedScanner
 
-_STRIP = re.compile(r"[\s,，、;；。.!！?？:：~～]+")
+_PUNCT = " \t\n,，、;；。.!！?？:：~～…"
 MAX_TEXT = 5000  # longer texts are cut: nobody dictates more than this in one order
 
 
@@ -62,7 +61,9 @@ class OrderLanguage:
 
     def normalize(self, text: str) -> str:
         """NFKC (full-width digits), lower case, traditional to simplified, single spaces."""
-        text = unicodedata.normalize("NFKC", text).lower()
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        text = text.lower()
         if self._t2s is not None:
             text = self._t2s(text)
         if " " in text or "\t" in text or "\n" in text:
@@ -82,17 +83,25 @@ class OrderLanguage:
         if not isinstance(text, str):
             return ParseResult("unknown", [], [])
         norm = self.normalize(text[:MAX_TEXT])
-        bare = _STRIP.sub("", norm)
-        if not bare:
-            return ParseResult("unknown", [], [])
-        whole = self.lexicon.entries.get(bare)
-        if whole and whole[0].kind == INTENT:
-            return ParseResult(str(whole[0].value), [], [])
+        if len(norm) <= 24:  # a whole short text that is one intent word: "1", "네", "确认。"
+            bare = norm.strip(_PUNCT) if not norm.isalnum() else norm
+            if not bare:
+                return ParseResult("unknown", [], [])
+            whole = self.lexicon.entries.get(bare)
+            if whole and whole[0].kind == INTENT:
+                return ParseResult(str(whole[0].value), [], [])
         tokens = self._scanner.scan(norm)
         if self._fuzzy:
-            if any(t.kind == UNKNOWN for t in tokens):
-                tokens = repair(tokens, self.pinyin_index)
-            tokens = merge_compounds(tokens)
+            glued = False
+            for t in tokens:
+                if t.kind == UNKNOWN:
+                    tokens = repair(tokens, self.pinyin_index)
+                    glued = True
+                    break
+                if t.kind == PRODUCT and len(t.text) == 1:
+                    glued = True
+            if glued:
+                tokens = merge_compounds(tokens)
         return interpret(tokens, self.lexicon, self.data.spaced, self._priority)
 
     @property

@@ -38,7 +38,7 @@ def _tok(entry: Entry, text: str) -> Tok:
 
 
 class HanScanner:
-    """Scans unspaced text (zh-CN) character by character, longest lexicon word first."""
+    """Scans unspaced text (zh-CN): longest lexicon word first, then numbers, else unknown."""
 
     def __init__(self, lex: Lexicon) -> None:
         self.lex = lex
@@ -46,41 +46,53 @@ class HanScanner:
         self.digits = {lex.normalize(k): int(v) for k, v in numbers.get("digits", {}).items()}
         self.mults = {lex.normalize(k): int(v) for k, v in numbers.get("multipliers", {}).items()}
         self.numeral_chars = frozenset(self.digits) | frozenset(self.mults)
+        # Per first character, the lengths of its words, longest first: a few dict probes
+        # per position whatever the size of the catalogue.
+        lens: dict[str, set[int]] = {}
+        for w in lex.entries:
+            if not w.isdigit():
+                lens.setdefault(w[0], set()).add(len(w))
+        self.lengths = {c: tuple(sorted(ls, reverse=True)) for c, ls in lens.items()}
+        # The first meaning of each word, as the token fields.
+        self.first = {w: (es[0].kind, es[0].value, es[0].weak, es[0].list_sep)
+                      for w, es in lex.entries.items()}
 
     def _word_at(self, text: str, j: int) -> bool:
         """A word of two characters or more starts at j: 千克 ends the numeral run 五千克."""
-        for w in self.lex.by_first.get(text[j], ()):
-            if len(w) > 1 and text.startswith(w, j):
+        first = self.first
+        for size in self.lengths.get(text[j], ()):
+            if size > 1 and text[j:j + size] in first:
                 return True
         return False
 
     def scan(self, text: str) -> list[Tok]:
-        lex = self.lex
-        by_first, entries = lex.by_first, lex.entries
+        lengths, first = self.lengths, self.first
         numeral_chars = self.numeral_chars
         out: list[Tok] = []
+        append = out.append
         n = len(text)
         i = 0
         unk = -1  # start of the pending unknown span
         while i < n:
             c = text[i]
-            if c in SEP_CHARS or c.isspace():
-                if unk >= 0:
-                    out.append(Tok(UNKNOWN, text[unk:i]))
-                    unk = -1
-                if c in SEP_CHARS:
-                    out.append(Tok(SEP, c, list_sep=c in LIST_CHARS))
-                i += 1
-                continue
             word = None
-            for w in by_first.get(c, ()):
-                if text.startswith(w, i):
-                    end = i + len(w)
-                    if end < n and w[-1].isascii() and w[-1].isalpha() \
-                            and text[end].isascii() and text[end].isalpha():
+            for size in lengths.get(c, ()):
+                w = text[i:i + size]
+                if w in first:
+                    end = i + size
+                    if end < n and w[-1].isascii() and w[-1].isalnum() \
+                            and text[end].isascii() and text[end].isalnum():
                         continue  # ASCII words match whole: "no" is not in "nothing"
                     word = w
                     break
+            if word is not None and c not in numeral_chars:
+                if unk >= 0:
+                    append(Tok(UNKNOWN, text[unk:i]))
+                    unk = -1
+                kind, value, weak, list_sep = first[word]
+                append(Tok(kind, word, value, weak, list_sep))
+                i += len(word)
+                continue
             run = 0
             if "0" <= c <= "9":
                 m = DIGITS_RE.match(text, i)
@@ -90,46 +102,53 @@ class HanScanner:
                 while j < n and text[j] in numeral_chars and not self._word_at(text, j):
                     j += 1
                 run = j - i
-            if word is not None and (len(word) > run or len(word) == run and not word.isdigit()):
+            if word is not None and len(word) >= run:
                 if unk >= 0:
-                    out.append(Tok(UNKNOWN, text[unk:i]))
+                    append(Tok(UNKNOWN, text[unk:i]))
                     unk = -1
-                out.append(_tok(entries[word][0], word))
+                kind, value, weak, list_sep = first[word]
+                append(Tok(kind, word, value, weak, list_sep))
                 i += len(word)
                 continue
             if run:
                 raw = text[i:i + run]
-                value: int | Decimal | None
-                if "0" <= c <= "9":
-                    value = Decimal(raw)
-                else:
-                    value = read_han_numeral(raw, self.digits, self.mults)
-                if value is not None:
+                num: int | Decimal | None
+                num = Decimal(raw) if "0" <= c <= "9" else read_han_numeral(raw, self.digits,
+                                                                            self.mults)
+                if num is not None:
                     if unk >= 0:
-                        out.append(Tok(UNKNOWN, text[unk:i]))
+                        append(Tok(UNKNOWN, text[unk:i]))
                         unk = -1
-                    out.append(Tok(NUM, raw, Decimal(value)))
+                    append(Tok(NUM, raw, Decimal(num)))
                     i += run
                     continue
+            if c in SEP_CHARS or c.isspace():
+                if unk >= 0:
+                    append(Tok(UNKNOWN, text[unk:i]))
+                    unk = -1
+                if c in SEP_CHARS:
+                    append(Tok(SEP, c, list_sep=c in LIST_CHARS))
+                i += 1
+                continue
             if c.isascii() and c.isalpha():
                 if unk >= 0:
-                    out.append(Tok(UNKNOWN, text[unk:i]))
+                    append(Tok(UNKNOWN, text[unk:i]))
                     unk = -1
                 j = i + 1
                 while j < n and text[j].isascii() and text[j].isalnum():
                     j += 1
-                out.append(Tok(UNKNOWN, text[i:j]))
+                append(Tok(UNKNOWN, text[i:j]))
                 i = j
                 continue
             if c.isalpha():
                 if unk < 0:
                     unk = i
             elif unk >= 0:  # a symbol or an emoji ends an unknown word
-                out.append(Tok(UNKNOWN, text[unk:i]))
+                append(Tok(UNKNOWN, text[unk:i]))
                 unk = -1
             i += 1
         if unk >= 0:
-            out.append(Tok(UNKNOWN, text[unk:]))
+            append(Tok(UNKNOWN, text[unk:]))
         return out
 
 
