@@ -135,7 +135,7 @@ async def submit(request: web.Request) -> web.Response:
                 note=text(form, "text", MAX_TEXT), listeners=services.listeners)
             order_id = order.id
     except FormError as exc:
-        return await _page(request, form=form, error=t(exc.key, **exc.args), status=400,
+        return await _page(request, form=form, error=t(exc.key, **exc.params), status=400,
                            resident=resident, rows=raw_rows(form))
     services.wake_dispatcher()
     raise web.HTTPSeeOther(f"/console/orders/{order_id}?done=created")

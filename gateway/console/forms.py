@@ -14,12 +14,12 @@ MAX_QUANTITY = Decimal("10000")
 
 
 class FormError(ValueError):
-    """A form value that cannot be used: `key` is the UI string, `args` fill it in."""
+    """A form value that cannot be used: `key` is the UI string, `params` fill it in."""
 
     def __init__(self, key: str, **args: Any) -> None:
         super().__init__(key)
         self.key = key
-        self.args = args
+        self.params = args
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ async def _act(request: web.Request, work: Action) -> web.Response:
             order = await _load(s, request, for_update=True)
             done = await work(s, order, form, current(request).actor)
     except FormError as exc:
-        return await order_page(request, error=t(exc.key, **exc.args), status=400)
+        return await order_page(request, error=t(exc.key, **exc.params), status=400)
     except lifecycle.IllegalTransition as exc:
         return await order_page(request, error=t("error.illegal", detail=str(exc)), status=409)
     if done in ("confirmed", "reassigned"):
