@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.outbox
@@ -34,6 +35,14 @@ BUTTONS: dict[str, list[list[str]]] = {
     "accepted": [["bought", "delivered"], ["decline"]],
     "purchased": [["delivered"], ["decline"]],
 }
+
+
+async def loaded(session: AsyncSession, order: Order) -> Order:
+    """Load what the templates read, so rendering never does I/O (orders come from any caller)."""
+    missing = [a for a in ("resident", "items", "recordings") if a in inspect(order).unloaded]
+    if missing:
+        await session.refresh(order, missing)
+    return order
 
 
 class TelegramMessages:
@@ -71,6 +80,7 @@ class TelegramMessages:
         """The new-task card with its buttons, and the call's recording as a voice message."""
         if leader.telegram_chat_id is None:
             return
+        await loaded(session, order)
         text, buttons = self.card(leader, task, order, "offered", distance_km=distance_km)
         await self.queue(session, leader.telegram_chat_id, text, key=f"task:{task.id}:offer",
                          buttons=buttons, task_id=task.id, ref="card")
@@ -86,6 +96,7 @@ class TelegramMessages:
         """Edit the task card in place (new state, new buttons or none)."""
         if leader.telegram_chat_id is None:
             return
+        await loaded(session, order)
         text, buttons = self.card(leader, task, order, state, hidden=hidden)
         await self.queue(session, leader.telegram_chat_id, text, op="edit", key=key,
                          buttons=buttons, task_id=task.id)
@@ -110,6 +121,8 @@ class TelegramMessages:
         chat = self.settings.operator_chat_id
         if chat is None:
             return False
+        if order is not None:
+            await loaded(session, order)
         ctx.setdefault("reason", "")
         ctx.setdefault("text", "")
         ctx.setdefault("phone", order.phone if order else "")

@@ -92,6 +92,10 @@ class Harness:
         await self.emu.wait_for_async(check, timeout)
         return order[0]
 
+    def card_text(self, user_id: int, order_id: int) -> str:
+        return next((m.get("text", "") for m in reversed(self.emu.messages(user_id))
+                     if f"订单{order_id}号" in m.get("text", "")), "")
+
     async def card(self, user_id: int, order_id: int, **kw: Any) -> dict[str, Any]:
         return await self.emu.wait_message(user_id, f"订单{order_id}号", **kw)
 
