@@ -1,0 +1,218 @@
+"""The phone call flow on the real app and a real websocket, with a scripted recogniser."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Callable
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+import db.orders
+from db.models import InboundMessage, Order, Recording
+from tests.twilio_sign import signed_headers
+from tests.voice.calls import call, scripted, start, tone
+from voice.audio import silence_ulaw
+
+WANG = "+8613800000001"  # 王奶奶 in the demo data
+STRANGER = "+8613999999999"
+
+
+async def orders(database: Any) -> list[Order]:
+    async with database.session() as s:
+        rows, _ = await db.orders.list_orders(s)
+        return list(rows)
+
+
+async def recordings(database: Any) -> list[Recording]:
+    async with database.session() as s:
+        return list((await s.execute(select(Recording).order_by(Recording.id))).scalars())
+
+
+async def test_order_read_back_and_key_1(make_client: Callable[..., Any], settings: Any,
+                                         demo_database: Any) -> None:
+    rec, words = scripted(["大米两袋"])
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    log = await call(twilio, WANG, [tone()], "1")
+    assert log.heard[0].startswith("王奶奶您好")
+    assert any("您要的是：大米2袋" in h for h in log.heard)
+    assert log.heard[-1].startswith("好的，已经下单：大米2袋")
+    assert words[0] and "大米" in words[0]  # the catalogue's word list reached the recogniser
+    [order] = await orders(demo_database)
+    assert order.status == "confirmed" and order.channel == "voice" and order.phone == WANG
+    assert [(i.sku, int(i.quantity), i.unit) for i in order.items] == [("rice", 2, "袋")]
+    assert order.transcript == "大米两袋" and order.resident and order.resident.name == "王奶奶"
+    recs = await recordings(demo_database)
+    assert [r.kind for r in recs] == ["stream"] and recs[0].order_id == order.id
+    assert recs[0].duration_s > 1.0
+
+
+async def test_spoken_yes_confirms(make_client: Callable[..., Any], settings: Any,
+                                   demo_database: Any) -> None:
+    rec, _ = scripted(["鸡蛋一板", ["嗯", "对"]])
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    log = await call(twilio, WANG, [tone(), tone(0.3)])
+    assert "好的，已经下单：鸡蛋1板" in log.heard[-1]
+    [order] = await orders(demo_database)
+    assert order.status == "confirmed" and order.transcript == "鸡蛋一板\n嗯"
+    assert len(await recordings(demo_database)) == 2
+
+
+async def test_key_2_says_again_then_not_understood_leaves_a_message(
+        make_client: Callable[..., Any], settings: Any, demo_database: Any) -> None:
+    rec, _ = scripted(["大米两袋", "呜呜呜"])
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    log = await call(twilio, WANG, [tone(), tone()], "2")
+    assert any("请再说一遍" in h for h in log.heard)
+    assert any("嘀声后" in h for h in log.heard)  # two failed attempts: record a message
+    assert log.heard[-1].startswith("谢谢，您的留言已经收到")
+    await client.app[_voice_key()].drain()
+    [order] = await orders(demo_database)
+    assert order.status == "needs_review" and order.transcript == "大米两袋\n呜呜呜"
+    assert order.events[0].reason == "not understood twice"
+    recs = await recordings(demo_database)
+    assert sorted(r.kind for r in recs) == ["message", "stream", "stream", "stream"]
+    msg = next(r for r in recs if r.kind == "message")
+    assert msg.order_id == order.id and msg.size_bytes > 1000 and msg.path.endswith(".wav")
+
+
+def _voice_key() -> Any:
+    from gateway.telephony.voice import VOICE
+    return VOICE
+
+
+async def test_silence_only_call_reprompts_then_records(make_client: Callable[..., Any],
+                                                        settings: Any, demo_database: Any) -> None:
+    rec, words = scripted([])
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    log = await call(twilio, WANG, [silence_ulaw(0.2), silence_ulaw(0.2)])
+    assert any("没有听到您说话" in h for h in log.heard)
+    assert any("嘀声后" in h for h in log.heard)
+    assert words == []  # silence never opened a recogniser stream
+    await client.app[_voice_key()].drain()
+    [order] = await orders(demo_database)
+    assert order.status == "needs_review"
+
+
+async def test_key_3_repeats_the_last_order(make_client: Callable[..., Any], settings: Any,
+                                            demo_database: Any) -> None:
+    rec, _ = scripted(["大米两袋"])
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    await call(twilio, WANG, [tone()], "1")
+    log = await call(twilio, WANG, [], "31")
+    assert any("和上次一样：大米2袋" in h for h in log.heard)
+    assert [o.status for o in await orders(demo_database)] == ["confirmed", "confirmed"]
+
+
+async def test_key_0_at_the_greeting_and_an_unknown_caller(
+        make_client: Callable[..., Any], settings: Any, demo_database: Any) -> None:
+    client, twilio = await start(make_client, settings, demo_database, scripted([])[0])
+    log = await call(twilio, WANG, [], "0")
+    assert any("嘀声后" in h for h in log.heard)
+    log = await call(twilio, STRANGER, [])
+    assert "还没有登记" in log.heard[0]
+    await client.app[_voice_key()].drain()
+    statuses = sorted((o.phone, o.status, o.events[0].reason) for o in await orders(demo_database))
+    assert statuses == [(WANG, "needs_review", "the caller chose to leave a message"),
+                        (STRANGER, "needs_review", "unregistered caller")]
+
+
+async def test_hang_up_mid_stream_keeps_the_words(make_client: Callable[..., Any], settings: Any,
+                                                  demo_database: Any) -> None:
+    rec, _ = scripted(["大米两袋"])
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    log = await call(twilio, WANG, [tone(1.0)], hang_up_after=0.9)
+    assert log.hung_up
+    [order] = await orders(demo_database)
+    assert order.status == "needs_review" and order.transcript == "大米两袋"
+    assert order.events[0].reason == "the caller hung up"
+    [r] = await recordings(demo_database)
+    assert r.order_id == order.id
+
+
+async def test_hang_up_in_silence_makes_no_order(make_client: Callable[..., Any], settings: Any,
+                                                 demo_database: Any) -> None:
+    client, twilio = await start(make_client, settings, demo_database, scripted([])[0])
+    log = await call(twilio, WANG, [silence_ulaw(1)], hang_up_after=0.5)
+    assert log.hung_up and await orders(demo_database) == []
+
+
+async def test_no_recogniser_falls_back_to_a_message(make_client: Callable[..., Any],
+                                                     settings: Any, demo_database: Any) -> None:
+    client, twilio = await start(make_client, settings, demo_database, None)
+    log = await call(twilio, WANG, [tone()])
+    assert log.heard[0].startswith("对不起，现在听不清")
+    await client.app[_voice_key()].drain()
+    assert [o.status for o in await orders(demo_database)] == ["needs_review"]
+
+
+async def test_forged_signatures_change_nothing(make_client: Callable[..., Any], settings: Any,
+                                                demo_database: Any) -> None:
+    client, twilio = await start(make_client, settings, demo_database, scripted([])[0])
+    params = {"CallSid": "CAforged", "From": WANG}
+    bad = signed_headers("/twilio/voice", params, token="not-the-token")
+    r = await client.post("/twilio/voice", data=params, headers=bad)
+    assert r.status == 403
+    r = await client.post("/twilio/voice/next", data=params)
+    assert r.status == 403
+    with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+        await client.ws_connect("/twilio/media", headers={"X-Twilio-Signature": "forged"})
+    assert exc.value.status == 403
+    async with demo_database.session() as s:
+        assert (await s.execute(select(InboundMessage))).first() is None
+
+
+async def test_garbage_frames_are_ignored(make_client: Callable[..., Any], settings: Any,
+                                          demo_database: Any) -> None:
+    rec, _ = scripted(["大米两袋"])
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    params = {"CallSid": "CAgarbage", "From": WANG, "AccountSid": twilio.account_sid}
+    r = await client.post("/twilio/voice", data=params,
+                          headers=signed_headers("/twilio/voice", params))
+    assert "<Stream" in await r.text()
+    url = "wss://doorstep.example.org/twilio/media"
+    ws = await client.ws_connect("/twilio/media", headers=twilio.sign(url, {}))
+    for junk in ["", "not json", "[]", "{}", '{"event": 5}', '{"event": "media"}',
+                 '{"event": "media", "media": {"payload": "***"}}', '{"event": "start"}',
+                 '{"event": "dtmf", "dtmf": {"digit": "12"}}', '{"event": "unknown"}']:
+        await ws.send_str(junk)
+    await ws.send_bytes(b"\x00\x01binary")
+    await ws.send_str(json.dumps({"event": "start", "start": {"callSid": "CAgarbage"}}))
+    await ws.send_str('{"event": "mark", "mark": {"name": "x"}}')
+    import base64
+    audio = tone() + silence_ulaw(1.0)
+    for i in range(0, len(audio), 160):
+        await ws.send_str(json.dumps({"event": "media", "media": {
+            "payload": base64.b64encode(audio[i:i + 160]).decode()}}))
+        if i % 3200 == 0:
+            await ws.send_str("garbage between frames")
+    msg = await asyncio.wait_for(ws.receive(), 10)
+    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    await ws.close()
+    r = await client.post("/twilio/voice/next", data=params,
+                          headers=signed_headers("/twilio/voice/next", params))
+    assert "大米2袋" in await r.text()
+
+
+async def test_key_hash_ends_speaking(make_client: Callable[..., Any], settings: Any,
+                                      demo_database: Any) -> None:
+    rec, _ = scripted(["大米两袋"])
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    params = {"CallSid": "CAhash", "From": WANG}
+    await client.post("/twilio/voice", data=params, headers=signed_headers("/twilio/voice", params))
+    ws = await client.ws_connect("/twilio/media", headers=twilio.sign(
+        "wss://doorstep.example.org/twilio/media", {}))
+    await ws.send_str(json.dumps({"event": "start", "start": {"callSid": "CAhash"}}))
+    import base64
+    audio = tone(1.0)
+    for i in range(0, len(audio), 160):
+        await ws.send_str(json.dumps({"event": "media", "media": {
+            "payload": base64.b64encode(audio[i:i + 160]).decode()}}))
+    await ws.send_str(json.dumps({"event": "dtmf", "dtmf": {"digit": "#"}}))
+    msg = await asyncio.wait_for(ws.receive(), 10)
+    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    r = await client.post("/twilio/voice/next", data=params,
+                          headers=signed_headers("/twilio/voice/next", params))
+    assert "大米2袋" in await r.text()
