@@ -157,8 +157,11 @@ class GatewayProcess:
 
     async def start(self, timeout: float = 60.0) -> None:
         log = self.log_path.open("ab")
+        # DOORSTEP_BENCH_PROFILE=out.prof runs the gateway under cProfile (written on SIGTERM).
+        profile = os.environ.get("DOORSTEP_BENCH_PROFILE")
+        prefix = ["-m", "cProfile", "-o", profile] if profile else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--no-migrate",
+            [sys.executable, *prefix, "-m", "gateway.cli", "serve", "--no-migrate",
              "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env, stdout=log, stderr=log, cwd=str(SOURCE))
         log.close()
@@ -191,6 +194,12 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the gateway process has used so far."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_kb(self) -> int:
         """Resident set size of the gateway process, from /proc."""
@@ -527,8 +536,10 @@ async def run(*, database: str = "sqlite", residents: int = 200, concurrency: in
     try:
         await gw.start()
         rss_idle = gw.rss_kb()
+        cpu0 = gw.cpu_seconds()
         stats = await run_sms_load(gw.url, phones, concurrency=concurrency, duration=duration,
                                    max_cycles=max_cycles)
+        cpu = gw.cpu_seconds() - cpu0
         rss_loaded = gw.rss_kb()
         drained = await wait_outbox_drained(url, timeout=30)
         await gw.stop()
@@ -542,6 +553,8 @@ async def run(*, database: str = "sqlite", residents: int = 200, concurrency: in
     return {"database": "postgresql" if "postgres" in url else "sqlite",
             "residents": residents, "concurrency": concurrency, **stats.summary(),
             "audit": audit.summary(), "outbox": {**outbox, "final": drained},
+            "gateway_cpu_s": round(cpu, 2),
+            "gateway_cpu_ms_per_request": round(cpu / max(1, stats.requests) * 1000, 1),
             "rss_idle_mb": round(rss_idle / 1024, 1), "rss_loaded_mb": round(rss_loaded / 1024, 1),
             "work_dir": str(work)}
 
