@@ -89,7 +89,8 @@ def _han_unknown(t: Tok) -> bool:
 
 
 def _glue(t: Tok) -> bool:
-    return t.kind in _GLUE and len(t.text) == 1 and _is_han(t.text)
+    """A one-character word a misheard name may have swallowed (酱由 -> 由, 啤九 -> 九)."""
+    return (t.kind in _GLUE or t.kind == NUM) and len(t.text) == 1 and _is_han(t.text)
 
 
 def repair(tokens: list[Tok], index: PinyinIndex) -> list[Tok]:

@@ -11,6 +11,7 @@ from .scan import Tok
 
 ONE = Decimal(1)
 HALF_Q = Decimal("0.5")
+APPROX = frozenset(("来", "多", "余", "几", "把"))
 
 
 class Qty:
@@ -62,6 +63,8 @@ def group(tokens: list[Tok]) -> tuple[list[Element], list[str]]:
             text = t.text
             unit = None
             i += 1
+            if i + 1 < n and tokens[i].text in APPROX and tokens[i + 1].kind == UNIT:
+                i += 1  # 十来斤, 二十多个: about that many
             if i < n and tokens[i].kind == UNIT:
                 unit = tokens[i].value  # type: ignore[assignment]
                 text += tokens[i].text

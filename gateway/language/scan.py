@@ -12,6 +12,7 @@ DIGITS_RE = re.compile(r"\d+(?:\.\d+)?")
 # Strong separators; "、" and "/" also join a list of goods.
 SEP_CHARS = frozenset(",，、;；。.!！?？\n\r\t:：/|~～()（）[]【】\"'“”‘’")
 LIST_CHARS = frozenset("、/+")
+TIMES = frozenset("x×*")
 HAN_SPACE_RE = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 SPACE_RE = re.compile(r"\s+")
 
@@ -94,15 +95,27 @@ class HanScanner:
                 i += len(word)
                 continue
             run = 0
+            if c in TIMES and i + 1 < n and "0" <= text[i + 1] <= "9" and word is None:
+                m = DIGITS_RE.match(text, i + 1)
+                if m:  # "大米x2", "鸡蛋×3": a count
+                    if unk >= 0:
+                        append(Tok(UNKNOWN, text[unk:i]))
+                        unk = -1
+                    append(Tok(NUM, m.group(), Decimal(m.group())))
+                    i = m.end()
+                    continue
             if "0" <= c <= "9":
                 m = DIGITS_RE.match(text, i)
                 run = m.end() - i if m else 0
             elif c in numeral_chars:
                 j = i + 1
-                while j < n and text[j] in numeral_chars and not self._word_at(text, j):
-                    j += 1
+                while j < n and text[j] in numeral_chars and not self._word_at(text, j) \
+                        and not (first.get(text[j], (None,))[0] == UNIT):
+                    j += 1  # 二两: with a catalogue that sells by 两, it is the unit
                 run = j - i
-            if word is not None and len(word) >= run:
+            if word is not None and len(word) >= run and not (
+                    len(word) == 1 and c in numeral_chars
+                    and not (out and out[-1].kind == NUM and unk < 0)):
                 if unk >= 0:
                     append(Tok(UNKNOWN, text[unk:i]))
                     unk = -1
@@ -212,7 +225,7 @@ class SpacedScanner:
             out.extend(pieces)
             return
         # Part of the word is unknown: the whole word is, less the particles glued to its end.
-        if pieces and all(p.kind in (NUM, UNIT) for p in pieces):
+        if pieces and pieces[-1].kind == UNIT and all(p.kind in (NUM, UNIT) for p in pieces):
             out.extend(pieces)  # "2개짜리": keep the count, the rest is unknown
             word = word[j:]
         stem = word

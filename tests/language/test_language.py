@@ -182,3 +182,29 @@ def test_vosk_words_split_and_report() -> None:
     assert set(result.words) <= vocab
     # The split spelling, as the recogniser will say it, still reads as the product.
     assert items(K.parse("감기 약 두 상자")) == [("cold", 2, "상자")]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("十来斤土豆", [("potatoes", 10, "斤")]), ("二十多个鸡蛋", [("eggs", 20, "个")]),
+    ("大米x2", [("rice", 2, "袋")]), ("鸡蛋×3", [("eggs", 3, "板")]),
+    ("大米五千克", [("rice", 5, "公斤")])])
+def test_counts_said_loosely(text, expected) -> None:
+    L = lang("rice,大米,米,袋,袋|公斤\neggs,鸡蛋,,板,板|个\npotatoes,土豆,,斤,斤")
+    assert items(L.parse(text)) == expected
+
+
+def test_liang_is_a_unit_only_when_sold_by_it() -> None:
+    tea = lang("tea,茶叶,,斤,斤|两")
+    assert items(tea.parse("茶叶二两")) == [("tea", 2, "两")]
+    assert items(tea.parse("两斤茶叶")) == [("tea", 2, "斤")]
+    assert items(lang("tea,茶叶,,斤,斤").parse("两斤茶叶")) == [("tea", 2, "斤")]
+
+
+def test_misheard_name_across_a_numeral() -> None:
+    assert items(lang("beer,啤酒,,瓶,瓶|箱").parse("啤九一箱")) == [("beer", 1, "箱")]
+
+
+@pytest.mark.parametrize("text", ["한우 두 근", "두유 한 팩"])
+def test_korean_number_prefix_of_unknown_word(text) -> None:
+    r = lang("milk,우유,,팩,팩", "ko-KR").parse(text)
+    assert r.items == [] and r.unmatched == [text.split()[0]]
