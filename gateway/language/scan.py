@@ -113,6 +113,8 @@ class HanScanner:
                         and not (first.get(text[j], (None,))[0] == UNIT):
                     j += 1  # 二两: with a catalogue that sells by 两, it is the unit
                 run = j - i
+                if unk >= 0 and run > 1 and c in self.digits and text[i + 1] in self.digits:
+                    run = 1  # 啤九一箱: "九" may belong to the unknown word before it
             if word is not None and len(word) >= run and not (
                     len(word) == 1 and c in numeral_chars
                     and not (out and out[-1].kind == NUM and unk < 0)):
