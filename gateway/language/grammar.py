@@ -45,7 +45,8 @@ class Mark:
 Element = Noun | Qty | Mark
 
 
-def group(tokens: list[Tok]) -> tuple[list[Element], list[str]]:
+def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset()
+          ) -> tuple[list[Element], list[str]]:
     """Quantity phrases (一斤半, 두 개, 半斤, bare 袋 before a product) and marks; the intents."""
     els: list[Element] = []
     intents: list[str] = []
@@ -55,9 +56,11 @@ def group(tokens: list[Tok]) -> tuple[list[Element], list[str]]:
     while i < n:
         t = tokens[i]
         k = t.kind
-        if k == NUM and i + 1 < n and tokens[i + 1].kind == CONTEXT:
-            i += 1  # 三组, 五号: part of an address
-            continue
+        if k == NUM and (i + 1 < n and (tokens[i + 1].kind == CONTEXT
+                                         or tokens[i + 1].text in not_counts)
+                         or len(t.text) >= 6 and t.text.isdigit()):
+            i += 2 if i + 1 < n and tokens[i + 1].text in not_counts else 1
+            continue  # 三组, 三点, 十块钱, 두 시, a phone number: not a count of goods
         if k == NUM:
             value: Decimal = t.value  # type: ignore[assignment]
             text = t.text
@@ -212,7 +215,7 @@ def _goods_like(els: list[Element], k: int, noun: Noun) -> bool:
 
 
 def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]) -> ParseResult:
-    els, intents = group(tokens)
+    els, intents = group(tokens, lex.not_counts)
     attach(els, lex)
     items: list[ParsedItem] = []
     unmatched: list[str] = []

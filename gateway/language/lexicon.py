@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable, Iterable, Sequence
@@ -50,6 +50,7 @@ class Lexicon:
     product_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word -> skus
     unit_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)    # unit -> group
     name_prefixes: set[str] = field(default_factory=set)  # spaced scripts: glue split names
+    not_counts: frozenset[str] = frozenset()  # 三点, 五号, 두 시: not a count of goods
 
     def add(self, word: str, entry: Entry) -> None:
         word = self.normalize(word)
@@ -80,8 +81,28 @@ class Lexicon:
         return said is None or self.resolve_unit(said, product) in product.units
 
 
-def nfkc_lower(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower()
+_BRACKETS = re.compile(r"[(\[【（][^)\]】）]*[)\]】）]")
+_SPEC = re.compile(r"[\s\-_/*×x]*\d+(?:\.\d+)?\s*(?:[a-z]{1,3}|[\u3400-\u9fff]{1,2})?(?:装)?$")
+
+
+def _name_forms(names: Iterable[str], normalize: Callable[[str], str]) -> list[str]:
+    """The names as written, then as said: 金龙鱼菜籽油(5L) and 大米10kg are also 金龙鱼菜籽油
+    and 大米. The first form is the product's own name."""
+    forms: list[str] = []
+    for name in names:
+        w = normalize(name)
+        if not w:
+            continue
+        forms.append(w)
+        short = _BRACKETS.sub("", w).strip()
+        while True:  # 蒙牛纯牛奶 250ml*24 -> 蒙牛纯牛奶 250ml -> 蒙牛纯牛奶
+            shorter = _SPEC.sub("", short).strip()
+            if not shorter or shorter == short:
+                break
+            short = shorter
+        if short and short != w:
+            forms.append(short)
+    return list(dict.fromkeys(forms))
 
 
 def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
@@ -107,10 +128,7 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
         p_units = tuple(dict.fromkeys(normalize(u) for u in item.all_units if normalize(u)))
         lex.products[item.sku] = Product(item.sku, item.name, p_units[0] if p_units else "",
                                          p_units)
-        for i, name in enumerate(item.all_names):
-            w = normalize(name)
-            if not w:
-                continue
+        for i, w in enumerate(_name_forms(item.all_names, normalize)):
             skus = shared.setdefault(w, [])
             if item.sku not in skus:
                 # A product's own name beats another product's alias of the same spelling.
@@ -152,6 +170,9 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
             lex.add(w, Entry(NUM, Decimal(v)))
     for w in each_word(numbers.get("half", [])):
         lex.add(w, Entry(HALF))
+    lex.not_counts = frozenset(each_word(numbers.get("not_counts", [])))
+    for w in lex.not_counts:
+        lex.add(w, Entry(FILLER))
 
     # Intents, then the function words.
     for intent in ("confirm", "cancel", "status", "repeat", "help"):

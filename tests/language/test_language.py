@@ -208,3 +208,26 @@ def test_misheard_name_across_a_numeral() -> None:
 def test_korean_number_prefix_of_unknown_word(text) -> None:
     r = lang("milk,우유,,팩,팩", "ko-KR").parse(text)
     assert r.items == [] and r.unmatched == [text.split()[0]]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("明天下午三点送两袋大米", [("rice", 2, "袋")]),
+    ("我电话13812345678，大米两袋", [("rice", 2, "袋")]),
+    ("住在5号楼，大米一袋", [("rice", 1, "袋")]),
+    ("两点半以后送一袋大米", [("rice", 1, "袋")])])
+def test_times_addresses_and_phone_numbers_are_not_counts(text, expected) -> None:
+    r = lang("rice,大米,米,袋,袋").parse(text)
+    assert items(r) == expected and r.unmatched == []
+
+
+@pytest.mark.parametrize("text", ["두 시에 쌀 한 포대", "내일 세 시에 쌀 한 포대 주세요"])
+def test_korean_times_are_not_counts(text) -> None:
+    assert items(lang("rice,쌀,,포대,포대", "ko-KR").parse(text)) == [("rice", 1, "포대")]
+
+
+def test_names_with_packaging_specs_are_said_without_them() -> None:
+    L = lang("oil,金龙鱼菜籽油(5L),,桶,桶\nrice,大米10kg,,袋,袋\nmilk,蒙牛纯牛奶 250ml*24,,箱,箱\n"
+             "bleach,84消毒液,,瓶,瓶")
+    assert items(L.parse("金龙鱼菜籽油两桶，大米一袋，蒙牛纯牛奶一箱，84消毒液一瓶")) == [
+        ("oil", 2, "桶"), ("rice", 1, "袋"), ("milk", 1, "箱"), ("bleach", 1, "瓶")]
+    assert L.parse("大米一袋").items[0].name == "大米10kg"
