@@ -112,6 +112,9 @@ def project(points: Iterable[tuple[float, float, float]], width: int, height: in
     min_y, max_y = min(a for a, _ in ys), max(b for _, b in ys)
     span_x, span_y = max(max_x - min_x, 0.5), max(max_y - min_y, 0.5)
     px = min((width - 2 * margin) / span_x, (height - 2 * margin) / span_y)
+    # Centre the drawing along the dimension that has room to spare.
+    min_x -= ((width - 2 * margin) / px - span_x) / 2
+    max_y += ((height - 2 * margin) / px - span_y) / 2
     return min_x, max_y, kx, px, margin
 
 

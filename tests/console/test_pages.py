@@ -230,7 +230,7 @@ async def test_map_plots_residents_and_leaders(client: Any, app: Any) -> None:
     async with app[SERVICES].db.session() as s:
         n_res = len([r for r in await db.people.list_residents(s) if r.lat is not None])
         n_ld = len(await db.people.list_leaders(s))
-    assert html.count('r="6"') == n_res and html.count('width="16" height="16"') == n_ld
+    assert html.count('class="resident"') == n_res and html.count('class="leader"') == n_ld
     assert " km</text>" in html
 
 
