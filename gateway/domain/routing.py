@@ -11,8 +11,8 @@ leaders whose radius is wider than `wide_km` live in a small list that is always
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEG_LAT = math.pi * EARTH_RADIUS_KM / 180.0
@@ -111,9 +111,9 @@ class LeaderIndex:
             self._cells.pop(cell, None)
 
     def get(self, leader_id: int) -> LeaderSpot | None:
-        cell = self._where.get(leader_id, ())
-        if cell == ():
+        if leader_id not in self._where:
             return None
+        cell = self._where[leader_id]
         return self._wide.get(leader_id) if cell is None else self._cells[cell].get(leader_id)
 
     def near(self, lat: float, lon: float) -> list[LeaderSpot]:

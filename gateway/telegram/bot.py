@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import AsyncIterator
 from contextlib import suppress
-from typing import AsyncIterator
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -64,7 +64,7 @@ async def _forever(what: str, step, stop: asyncio.Event) -> None:  # type: ignor
             return
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure: log, wait, try again
             log.warning("telegram %s failed, retrying in %.0fs: %r", what, RETRY_SECONDS, exc)
             with suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), RETRY_SECONDS)

@@ -53,7 +53,7 @@ async def press(query: CallbackQuery, callback_data: TaskPress, leader: Leader |
     try:  # the little notice on the button; the card itself is edited through the outbox
         await query.answer(messages.text(locale, "press", outcome=outcome),
                            show_alert=outcome in ("not_yours", "gone"))
-    except Exception as exc:  # Telegram unreachable: the press itself is already saved
+    except Exception as exc:  # noqa: BLE001 - Telegram unreachable: the press is saved
         log.warning("could not answer callback query: %r", exc)
 
 

@@ -18,7 +18,6 @@ from gateway.people import PeopleError, normalize_phone
 from gateway.telegram.middleware import Reply
 
 
-
 class NewResident(StatesGroup):
     phone = State()
     name = State()

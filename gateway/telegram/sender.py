@@ -12,7 +12,10 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
-    TelegramBadRequest, TelegramForbiddenError, TelegramNotFound, TelegramRetryAfter,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
 )
 from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy import update

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -111,10 +112,11 @@ async def emulator() -> AsyncIterator[BotApiEmulator]:
 @pytest.fixture
 def tg_settings(make_settings: Callable[..., Any], emulator: BotApiEmulator) -> Callable[..., Any]:
     def make(**overrides: Any) -> Any:
-        values: dict[str, Any] = dict(
-            telegram_bot_token=TOKEN, telegram_api_url=emulator.url, telegram_mode="webhook",
-            telegram_webhook_secret=SECRET, operator_chat_id=OPERATOR_CHAT,
-            dispatch_poll_seconds=0.05, outbox_poll_seconds=0.05)
+        values: dict[str, Any] = {
+            "telegram_bot_token": TOKEN, "telegram_api_url": emulator.url,
+            "telegram_mode": "webhook", "telegram_webhook_secret": SECRET,
+            "operator_chat_id": OPERATOR_CHAT, "dispatch_poll_seconds": 0.05,
+            "outbox_poll_seconds": 0.05}
         values.update(overrides)
         return make_settings(**values)
     return make

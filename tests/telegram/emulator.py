@@ -14,8 +14,9 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -231,7 +232,7 @@ class BotApiEmulator:
             self._new_update.clear()
             try:
                 await asyncio.wait_for(self._new_update.wait(), float(p.get("timeout") or 0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return list(self.pending[:100])
 

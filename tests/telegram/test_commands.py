@@ -9,7 +9,6 @@ from pathlib import Path
 import db.orders
 import db.people
 from db.models import Product, utcnow
-from gateway.domain.orders import change_status
 from tests.telegram.conftest import HOME, OPERATOR_CHAT, PORK, RICE, Harness
 
 NEAR = (HOME[0] + 0.004, HOME[1])
@@ -142,7 +141,7 @@ async def test_recording_goes_along_and_details_are_hidden_after_the_configured_
     await gw.emu.wait_for(lambda: not any("voice" in m for m in gw.emu.messages(1001)))
 
 
-async def test_long_polling_mode(start_gateway) -> None:  # noqa: ANN001
+async def test_long_polling_mode(start_gateway) -> None:
     gw: Harness = await start_gateway(telegram_mode="polling")
     ld = await gw.leader(1001, "吴团长", *NEAR, link=False)
     await gw.emu.send_text(1001, f"/start {ld.invite_code}")
