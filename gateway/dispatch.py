@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,7 +92,7 @@ class OrderDispatcher:
                 timeout = min(timeout, max(0.05, (self._next_expiry - utcnow()).total_seconds()))
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def run_once(self, now: datetime | None = None) -> int:
@@ -218,9 +219,8 @@ class OrderDispatcher:
                     now: datetime | None = None) -> str:
         """Apply a button press; returns ok | already | not_yours | gone | illegal."""
         now = now or utcnow()
-        async with self._lock:
-            async with self.db.session() as s:
-                outcome = await self._press(s, leader_id, task_id, action, now)
+        async with self._lock, self.db.session() as s:
+            outcome = await self._press(s, leader_id, task_id, action, now)
         self.services.outbox.wake()
         return outcome
 
