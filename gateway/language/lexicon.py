@@ -50,6 +50,7 @@ class Lexicon:
     product_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word -> skus
     unit_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)    # unit -> group
     name_prefixes: set[str] = field(default_factory=set)  # spaced scripts: glue split names
+    glue_prefixes: set[str] = field(default_factory=set)  # proper prefixes of names
     not_counts: frozenset[str] = frozenset()  # 三点, 五号, 두 시: not a count of goods
 
     def add(self, word: str, entry: Entry) -> None:
@@ -144,6 +145,10 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
                 lex.name_prefixes.add(" ".join(parts[:k]))
         if data.spaced:
             lex.add(w.replace(" ", ""), Entry(PRODUCT, chosen))
+            # "돼지 고기" for 돼지고기: a word that begins a name may be glued to the next.
+            solid = w.replace(" ", "")
+            for k in range(1, len(solid)):
+                lex.glue_prefixes.add(solid[:k])
 
     # Units: the common ones, every catalogue unit, and synonyms grouped.
     all_units = set(each_word(units.get("common", [])))

@@ -271,9 +271,35 @@ class SpacedScanner:
                     if rest:
                         self._word(rest, words[k] if k < len(words) else "", out)
                     continue
+            if word in self.lex.glue_prefixes and k + 1 < len(words):
+                glued = self._glued_name(words, k)
+                if glued:
+                    w, used, rest = glued
+                    out.append(_tok(self.lex.entries[w][0], w))
+                    k += used
+                    if rest:
+                        self._word(rest, words[k] if k < len(words) else "", out)
+                    continue
             self._word(word, words[k + 1] if k + 1 < len(words) else "", out)
             k += 1
         return out
+
+    def _glued_name(self, words: list[str], k: int) -> tuple[str, int, str] | None:
+        """A name written apart ("돼지 고기" for 돼지고기), and what follows it in the last word."""
+        entries = self.lex.entries
+        for used in (4, 3, 2):
+            if k + used > len(words):
+                continue
+            head = "".join(words[k:k + used - 1])
+            s = head + words[k + used - 1]
+            for w in self.lex.by_first.get(s[0], ()):
+                if len(w) > len(head) and s.startswith(w) and " " not in w \
+                        and any(e.kind == PRODUCT for e in entries[w]):
+                    rest = s[len(w):]
+                    if not rest or self._pick(rest, 0, "") is not None or rest[0].isdigit() \
+                            or rest in self.particles:
+                        return w, used, rest
+        return None
 
     def _spaced_name(self, words: list[str], k: int) -> tuple[str, int, str] | None:
         """A product name written in several words ("고무 장갑"), and what follows it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from .lexicon import NUM, PRODUCT, Entry
+from .lexicon import UNIT
 from .model import VoskWordList
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def source_words(lang: OrderLanguage) -> list[str]:
     for name in lang.lexicon.product_names:
         words.append(name)
     for unit, entries in lang.lexicon.entries.items():
-        if any(e.kind == 1 for e in entries):
+        if any(e.kind == UNIT for e in entries):
             words.append(unit)
     numbers = data.section("numbers")
     for key in ("digits", "multipliers", "words", "native_ones", "native_tens", "sino_digits",
@@ -60,16 +60,14 @@ def source_words(lang: OrderLanguage) -> list[str]:
 def word_list(lang: OrderLanguage, known: Callable[[str], bool] | None) -> VoskWordList:
     """Words for the recogniser: each checked with `known`, split into known pieces or reported.
 
-    A product name that had to be split is also taught to the parser in its spaced form,
-    so that the transcript "감기 약" still reads as 감기약.
+    A name said in pieces ("감기 약") still parses: the spaced scanner glues words that begin
+    a product name, and the Han scanner ignores spaces between characters.
     """
     words = source_words(lang)
     if known is None:
         return VoskWordList(sorted(words), [])
     result: list[str] = []
     missing: list[str] = []
-    lex = lang.lexicon
-    taught = False
     for w in words:
         if known(w):
             result.append(w)
@@ -77,18 +75,6 @@ def word_list(lang: OrderLanguage, known: Callable[[str], bool] | None) -> VoskW
         pieces = split_known(w, known)
         if pieces is None:
             missing.append(w)
-            continue
-        result.extend(pieces)
-        skus = lex.product_names.get(w)
-        if skus and lang.data.spaced:
-            spaced = " ".join(pieces)
-            lex.add(spaced, Entry(PRODUCT, skus))
-            for k in range(1, len(pieces)):
-                lex.name_prefixes.add(" ".join(pieces[:k]))
-            taught = True
-    if taught:
-        lex.finish()
+        else:
+            result.extend(pieces)
     return VoskWordList(sorted(dict.fromkeys(result)), sorted(dict.fromkeys(missing)))
-
-
-__all__ = ["word_list", "split_known", "source_words", "NUM"]

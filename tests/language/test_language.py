@@ -231,3 +231,13 @@ def test_names_with_packaging_specs_are_said_without_them() -> None:
     assert items(L.parse("金龙鱼菜籽油两桶，大米一袋，蒙牛纯牛奶一箱，84消毒液一瓶")) == [
         ("oil", 2, "桶"), ("rice", 1, "袋"), ("milk", 1, "箱"), ("bleach", 1, "瓶")]
     assert L.parse("大米一袋").items[0].name == "大米10kg"
+
+
+def test_korean_name_written_apart() -> None:
+    K = lang("pork,돼지고기,,근,근\nrice,쌀,,포대,포대", "ko-KR")
+    assert items(K.parse("돼지 고기를 두 근 하고 쌀 한 포대")) == [("pork", 2, "근"), ("rice", 1, "포대")]
+
+
+def test_chinese_verbs_are_not_goods() -> None:
+    r = lang("rice,大米,,袋,袋").parse("我要问一下")
+    assert r.intent == "unknown" and r.unmatched == []
