@@ -69,8 +69,9 @@ class Listener:
             return False
         if event is Event.START:
             await self._open()
-            keep = self.endpointer.preroll_frames + self.endpointer.speech_frames
-            for chunk in list(self._preroll)[-keep:]:
+            # the voiced run that started the utterance (minus this frame), and the pre-roll
+            keep = self.endpointer.preroll_frames + self.endpointer.speech_frames - 1
+            for chunk in list(self._preroll)[-keep:] if keep > 0 else []:
                 await self._feed(chunk)
             self._preroll.clear()
             await self._feed(payload)
