@@ -4,5 +4,13 @@ from .compiler import OrderLanguage, compile_language
 from .locales import SUPPORTED_LOCALES, normalize_locale
 from .model import ParsedItem, ParseResult, VoskWordList, format_quantity
 
-__all__ = ["SUPPORTED_LOCALES", "normalize_locale", "compile_language", "OrderLanguage",
-           "ParseResult", "ParsedItem", "VoskWordList", "format_quantity"]
+__all__ = [
+           "SUPPORTED_LOCALES",
+           "OrderLanguage",
+           "ParseResult",
+           "ParsedItem",
+           "VoskWordList",
+           "compile_language",
+           "format_quantity",
+           "normalize_locale",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from gateway.catalog import CatalogItem
 
@@ -76,7 +76,7 @@ class OrderLanguage:
         """Intent, items and unmatched goods of a text or transcript; never raises on a str."""
         try:
             return self._parse(text)
-        except Exception:  # a bug must cost one text its meaning, never the caller its call
+        except Exception:  # noqa: BLE001  a bug costs one text its meaning, never the call
             return ParseResult("unknown", [], [])
 
     def _parse(self, text: str) -> ParseResult:

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .lexicon import (CONTEXT, EACH, HALF, INTENT, NUM, PARTICLE, PRODUCT, SEP, UNIT, UNKNOWN,
-                      VERB, Lexicon)
+from .lexicon import (
+    CONTEXT,
+    EACH,
+    HALF,
+    INTENT,
+    NUM,
+    PARTICLE,
+    PRODUCT,
+    SEP,
+    UNIT,
+    UNKNOWN,
+    VERB,
+    Lexicon,
+)
 from .model import ParsedItem, ParseResult
 from .scan import Tok
 
@@ -15,7 +27,7 @@ APPROX = frozenset(("来", "多", "余", "几", "把"))
 
 
 class Qty:
-    __slots__ = ("value", "unit", "text", "used")
+    __slots__ = ("text", "unit", "used", "value")
 
     def __init__(self, value: Decimal, unit: str | None, text: str) -> None:
         self.value, self.unit, self.text, self.used = value, unit, text, False
@@ -24,7 +36,7 @@ class Qty:
 class Noun:
     """A product said, or an unknown word that may be goods."""
 
-    __slots__ = ("skus", "text", "qty", "before", "context", "goods")
+    __slots__ = ("before", "context", "goods", "qty", "skus", "text")
 
     def __init__(self, skus: tuple[str, ...] | None, text: str, context: bool) -> None:
         self.skus, self.text, self.context = skus, text, context
@@ -36,7 +48,7 @@ class Noun:
 class Mark:
     """A separator ("S", with `conj` for 和/、/하고), an order verb ("V") or 各 ("E")."""
 
-    __slots__ = ("kind", "conj")
+    __slots__ = ("conj", "kind")
 
     def __init__(self, kind: str, conj: bool = False) -> None:
         self.kind, self.conj = kind, conj
@@ -64,7 +76,7 @@ def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset()
         if k == NUM:
             value: Decimal = t.value  # type: ignore[assignment]
             text = t.text
-            unit = None
+            unit: str | None = None
             i += 1
             if i + 1 < n and tokens[i].text in APPROX and tokens[i + 1].kind == UNIT:
                 i += 1  # 十来斤, 二十多个: about that many
@@ -81,7 +93,7 @@ def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset()
                 text += tokens[i].text
                 i += 1
                 if i < n and tokens[i].kind == UNIT:
-                    unit = tokens[i].value  # type: ignore[assignment]
+                    unit = str(tokens[i].value)
                     text += tokens[i].text
                     i += 1
             els.append(Qty(value, unit, text))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, Iterable, Sequence
 
 from gateway.catalog import CatalogItem
 
@@ -49,7 +49,6 @@ class Lexicon:
     products: dict[str, Product] = field(default_factory=dict)
     product_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word -> skus
     unit_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)    # unit -> group
-    name_prefixes: set[str] = field(default_factory=set)  # spaced scripts: glue split names
     glue_prefixes: set[str] = field(default_factory=set)  # proper prefixes of names
     not_counts: frozenset[str] = frozenset()  # 三点, 五号, 두 시: not a count of goods
 
@@ -139,10 +138,6 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
         chosen = tuple(owners[:1]) if len(owners) == 1 else tuple(skus)
         lex.product_names[w] = chosen
         lex.add(w, Entry(PRODUCT, chosen))
-        if data.spaced and " " in w:
-            parts = w.split(" ")
-            for k in range(1, len(parts)):
-                lex.name_prefixes.add(" ".join(parts[:k]))
         if data.spaced:
             lex.add(w.replace(" ", ""), Entry(PRODUCT, chosen))
             # "돼지 고기" for 돼지고기: a word that begins a name may be glued to the next.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ class LocaleData:
         return [str(w).lower() for w in self.raw.get(section, {}).get(key, [])]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_locale(locale: str) -> LocaleData:
     """Read a locale's data file once per process (compile time, never parse time)."""
     locale = normalize_locale(locale)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from .lexicon import (NUM, PARTICLE, PRODUCT, SEP, UNIT, UNKNOWN, Entry, Lexicon)
+from .lexicon import NUM, PARTICLE, PRODUCT, SEP, UNIT, UNKNOWN, Entry, Lexicon
 from .numbers import read_han_numeral
 
 DIGITS_RE = re.compile(r"\d+(?:\.\d+)?")
@@ -20,7 +20,7 @@ SPACE_RE = re.compile(r"\s+")
 class Tok:
     """A scanned token: kind, surface text, value (skus, unit, Decimal, intent)."""
 
-    __slots__ = ("kind", "text", "value", "weak", "list_sep")
+    __slots__ = ("kind", "list_sep", "text", "value", "weak")
 
     def __init__(self, kind: int, text: str, value: object = None, weak: bool = False,
                  list_sep: bool = False) -> None:
@@ -110,7 +110,7 @@ class HanScanner:
             elif c in numeral_chars:
                 j = i + 1
                 while j < n and text[j] in numeral_chars and not self._word_at(text, j) \
-                        and not (first.get(text[j], (None,))[0] == UNIT):
+                        and first.get(text[j], (None,))[0] != UNIT:
                     j += 1  # 二两: with a catalogue that sells by 两, it is the unit
                 run = j - i
                 if unk >= 0 and run > 1 and c in self.digits and text[i + 1] in self.digits:
@@ -262,15 +262,6 @@ class SpacedScanner:
                 out.append(Tok(SEP, word, list_sep=word in LIST_CHARS))
                 k += 1
                 continue
-            if word in self.lex.name_prefixes:
-                joined = self._spaced_name(words, k)
-                if joined:
-                    w, used, rest = joined
-                    out.append(_tok(self.lex.entries[w][0], w))
-                    k += used
-                    if rest:
-                        self._word(rest, words[k] if k < len(words) else "", out)
-                    continue
             if word in self.lex.glue_prefixes and k + 1 < len(words):
                 glued = self._glued_name(words, k)
                 if glued:
@@ -299,16 +290,4 @@ class SpacedScanner:
                     if not rest or self._pick(rest, 0, "") is not None or rest[0].isdigit() \
                             or rest in self.particles:
                         return w, used, rest
-        return None
-
-    def _spaced_name(self, words: list[str], k: int) -> tuple[str, int, str] | None:
-        """A product name written in several words ("고무 장갑"), and what follows it."""
-        for used in (4, 3, 2):
-            if k + used > len(words):
-                continue
-            s = " ".join(words[k:k + used])
-            for w in self.lex.by_first.get(s[0], ()):
-                if " " in w and s.startswith(w) and len(w) > len(" ".join(words[k:k + used - 1])):
-                    if any(e.kind == PRODUCT for e in self.lex.entries[w]):
-                        return w, used, s[len(w):]
         return None

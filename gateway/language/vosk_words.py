@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .lexicon import UNIT
 from .model import VoskWordList
@@ -31,9 +32,7 @@ def split_known(word: str, known: Callable[[str], bool]) -> list[str] | None:
 def source_words(lang: OrderLanguage) -> list[str]:
     """Every word the parser understands that someone may say (generated numbers excepted)."""
     data = lang.data
-    words: list[str] = []
-    for name in lang.lexicon.product_names:
-        words.append(name)
+    words: list[str] = list(lang.lexicon.product_names)
     for unit, entries in lang.lexicon.entries.items():
         if any(e.kind == UNIT for e in entries):
             words.append(unit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from gateway.catalog import read_csv
@@ -56,7 +56,7 @@ def load(name: str) -> list[Case]:
     return cases
 
 
-@lru_cache(maxsize=None)
+@cache
 def language(catalog: str, locale: str) -> OrderLanguage:
     return compile_language(locale, read_csv(CATALOGS[(catalog, locale)]))
 

@@ -8,8 +8,13 @@ from decimal import Decimal
 import pytest
 
 from gateway.catalog import CatalogItem, read_csv_text
-from gateway.language import (SUPPORTED_LOCALES, ParseResult, compile_language, format_quantity,
-                              normalize_locale)
+from gateway.language import (
+    SUPPORTED_LOCALES,
+    ParseResult,
+    compile_language,
+    format_quantity,
+    normalize_locale,
+)
 
 
 def lang(csv: str, locale: str = "zh-CN"):
@@ -29,7 +34,7 @@ def test_normalize_locale(value, expected) -> None:
 
 
 @pytest.mark.parametrize("q, text", [(Decimal(2), "2"), (Decimal("1.5"), "1.5"),
-                                     (Decimal("2.50"), "2.5"), (Decimal("10"), "10"),
+                                     (Decimal("2.50"), "2.5"), (Decimal(10), "10"),
                                      (Decimal("0.5"), "0.5"), (Decimal("1E+1"), "10")])
 def test_format_quantity(q, text) -> None:
     assert format_quantity(q) == text
@@ -241,3 +246,9 @@ def test_korean_name_written_apart() -> None:
 def test_chinese_verbs_are_not_goods() -> None:
     r = lang("rice,大米,,袋,袋").parse("我要问一下")
     assert r.intent == "unknown" and r.unmatched == []
+
+
+def test_korean_name_with_a_space_in_the_catalogue() -> None:
+    K = lang("gloves,고무 장갑,,켤레,켤레", "ko-KR")
+    assert items(K.parse("고무 장갑 두 켤레")) == [("gloves", 2, "켤레")]
+    assert items(K.parse("고무장갑 하나")) == [("gloves", 1, "켤레")]
