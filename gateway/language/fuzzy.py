@@ -45,6 +45,16 @@ class PinyinIndex:
                 self.exact.setdefault(key, set()).add(skus[0])
             for key in self._keys(word, loose=True):
                 self.loose.setdefault(key, set()).add(skus[0])
+        # Third tier, names of three characters or more: one syllable may be off by one letter
+        # (胡萝不 for 胡萝卜). Keyed by the other syllables.
+        self.near: dict[tuple[int, tuple[str, ...]], set[tuple[str, str]]] = {}
+        for word, skus in lex.product_names.items():
+            if len(word) < 3 or len(skus) != 1 or not all(_is_han(c) for c in word):
+                continue
+            for key in self._keys(word, loose=True):
+                for p in range(len(key)):
+                    rest = key[:p] + key[p + 1:]
+                    self.near.setdefault((p, rest), set()).add((key[p], skus[0]))
         self.max_len = max(self.lengths, default=0)
 
     def readings(self, ch: str) -> tuple[str, ...]:
@@ -74,7 +84,26 @@ class PinyinIndex:
                 return next(iter(found))
             if found:
                 return None  # two products sound alike: never guess
-        return None
+        if len(window) < 3:
+            return None
+        near: set[str] = set()
+        for key in self._keys(window, loose=True):
+            for p in range(len(key)):
+                for syllable, sku in self.near.get((p, key[:p] + key[p + 1:]), ()):
+                    if _one_edit(syllable, key[p]):
+                        near.add(sku)
+        return next(iter(near)) if len(near) == 1 else None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """a and b differ by exactly one inserted, deleted or replaced letter."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return a == b
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    if len(a) > len(b):
+        a, b = b, a
+    return any(b[:i] + b[i + 1:] == a for i in range(len(b)))
 
 
 def _is_han(c: str) -> bool:

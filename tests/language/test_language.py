@@ -252,3 +252,12 @@ def test_korean_name_with_a_space_in_the_catalogue() -> None:
     K = lang("gloves,고무 장갑,,켤레,켤레", "ko-KR")
     assert items(K.parse("고무 장갑 두 켤레")) == [("gloves", 2, "켤레")]
     assert items(K.parse("고무장갑 하나")) == [("gloves", 1, "켤레")]
+
+
+def test_pinyin_one_letter_off_in_a_long_name() -> None:
+    L = lang("broccoli,西兰花,,颗,颗|斤\ntomatoes,西红柿,,斤,斤")
+    assert items(L.parse("西兰哈两颗")) == [("broccoli", 2, "颗")]  # ha for hua
+    assert L.parse("西哈").items == []  # two-character names need a closer sound
+    # Two names one letter away from the same misspelling: no guess.
+    two = lang("a,西兰花,,颗,颗\nb,西兰虎,,颗,颗")
+    assert two.parse("西兰哈两颗").items == []
