@@ -119,30 +119,32 @@ class LeaderIndex:
     def near(self, lat: float, lon: float) -> list[LeaderSpot]:
         """Every indexed leader within their own radius of the point (distance checked)."""
         out = [s for s in self._wide.values()
-               if distance_km(lat, lon, s.lat, s.lon) <= s.radius_km]
+               if abs(s.lat - lat) * KM_PER_DEG_LAT <= s.radius_km
+               and distance_km(lat, lon, s.lat, s.lon) <= s.radius_km]
         if not self._cells:
             return out
         reach = self._max_radius
         dlat = reach / KM_PER_DEG_LAT
         lat_lo, lat_hi = max(-90.0, lat - dlat), min(90.0, lat + dlat)
         cos_min = min(math.cos(math.radians(lat_lo)), math.cos(math.radians(lat_hi)))
-        if cos_min < 1e-6 or reach / (KM_PER_DEG_LAT * cos_min) >= 180:
-            col_span = self._lon_cells  # near a pole: every longitude
-        else:
-            col_span = math.ceil(reach / (KM_PER_DEG_LAT * cos_min) / self.cell_deg) + 1
         r0, r1 = math.floor(lat_lo / self.cell_deg), math.floor(lat_hi / self.cell_deg)
-        c_mid = self._cell(lat, lon)[1]
-        if 2 * col_span + 1 >= self._lon_cells:
-            cols: Iterable[int] = range(self._lon_cells)
+        if cos_min < 1e-6 or reach / (KM_PER_DEG_LAT * cos_min) >= 180:
+            cols: Iterable[int] = range(self._lon_cells)  # near a pole: every longitude
         else:
-            cols = [(c_mid + k) % self._lon_cells for k in range(-col_span, col_span + 1)]
-        cols = list(cols)
+            dlon = reach / (KM_PER_DEG_LAT * cos_min)
+            c0 = math.floor((lon - dlon + 180.0) / self.cell_deg)
+            c1 = math.floor((lon + dlon + 180.0) / self.cell_deg)
+            cols = range(self._lon_cells) if c1 - c0 + 1 >= self._lon_cells else \
+                [c % self._lon_cells for c in range(c0, c1 + 1)]
         for r in range(r0, r1 + 1):
             for c in cols:
                 bucket = self._cells.get((r, c))
                 if not bucket:
                     continue
                 for s in bucket.values():
+                    # Cheap reject on latitude alone before the trigonometry.
+                    if abs(s.lat - lat) * KM_PER_DEG_LAT > s.radius_km:
+                        continue
                     if distance_km(lat, lon, s.lat, s.lon) <= s.radius_km:
                         out.append(s)
         return out
