@@ -17,6 +17,8 @@ CATALOGS = {
     ("demo", "ko-KR"): ROOT / "gateway" / "demo" / "catalog-ko-KR.csv",
     ("alt", "zh-CN"): HERE / "catalog_alt_zh.csv",
     ("alt", "ko-KR"): HERE / "catalog_alt_ko.csv",
+    ("fresh", "zh-CN"): HERE / "catalog_fresh_zh.csv",
+    ("fresh", "ko-KR"): HERE / "catalog_fresh_ko.csv",
 }
 
 
