@@ -69,7 +69,9 @@ def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset()
         t = tokens[i]
         k = t.kind
         if k == NUM and (i + 1 < n and (tokens[i + 1].kind == CONTEXT
-                                         or tokens[i + 1].text in not_counts)
+                                         or tokens[i + 1].text in not_counts
+                                         or tokens[i + 1].kind == UNKNOWN
+                                         and tokens[i + 1].text[:1] in not_counts)
                          or len(t.text) >= 6 and t.text.isdigit()):
             i += 2 if i + 1 < n and tokens[i + 1].text in not_counts else 1
             continue  # 三组, 三点, 十块钱, 두 시, a phone number: not a count of goods

@@ -172,7 +172,8 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
         lex.add(w, Entry(HALF))
     lex.not_counts = frozenset(each_word(numbers.get("not_counts", [])))
     for w in lex.not_counts:
-        lex.add(w, Entry(FILLER))
+        if data.spaced or len(w) > 1:  # a lone 月 or 排 would break 月饼 and 排骨 apart
+            lex.add(w, Entry(FILLER))
 
     # Intents, then the function words.
     for intent in ("confirm", "cancel", "status", "repeat", "help"):

@@ -7,7 +7,9 @@ import pytest
 from .corpus import accuracy, actual, load
 
 TUNING = [("corpus_zh.tsv", "zh-CN"), ("corpus_ko.tsv", "ko-KR")]
-HELD_OUT = [("heldout_zh.tsv", "zh-CN"), ("heldout_ko.tsv", "ko-KR")]
+HELD_OUT = [("heldout_zh.tsv", "zh-CN"), ("heldout_ko.tsv", "ko-KR"),
+            ("heldout2_zh.tsv", "zh-CN"), ("heldout2_ko.tsv", "ko-KR"),
+            ("heldout3_zh.tsv", "zh-CN"), ("heldout3_ko.tsv", "ko-KR")]
 
 
 def _cases(files: list[tuple[str, str]]) -> list:
@@ -27,8 +29,8 @@ def test_tuning_corpus(case, locale) -> None:
 
 @pytest.mark.parametrize("name, locale", HELD_OUT)
 def test_held_out_accuracy(name: str, locale: str) -> None:
-    """Written before the parser and never tuned on; half of zh uses a catalogue the parser
-    was not developed with. The target of the issue is 95 % exact."""
+    """Each set was written before it was first run (see the file headers and README); most
+    texts use catalogues the parser was not developed with. The issue's target: 95 % exact."""
     ok, total, wrong = accuracy(name, locale)
     detail = "\n".join(f"{c.id} {c.text!r}: want {c.expected} got {a}" for c, a in wrong)
     assert ok / total >= 0.95, detail
