@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
-    InboundMessage, Leader, Order, OrderItem, Outbox, Recording, Resident, Task,
+    InboundMessage,
+    Leader,
+    Order,
+    OrderItem,
+    Outbox,
+    Recording,
+    Resident,
+    Task,
 )
 
 # Orders that count as demand: confirmed by the resident (or an operator) and not cancelled.
@@ -29,8 +36,8 @@ class OrderFilter:
     until: datetime | None = None  # created_at < until
 
 
-def _conditions(f: OrderFilter) -> list[object]:
-    conds: list[object] = []
+def _conditions(f: OrderFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
     if f.status:
         conds.append(Order.status.in_(f.status.split(",")))
     if f.channel:

@@ -72,7 +72,7 @@ async def import_csv(request: web.Request) -> web.Response:
     form = await request.post()
     upload = form.get("file")
     t = t_for(request)
-    if upload is None or isinstance(upload, str):
+    if not isinstance(upload, web.FileField):
         return await catalog_page(request, error=t("catalog.no_file"), status=400)
     raw = upload.file.read(MAX_CSV_BYTES + 1)
     if len(raw) > MAX_CSV_BYTES:

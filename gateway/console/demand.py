@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ MAX_DAYS = 92
 
 def _period(request: web.Request) -> tuple[date, int, str]:
     tz = tz_of(request)
-    today = datetime.now(timezone.utc).astimezone(tz).date()
+    today = datetime.now(UTC).astimezone(tz).date()
     days = min(max(optional_int(request.query.get("days")) or 7, 1), MAX_DAYS)
     start = parse_day(request.query.get("from")) or today - timedelta(days=days - 1)
     return start, days, request.query.get("village", "").strip()
@@ -55,7 +55,7 @@ async def demand_page(request: web.Request) -> web.Response:
 
 
 async def demand_csv(request: web.Request) -> web.Response:
-    start, days, village, _, lines, _ = await _aggregate(request)
+    start, days, _, _, lines, _ = await _aggregate(request)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["day", "village", "sku", "name", "unit", "quantity"])

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from db.models import Product
 
-MAX_QUANTITY = Decimal("10000")
+MAX_QUANTITY = Decimal(10000)
 
 
 class FormError(ValueError):
@@ -99,4 +100,4 @@ def day_bounds(day: date, tz: ZoneInfo, days: int = 1) -> tuple[datetime, dateti
     """The UTC instants where a local day (or run of days) starts and ends."""
     start = datetime.combine(day, time.min, tzinfo=tz)
     end = datetime.combine(day + timedelta(days=days), time.min, tzinfo=tz)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)

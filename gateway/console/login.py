@@ -7,7 +7,13 @@ import secrets
 from aiohttp import web
 
 from gateway.console.auth import (
-    LOGIN_COOKIE, OPERATOR, SESSION_COOKIE, check_login, current, safe_next, sessions_of,
+    LOGIN_COOKIE,
+    OPERATOR,
+    SESSION_COOKIE,
+    check_login,
+    current,
+    safe_next,
+    sessions_of,
 )
 from gateway.console.render import LANG_COOKIE, LANGUAGES, render, t_for
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,7 @@ DEFAULT_LANGUAGE = "zh-CN"
 LANG_COOKIE = "doorstep_console_lang"
 
 
-@lru_cache(maxsize=None)
+@cache
 def strings(lang: str) -> dict[str, str]:
     """UI strings of one language (templates/console/i18n/<lang>.json); English fills gaps."""
     base = templates_dir() / "console" / "i18n"
@@ -76,7 +76,7 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
         if dt is None:
             return ""
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         return dt.astimezone(tz).strftime(fmt)
 
     return {
@@ -99,4 +99,4 @@ def t_for(request: web.Request) -> Any:
     return translator(language_of(request))
 
 
-__all__ = ["render", "render_fragment", "context", "current", "language_of", "t_for"]
+__all__ = ["context", "current", "language_of", "render", "render_fragment", "t_for"]

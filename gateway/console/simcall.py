@@ -9,6 +9,7 @@ import asyncio
 import base64
 import io
 import json
+import logging
 import secrets
 import struct
 import wave
@@ -21,6 +22,8 @@ import aiohttp
 from twilio.request_validator import RequestValidator
 
 from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
 
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 MAX_SECONDS = 60
@@ -68,10 +71,9 @@ async def send_sms(base_url: str, settings: Settings, phone: str, body: str) -> 
     params = {"MessageSid": _sid("SM"), "AccountSid": settings.twilio_account_sid or _sid("AC"),
               "From": phone, "To": settings.twilio_from_number or "+10000000000", "Body": body,
               "NumMedia": "0"}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(base_url + path, data=params,
-                             headers=_signed(settings, path, params)) as r:
-            text = await r.text()
+    async with aiohttp.ClientSession() as http, http.post(base_url + path, data=params,
+                         headers=_signed(settings, path, params)) as r:
+        text = await r.text()
     if r.status == 404:
         raise SimulationError("try.sms_missing")
     if r.status == 403:
@@ -227,8 +229,10 @@ async def place_call(base_url: str, settings: Settings, phone: str, audio: bytes
             listener.cancel()
             try:
                 await listener
-            except (asyncio.CancelledError, Exception):
+            except asyncio.CancelledError:
                 pass
+            except (aiohttp.ClientError, ValueError, KeyError) as exc:
+                log.info("simulated call %s: the media socket ended with %r", call_sid, exc)
             result.events_back = received
             result.audio_back_seconds = back_bytes / 8000
     return result

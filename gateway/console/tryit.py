@@ -3,7 +3,6 @@ all through the real webhooks and the dispatcher, without Twilio or Telegram acc
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from aiohttp import web
@@ -39,7 +38,7 @@ async def _phone_screen(s: Any, phone: str) -> list[dict[str, Any]]:
     """Messages from and to the number, oldest first, as a phone would show them."""
     inbound = await db.console.inbound_from(s, phone)
     outbound = await db.console.outbox_recent_to(s, phone)
-    lines = [{"at": m.received_at, "dir": "in", "channel": m.channel, "text": m.body,
+    lines: list[dict[str, Any]] = [{"at": m.received_at, "dir": "in", "channel": m.channel, "text": m.body,
               "status": ""} for m in inbound if m.channel == "sms"]
     lines += [{"at": m.created_at, "dir": "out", "channel": m.channel, "text": m.body,
                "status": m.status} for m in outbound if m.channel == "sms"]
@@ -105,7 +104,7 @@ async def try_call(request: web.Request) -> web.Response:
     try:
         phone = _phone(form)
         audio = b""
-        if upload is not None and not isinstance(upload, str):
+        if isinstance(upload, web.FileField):
             raw = upload.file.read(MAX_WAV_BYTES + 1)
             if len(raw) > MAX_WAV_BYTES:
                 raise SimulationError("try.wav_too_big")
@@ -120,7 +119,7 @@ async def try_call(request: web.Request) -> web.Response:
     except SimulationError as exc:
         return await try_page(request, error=t(exc.key) + (f" ({exc.detail})" if exc.detail else ""),
                               status=409, result={"phone": text(form, "phone")})
-    except (OSError, socket.error) as exc:
+    except OSError as exc:
         return await try_page(request, error=t("try.failed", detail=str(exc)), status=502,
                               result={"phone": text(form, "phone")})
     return await try_page(request, result={

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ import db.people
 from db.session import Database
 from gateway.app import create_app
 from gateway.passwords import hash_password
+from gateway.services import SERVICES
 
 USER, PASSWORD = "alice", "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -43,9 +45,25 @@ def console_settings(make_settings: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
-async def app(demo_database: Database, console_settings: Any) -> Any:
+async def make_app() -> AsyncIterator[Callable[..., Any]]:
+    """create_app(workers=False), with each app's database engine disposed afterwards (the
+    workers' cleanup would do it, but they are off), so PostgreSQL connections do not pile up."""
+    apps: list[Any] = []
+
+    def make(settings: Any, **kw: Any) -> Any:
+        app = create_app(settings, workers=False, **kw)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        await app[SERVICES].db.dispose()
+
+
+@pytest.fixture
+async def app(demo_database: Database, console_settings: Any, make_app: Any) -> Any:
     await add_operator(demo_database)
-    return create_app(console_settings, workers=False)
+    return make_app(console_settings)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 import db.people
-from gateway.app import create_app
 from gateway.passwords import hash_password
 from tests.console.conftest import PASSWORD, USER, csrf_of, login, page_csrf
 
@@ -78,8 +77,8 @@ async def test_login_sets_a_safe_cookie_and_logout_ends_the_session(
 
 
 async def test_cookie_is_secure_behind_https(demo_database: Any, make_settings: Any,
-                                             make_client: Any) -> None:
-    app = create_app(make_settings(public_url="https://doorstep.example.org"), workers=False)
+                                             make_client: Any, make_app: Any) -> None:
+    app = make_app(make_settings(public_url="https://doorstep.example.org"))
     async with demo_database.session() as s:
         await db.people.add_operator(s, USER, hash_password(PASSWORD))
     c = await make_client(app)

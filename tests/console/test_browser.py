@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -71,10 +72,12 @@ async def test_phone_order_end_to_end(browser: Any, base_url: str, app: Any) -> 
 
     await page.get_by_label("老人要什么").fill("两袋大米")
     first = page.locator("select[name=sku]").first
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     try:
         await page.wait_for_function(
             "document.querySelector('select[name=sku]').value === 'rice'", timeout=5000)
-    except Exception:
+    except PlaywrightTimeout:
         # Without the order language the operator picks the item by hand, as the notice says.
         await first.select_option("rice")
         await page.locator("input[name=quantity]").first.fill("2")

@@ -14,7 +14,7 @@ import pytest
 import db.console
 import db.orders
 import db.people
-from gateway.app import MODULES, create_app
+from gateway.app import MODULES
 from gateway.console.simcall import _ulaw, wav_to_mulaw
 from gateway.services import SERVICES
 from tests.console.conftest import add_operator, login, page_csrf
@@ -37,9 +37,10 @@ def _wav(seconds: float = 0.5, rate: int = 16000, channels: int = 1) -> bytes:
 
 
 @pytest.fixture
-async def fake_client(demo_database: Any, console_settings: Any, make_client: Any) -> Any:
+async def fake_client(demo_database: Any, console_settings: Any, make_client: Any,
+                      make_app: Any) -> Any:
     await add_operator(demo_database)
-    app = create_app(console_settings, workers=False, modules=FAKE)
+    app = make_app(console_settings, modules=FAKE)
     c = await make_client(app)
     assert (await login(c)).status == 303
     return c
@@ -98,7 +99,7 @@ async def test_bad_inputs_to_the_call(fake_client: Any) -> None:
 
 async def test_a_rejected_signature_is_reported_not_crashed(fake_client: Any,
                                                              monkeypatch: Any) -> None:
-    import gateway.console.simcall as simcall
+    from gateway.console import simcall
 
     monkeypatch.setattr(simcall, "_signed", lambda *a: {"X-Twilio-Signature": "forged"})
     token = await page_csrf(fake_client, "/console/try")
@@ -109,13 +110,13 @@ async def test_a_rejected_signature_is_reported_not_crashed(fake_client: Any,
 
 
 async def test_missing_webhooks_give_a_clear_notice(demo_database: Any, console_settings: Any,
-                                                    make_client: Any) -> None:
+                                                    make_client: Any, make_app: Any) -> None:
     await add_operator(demo_database)
     modules = tuple(m for m in MODULES if m not in ("gateway.telephony.sms",
                                                     "gateway.telephony.voice",
                                                     "gateway.telephony.media",
                                                     "gateway.dispatch"))
-    c = await make_client(create_app(console_settings, workers=False, modules=modules))
+    c = await make_client(make_app(console_settings, modules=modules))
     await login(c)
     html = await (await c.get("/console/try")).text()
     assert "短信接口（/twilio/sms）还没有装好" in html and "派单模块还没有装好" in html
