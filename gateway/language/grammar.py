@@ -57,8 +57,8 @@ class Mark:
 Element = Noun | Qty | Mark
 
 
-def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset()
-          ) -> tuple[list[Element], list[str]]:
+def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset(),
+          ordinals: frozenset[str] = frozenset()) -> tuple[list[Element], list[str]]:
     """Quantity phrases (一斤半, 두 개, 半斤, bare 袋 before a product) and marks; the intents."""
     els: list[Element] = []
     intents: list[str] = []
@@ -72,6 +72,7 @@ def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset()
                                          or tokens[i + 1].text in not_counts
                                          or tokens[i + 1].kind == UNKNOWN
                                          and tokens[i + 1].text[:1] in not_counts)
+                         or i > 0 and tokens[i - 1].text in ordinals
                          or len(t.text) >= 6 and t.text.isdigit()):
             i += 2 if i + 1 < n and tokens[i + 1].text in not_counts else 1
             continue  # 三组, 三点, 十块钱, 두 시, a phone number: not a count of goods
@@ -229,7 +230,7 @@ def _goods_like(els: list[Element], k: int, noun: Noun) -> bool:
 
 
 def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]) -> ParseResult:
-    els, intents = group(tokens, lex.not_counts)
+    els, intents = group(tokens, lex.not_counts, lex.ordinals)
     attach(els, lex)
     items: list[ParsedItem] = []
     unmatched: list[str] = []

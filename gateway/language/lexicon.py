@@ -50,7 +50,8 @@ class Lexicon:
     product_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word -> skus
     unit_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)    # unit -> group
     glue_prefixes: set[str] = field(default_factory=set)  # proper prefixes of names
-    not_counts: frozenset[str] = frozenset()  # 三点, 五号, 두 시: not a count of goods
+    not_counts: frozenset[str] = frozenset()
+    ordinals: frozenset[str] = frozenset()    # 第三: not a count either  # 三点, 五号, 두 시: not a count of goods
 
     def add(self, word: str, entry: Entry) -> None:
         word = self.normalize(word)
@@ -171,6 +172,9 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
     for w in each_word(numbers.get("half", [])):
         lex.add(w, Entry(HALF))
     lex.not_counts = frozenset(each_word(numbers.get("not_counts", [])))
+    lex.ordinals = frozenset(each_word(numbers.get("ordinals", [])))
+    for w in lex.ordinals:
+        lex.add(w, Entry(FILLER))
     for w in lex.not_counts:
         if data.spaced or len(w) > 1:  # a lone 月 or 排 would break 月饼 and 排骨 apart
             lex.add(w, Entry(FILLER))
