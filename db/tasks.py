@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Leader, Order, Product, Task, utcnow
+from db.models import Leader, Order, Outbox, Product, Task, utcnow
 
 OPEN = ("offered", "accepted")
 
@@ -113,3 +113,12 @@ async def categories(session: AsyncSession, skus: Iterable[str]) -> dict[str, st
         return {}
     rows = await session.execute(select(Product.sku, Product.category).where(Product.sku.in_(skus)))
     return {s: c or "" for s, c in rows.all()}
+
+
+async def newer_card_edit_sent(session: AsyncSession, task_id: int, outbox_id: int) -> bool:
+    """Whether a later edit of this task's card already went out (so an older one must not)."""
+    rows = await session.execute(
+        select(Outbox.payload).where(Outbox.channel == "telegram", Outbox.status == "sent",
+                                     Outbox.id > outbox_id,
+                                     Outbox.idempotency_key.like(f"task:{task_id}:%")))
+    return any((p or {}).get("op") == "edit" for (p,) in rows.all())

@@ -20,6 +20,7 @@ from aiogram.exceptions import (
 from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy import update
 
+import db.tasks
 from db.models import Outbox, Task
 from db.session import Database
 from gateway.errors import SendError
@@ -84,6 +85,8 @@ class TelegramSender:
                 await self._remember(task_id, voice_message_id=msg.message_id)
             return str(msg.message_id)
         if op == "edit":
+            if task_id is not None and await self._superseded(task_id, row.id):
+                return None  # retried after a newer state of the card was shown: keep that
             message_id = p.get("message_id") or await self._card_id(task_id)
             if message_id is None:
                 # The card itself is still waiting in the outbox: edit after it is out.
@@ -105,6 +108,10 @@ class TelegramSender:
         async with self.db.session() as s:
             task = await s.get(Task, task_id)
             return task.telegram_message_id if task else None
+
+    async def _superseded(self, task_id: int, row_id: int) -> bool:
+        async with self.db.session() as s:
+            return await db.tasks.newer_card_edit_sent(s, task_id, row_id)
 
     async def _remember(self, task_id: int, **ids: int) -> None:
         async with self.db.session() as s:

@@ -83,7 +83,7 @@ class Harness:
             assert o is not None
             return o
 
-    async def wait_status(self, order_id: int, status: str, timeout: float = 5.0) -> Order:
+    async def wait_status(self, order_id: int, status: str, timeout: float = 10.0) -> Order:
         order: list[Order] = []
 
         async def check() -> bool:

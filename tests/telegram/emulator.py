@@ -296,7 +296,7 @@ class BotApiEmulator:
     def texts(self, chat_id: int) -> list[str]:
         return [m.get("text", "") for m in self.messages(chat_id)]
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
@@ -306,7 +306,7 @@ class BotApiEmulator:
                 raise AssertionError(f"timed out waiting for {predicate}")
             await asyncio.sleep(0.02)
 
-    async def wait_for_async(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    async def wait_for_async(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         deadline = time.monotonic() + timeout
         while True:
             value = await predicate()
@@ -316,7 +316,7 @@ class BotApiEmulator:
                 raise AssertionError(f"timed out waiting for {predicate}")
             await asyncio.sleep(0.02)
 
-    async def wait_message(self, chat_id: int, contains: str, *, timeout: float = 5.0,
+    async def wait_message(self, chat_id: int, contains: str, *, timeout: float = 10.0,
                            buttons: bool | None = None) -> dict[str, Any]:
         """The newest message in the chat whose text contains `contains`."""
         def find() -> dict[str, Any] | None:
@@ -327,7 +327,7 @@ class BotApiEmulator:
             return None
         return await self.wait_for(find, timeout)
 
-    async def wait_answer(self, callback_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def wait_answer(self, callback_id: str, timeout: float = 10.0) -> dict[str, Any]:
         return await self.wait_for(lambda: self.answers.get(callback_id), timeout)
 
 

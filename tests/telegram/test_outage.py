@@ -73,3 +73,22 @@ async def test_flood_control_waits_for_retry_after(gw: Harness) -> None:
         row = next(r for r in await telegram_rows(gw) if r.idempotency_key.endswith(":offer"))
         return row if row.status == "sent" else None
     assert (await gw.emu.wait_for_async(settled)).attempts == 2
+
+
+async def test_a_retried_old_edit_does_not_overwrite_a_newer_card(gw: Harness) -> None:
+    await gw.leader(1001, "吴团长", *NEAR)
+    oid = await gw.order(await gw.resident())
+    card = await gw.card(1001, oid, buttons=True)
+    gw.emu.flood(1, retry_after=1)                 # the "accepted" edit hits flood control
+    await gw.emu.press(1001, card, "接单")
+    await gw.wait_status(oid, "accepted")
+    await gw.emu.wait_for(lambda: any(not c.ok for c in gw.emu.calls))
+    bought = card["reply_markup"]["inline_keyboard"][0][0]["callback_data"].replace(
+        ":accept", ":bought")
+    await gw.emu.press_data(1001, card, bought)
+    await gw.wait_status(oid, "purchased")
+
+    async def all_sent() -> bool:
+        return all(r.status == "sent" for r in await telegram_rows(gw))
+    await gw.emu.wait_for_async(all_sent)
+    assert gw.card_text(1001, oid).startswith("🛒 已买到")
