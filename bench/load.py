@@ -81,27 +81,49 @@ class TwilioRestStandIn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _unavailable(self) -> web.Response:
+        self.refused += 1
+        return web.json_response({"code": 20503, "message": "Service unavailable",
+                                  "status": 503}, status=503)
+
+    @staticmethod
+    def _resource(m: dict[str, str], account: str) -> dict[str, Any]:
+        return {
+            "sid": m["sid"], "account_sid": account, "to": m["to"], "from": m["from"],
+            "body": m["body"], "status": "queued", "num_segments": "1",
+            "direction": "outbound-api", "api_version": "2010-04-01", "date_created": m["date"],
+            "date_updated": m["date"], "date_sent": m["date"], "error_code": None,
+            "error_message": None, "price": None, "price_unit": "USD", "uri": "",
+            "messaging_service_sid": None, "num_media": "0", "subresource_uris": {}}
+
     async def _messages(self, request: web.Request) -> web.Response:
         form = await request.post()
         if self.down:
-            self.refused += 1
-            return web.json_response({"code": 20503, "message": "Service unavailable",
-                                      "status": 503}, status=503)
-        sid = "SM" + uuid.uuid4().hex
-        self.sent.append({"to": str(form.get("To", "")), "body": str(form.get("Body", "")),
-                          "from": str(form.get("From", "")), "sid": sid})
-        return web.json_response({
-            "sid": sid, "account_sid": request.match_info["account"], "to": form.get("To"),
-            "from": form.get("From"), "body": form.get("Body"), "status": "queued",
-            "num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
-            "date_created": None, "date_updated": None, "date_sent": None, "error_code": None,
-            "error_message": None, "price": None, "price_unit": "USD", "uri": "",
-            "messaging_service_sid": None, "num_media": "0", "subresource_uris": {},
-        }, status=201)
+            return self._unavailable()
+        from email.utils import formatdate
+
+        m = {"to": str(form.get("To", "")), "body": str(form.get("Body", "")),
+             "from": str(form.get("From", "")), "sid": "SM" + uuid.uuid4().hex,
+             "date": formatdate(usegmt=True)}
+        self.sent.append(m)
+        return web.json_response(self._resource(m, request.match_info["account"]), status=201)
+
+    async def _list(self, request: web.Request) -> web.Response:
+        """GET Messages.json?To=…: what the sender checks before retrying an ambiguous send."""
+        if self.down:
+            return self._unavailable()
+        to = request.query.get("To")
+        found = [self._resource(m, request.match_info["account"]) for m in reversed(self.sent)
+                 if to is None or m["to"] == to][:int(request.query.get("PageSize", "50"))]
+        return web.json_response({"messages": found, "end": max(0, len(found) - 1),
+                                  "first_page_uri": request.path_qs, "next_page_uri": None,
+                                  "page": 0, "page_size": len(found), "previous_page_uri": None,
+                                  "start": 0, "uri": request.path_qs})
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._messages)
+        app.router.add_get("/2010-04-01/Accounts/{account}/Messages.json", self._list)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
@@ -283,7 +305,6 @@ class Stats:
         return len(self.latencies)
 
     def summary(self) -> dict[str, Any]:
-        acked = sum(1 for cs in self.confirms.values() for c in cs if c[2])
         return {
             "requests": self.requests, "seconds": round(self.elapsed, 2),
             "rps": round(self.requests / self.elapsed, 1) if self.elapsed else 0.0,
@@ -293,20 +314,21 @@ class Stats:
             "max_ms": round(max(self.latencies, default=float("nan")) * 1000, 1),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "errors": dict(self.errors), "retries": self.retries,
-            "orders_confirmed_acknowledged": acked,
-            "orders_unacknowledged": sum(1 for cs in self.confirms.values() for c in cs
-                                         if not c[2]),
         }
 
 
 class Texter:
     """Posts signed Twilio SMS webhooks, retrying like Twilio with the same MessageSid."""
 
-    def __init__(self, http: aiohttp.ClientSession, base_url: str, stats: Stats, *,
+    def __init__(self, http: aiohttp.ClientSession, base_url: str | list[str], stats: Stats, *,
                  public_url: str | None = None, token: str = TWILIO_TOKEN, retries: int = 8,
                  timeout: float = 15.0, retry_delay: float = 0.5) -> None:
-        self.http, self.base_url, self.stats = http, base_url, stats
-        self.public_url = public_url or base_url
+        # Several base URLs: each request (and each retry) goes to the next, as behind a
+        # load balancer; they must share one DOORSTEP_PUBLIC_URL (`public_url`).
+        self.base_urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        self.http, self.stats = http, stats
+        self.public_url = public_url or self.base_urls[0]
+        self._turn = 0
         self.validator = RequestValidator(token)
         self.retries, self.timeout, self.retry_delay = retries, timeout, retry_delay
 
@@ -328,8 +350,10 @@ class Texter:
                 self.stats.retries += 1
                 await asyncio.sleep(min(5.0, self.retry_delay * 2 ** (attempt - 1)))
             start = time.perf_counter()
+            self._turn += 1
+            base_url = self.base_urls[self._turn % len(self.base_urls)]
             try:
-                async with self.http.post(self.base_url + path, data=params, headers=headers,
+                async with self.http.post(base_url + path, data=params, headers=headers,
                                           timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
                     text = await r.text()
                     status = r.status
@@ -344,29 +368,25 @@ class Texter:
         return None
 
 
-async def play_resident(texter: Texter, phone: str, deadline: float, max_cycles: int,
-                        seed: int) -> None:
-    """Order, read-back, confirm; repeat until the deadline or `max_cycles`."""
+async def play_cycle(texter: Texter, phone: str, cycle: int) -> bool:
+    """One order: the order text, its read-back, the confirmation. False if a text was
+    never answered (the resident gives up)."""
     stats = texter.stats
     confirms = stats.confirms.setdefault(phone, [])
-    for cycle in range(max_cycles):
-        if time.monotonic() >= deadline:
-            return
-        text, items = ORDERS[(seed + cycle) % len(ORDERS)]
-        answer = await texter.send(texter.form(phone, text))
-        if answer is None or answer[0] != 200:
-            stats.errors["order-text-not-answered"] += 1
-            return
-        confirm = texter.form(phone, "1")
-        answer = await texter.send(confirm)
-        acked = answer is not None and answer[0] == 200
-        confirms.append((confirm["MessageSid"], {k: (float(q), u) for k, (q, u) in items.items()},
-                         acked))
-        if not acked:
-            return
+    text, items = ORDERS[cycle % len(ORDERS)]
+    answer = await texter.send(texter.form(phone, text))
+    if answer is None or answer[0] != 200:
+        stats.errors["order-text-not-answered"] += 1
+        return False
+    confirm = texter.form(phone, "1")
+    answer = await texter.send(confirm)
+    acked = answer is not None and answer[0] == 200
+    confirms.append((confirm["MessageSid"], {k: (float(q), u) for k, (q, u) in items.items()},
+                     acked))
+    return acked
 
 
-async def run_sms_load(base_url: str, phones: list[str], *, concurrency: int, duration: float,
+async def run_sms_load(base_url: str | list[str], phones: list[str], *, concurrency: int, duration: float,
                        max_cycles: int = 1000, stats: Stats | None = None,
                        texter_options: dict[str, Any] | None = None) -> Stats:
     """`concurrency` residents at a time, each playing order+confirm cycles, for `duration` s."""
@@ -376,17 +396,20 @@ async def run_sms_load(base_url: str, phones: list[str], *, concurrency: int, du
         texter = Texter(http, base_url, stats, **(texter_options or {}))
         stats.started = time.monotonic()
         deadline = stats.started + duration
-        queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        # Residents take turns: a lane plays one order of the next free resident, who then
+        # goes to the back of the queue (never two lanes on one resident at a time).
+        queue: asyncio.Queue[tuple[int, str, int]] = asyncio.Queue()
         for i, p in enumerate(phones):
-            queue.put_nowait((i, p))
+            queue.put_nowait((i, p, 0))
 
         async def lane() -> None:
             while time.monotonic() < deadline:
                 try:
-                    i, phone = queue.get_nowait()
+                    i, phone, cycles = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                await play_resident(texter, phone, deadline, max_cycles, i)
+                if await play_cycle(texter, phone, i + cycles) and cycles + 1 < max_cycles:
+                    queue.put_nowait((i, phone, cycles + 1))
 
         await asyncio.gather(*(lane() for _ in range(concurrency)))
         stats.elapsed = time.monotonic() - stats.started
@@ -397,11 +420,16 @@ async def run_sms_load(base_url: str, phones: list[str], *, concurrency: int, du
 
 @dataclass
 class Audit:
-    expected: int = 0          # acknowledged confirmations
-    unacknowledged: int = 0    # confirmations whose answer never came (may or may not exist)
-    found: int = 0             # confirmed orders in the database for the load's phones
-    lost: list[str] = field(default_factory=list)
-    duplicated: list[str] = field(default_factory=list)
+    """What the database holds for the residents' confirmations ("1" texts), linked through
+    each text's MessageSid (inbound_messages.vendor_id → order_id)."""
+
+    confirms: int = 0          # confirmation texts answered with 200
+    confirmed: int = 0         # ... that made a confirmed order
+    for_operator: int = 0      # ... kept as a needs_review order (the gateway apologised)
+    no_order: int = 0          # ... stored, but no order (e.g. the draft was not there)
+    unanswered: int = 0        # confirmation texts never answered (retries exhausted)
+    lost: list[str] = field(default_factory=list)        # answered but not stored
+    duplicated: list[str] = field(default_factory=list)  # more orders than confirmations
     wrong_items: list[str] = field(default_factory=list)
     inbound_duplicates: int = 0
 
@@ -410,14 +438,15 @@ class Audit:
         return not (self.lost or self.duplicated or self.wrong_items or self.inbound_duplicates)
 
     def summary(self) -> dict[str, Any]:
-        return {"expected": self.expected, "unacknowledged": self.unacknowledged,
-                "found": self.found, "lost": len(self.lost), "duplicated": len(self.duplicated),
-                "wrong_items": len(self.wrong_items),
+        return {"confirms": self.confirms, "confirmed": self.confirmed,
+                "for_operator": self.for_operator, "no_order": self.no_order,
+                "unanswered": self.unanswered, "lost": len(self.lost),
+                "duplicated": len(self.duplicated), "wrong_items": len(self.wrong_items),
                 "inbound_duplicates": self.inbound_duplicates, "ok": self.ok}
 
 
 async def audit_orders(url: str, stats: Stats) -> Audit:
-    """Compare what residents were told with what the database holds."""
+    """Compare what residents sent and were answered with what the database holds."""
     from sqlalchemy import func, select
 
     from db.models import InboundMessage, Order, OrderEvent, OrderItem
@@ -425,15 +454,21 @@ async def audit_orders(url: str, stats: Stats) -> Audit:
 
     audit = Audit()
     phones = list(stats.confirms)
+    sids = [c[0] for cs in stats.confirms.values() for c in cs]
     database = Database(url)
     try:
         async with database.session() as s:
-            confirmed_ids = select(OrderEvent.order_id).where(OrderEvent.to_status == "confirmed")
-            rows = (await s.execute(select(Order.id, Order.phone).where(
-                Order.id.in_(confirmed_ids), Order.phone.in_(phones)).order_by(Order.id))).all()
+            inbound = {vid: oid for vid, oid in (await s.execute(select(
+                InboundMessage.vendor_id, InboundMessage.order_id).where(
+                InboundMessage.channel == "sms", InboundMessage.vendor_id.in_(sids)))).all()}
+            orders = {oid: (phone, status) for oid, phone, status in (await s.execute(
+                select(Order.id, Order.phone, Order.status).where(Order.phone.in_(phones))))}
+            confirmed_ids = set((await s.execute(select(OrderEvent.order_id).where(
+                OrderEvent.to_status == "confirmed",
+                OrderEvent.order_id.in_(list(orders))))).scalars())
             items_rows = (await s.execute(select(OrderItem.order_id, OrderItem.sku,
                                                  OrderItem.quantity, OrderItem.unit).where(
-                OrderItem.order_id.in_([r.id for r in rows])))).all()
+                OrderItem.order_id.in_(list(confirmed_ids))))).all()
             dup = (await s.execute(select(func.count()).select_from(
                 select(InboundMessage.channel, InboundMessage.vendor_id).group_by(
                     InboundMessage.channel, InboundMessage.vendor_id).having(
@@ -444,23 +479,35 @@ async def audit_orders(url: str, stats: Stats) -> Audit:
     items: dict[int, dict[str, tuple[float, str]]] = {}
     for oid, sku, qty, unit in items_rows:
         items.setdefault(oid, {})[sku] = (float(qty), unit)
-    by_phone: dict[str, list[int]] = {}
-    for oid, phone in rows:
-        by_phone.setdefault(phone, []).append(oid)
-    audit.found = len(rows)
+    confirmed_by_phone = Counter(orders[oid][0] for oid in confirmed_ids)
+    linked: Counter[int] = Counter()
     for phone, confirms in stats.confirms.items():
-        acked = [c for c in confirms if c[2]]
-        maybe = len(confirms) - len(acked)
-        audit.expected += len(acked)
-        audit.unacknowledged += maybe
-        orders = by_phone.get(phone, [])
-        if len(orders) < len(acked):
-            audit.lost.append(phone)
-        elif len(orders) > len(confirms):
+        carried: dict[str, tuple[float, str]] = {}  # a draft left over from a failed confirm
+        for sid, want, answered in confirms:
+            for sku, (q, u) in want.items():
+                q0 = carried.get(sku, (0.0, u))[0]
+                carried[sku] = (q0 + q, u)
+            if not answered:
+                audit.unanswered += 1
+                continue
+            audit.confirms += 1
+            if sid not in inbound:
+                audit.lost.append(f"{phone} {sid}")
+                continue
+            oid = inbound[sid]
+            if oid is not None and oid in confirmed_ids:
+                audit.confirmed += 1
+                linked[oid] += 1
+                if items.get(oid) != carried:
+                    audit.wrong_items.append(f"{phone} order {oid}: {items.get(oid)} != {carried}")
+                carried = {}
+            elif oid is not None and orders.get(oid, ("", ""))[1] == "needs_review":
+                audit.for_operator += 1
+            else:
+                audit.no_order += 1
+        if confirmed_by_phone[phone] > len(confirms):
             audit.duplicated.append(phone)
-        for oid, (_, want, _) in zip(orders, confirms):
-            if items.get(oid) != want:
-                audit.wrong_items.append(f"{phone} order {oid}: {items.get(oid)} != {want}")
+    audit.duplicated += [f"order {oid} from {n} texts" for oid, n in linked.items() if n > 1]
     return audit
 
 
@@ -573,7 +620,8 @@ def main(argv: list[str] | None = None) -> int:
                              concurrency=args.concurrency, duration=min(args.duration, 600),
                              max_cycles=args.max_cycles))
     print(json.dumps(report, ensure_ascii=False, indent=2))
-    return 0 if report["audit"]["ok"] and report["outbox"]["sent_twice"] == 0 else 1
+    good = report["audit"]["ok"] and report["audit"]["confirmed"] > 0
+    return 0 if good and report["outbox"]["sent_twice"] == 0 else 1
 
 
 if __name__ == "__main__":
