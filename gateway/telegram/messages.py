@@ -7,6 +7,7 @@ outbox sender (`gateway.telegram.sender`) turns each row's payload into one Bot 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
@@ -86,10 +87,19 @@ class TelegramMessages:
                          buttons=buttons, task_id=task.id, ref="card")
         for rec in order.recordings:
             if rec.deleted_at is None and rec.path:
-                await self.queue(session, leader.telegram_chat_id, "", op="voice",
-                                 key=f"task:{task.id}:voice:{rec.id}", task_id=task.id,
-                                 path=rec.path, duration=int(rec.duration_s or 0))
+                await self.queue(session, leader.telegram_chat_id,
+                                 self.text(leader.locale, "recording", order=order),
+                                 op="voice", key=f"task:{task.id}:voice:{rec.id}",
+                                 task_id=task.id, path=self.recording_path(rec.path),
+                                 duration=int(rec.duration_s or 0))
                 break
+
+    def recording_path(self, stored: str) -> str:
+        """Recordings are stored absolute, or relative to the working or the data directory."""
+        path = Path(stored)
+        if path.is_absolute() or path.exists():
+            return str(path.resolve())
+        return str((self.settings.data_dir / path).resolve())
 
     async def update_card(self, session: AsyncSession, leader: Leader, task: Task, order: Order,
                           state: str, *, hidden: bool = False, key: str) -> None:

@@ -27,6 +27,8 @@ from gateway.errors import SendError
 
 log = logging.getLogger(__name__)
 
+VOICE_SUFFIXES = (".ogg", ".oga", ".opus", ".mp3", ".m4a")
+
 
 def keyboard(payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
     rows = payload.get("buttons")
@@ -78,9 +80,13 @@ class TelegramSender:
             if not path.is_file():
                 log.warning("recording %s is gone; the task card goes without it", path)
                 return None
-            msg = await self.bot.send_voice(chat_id, FSInputFile(path),
-                                            caption=row.body or None,
-                                            duration=p.get("duration") or None)
+            if path.suffix.lower() in VOICE_SUFFIXES:
+                msg = await self.bot.send_voice(chat_id, FSInputFile(path),
+                                                caption=row.body or None,
+                                                duration=p.get("duration") or None)
+            else:  # Telegram plays only OGG/Opus, MP3 and M4A as voice; WAV goes as a file
+                msg = await self.bot.send_document(chat_id, FSInputFile(path),
+                                                   caption=row.body or None)
             if task_id is not None:
                 await self._remember(task_id, voice_message_id=msg.message_id)
             return str(msg.message_id)

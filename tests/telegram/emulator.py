@@ -1,7 +1,7 @@
 """A small Telegram Bot API emulator on loopback, for running the real bot in tests.
 
 It answers the methods aiogram calls (getMe, sendMessage, editMessageText,
-editMessageReplyMarkup, answerCallbackQuery, sendVoice, deleteMessage, getUpdates, setWebhook,
+editMessageReplyMarkup, answerCallbackQuery, sendVoice, sendDocument, deleteMessage, getUpdates, setWebhook,
 deleteWebhook, ...), keeps each chat's messages as they are after edits, records every call,
 and lets a test play users: text, locations, button presses. Updates go to the webhook when
 one is set, otherwise to getUpdates (long polling). `flood()` answers the next sends with 429
@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import web
 
 BOT_ID = 777000111
-SEND_METHODS = {"sendmessage", "sendvoice", "editmessagetext", "editmessagereplymarkup",
+SEND_METHODS = {"sendmessage", "sendvoice", "senddocument", "editmessagetext", "editmessagereplymarkup",
                 "deletemessage"}
 
 
@@ -182,6 +182,10 @@ class BotApiEmulator:
         voice = {"file_id": f"voice-{len(self.calls)}", "file_unique_id": f"u{len(self.calls)}",
                  "duration": int(p.get("duration") or 1)}
         return self._new_message(int(p["chat_id"]), voice=voice, caption=p.get("caption"))
+
+    async def _m_senddocument(self, p: dict[str, Any]) -> Any:
+        doc = {"file_id": f"doc-{len(self.calls)}", "file_unique_id": f"d{len(self.calls)}"}
+        return self._new_message(int(p["chat_id"]), document=doc, caption=p.get("caption"))
 
     async def _m_editmessagetext(self, p: dict[str, Any]) -> Any:
         msg = self._find(p)

@@ -6,6 +6,8 @@ import wave
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 import db.orders
 import db.people
 from db.models import Product, utcnow
@@ -115,21 +117,25 @@ def _wav(path: Path) -> str:
     return str(path)
 
 
+@pytest.mark.parametrize(("suffix", "kind", "method"), [
+    ("wav", "document", "sendDocument"),   # Telegram plays only OGG/Opus, MP3, M4A as voice
+    ("ogg", "voice", "sendVoice")])
 async def test_recording_goes_along_and_details_are_hidden_after_the_configured_days(
-        gw: Harness, tmp_path: Path) -> None:
+        gw: Harness, tmp_path: Path, suffix: str, kind: str, method: str) -> None:
     await gw.leader(1001, "吴团长", *NEAR)
-    oid = await gw.order(await gw.resident(), recording=_wav(tmp_path / "call.wav"))
+    recording = _wav(tmp_path / f"call.{suffix}")
+    oid = await gw.order(await gw.resident(), recording=recording)
     card = await gw.card(1001, oid, buttons=True)
-    await gw.emu.wait_for(lambda: any("voice" in m for m in gw.emu.messages(1001)))
-    voice = next(c for c in gw.emu.calls if c.method == "sendVoice")
+    await gw.emu.wait_for(lambda: any(kind in m for m in gw.emu.messages(1001)))
+    voice = next(c for c in gw.emu.calls if c.method == method)
     files = [v for v in voice.params.values() if isinstance(v, dict) and "size" in v]
     assert files and files[0]["size"] > 16000 and voice.params["chat_id"] == "1001"
+    assert voice.params["caption"] == f"🎙 订单{oid}号的来电录音"
     await gw.emu.press(1001, card, "接单")
     await gw.wait_status(oid, "accepted")
-    await gw.emu.press(1001, gw.emu.messages(1001)[-1] if "reply_markup" in
-                       gw.emu.messages(1001)[-1] else card, "已送达")
+    await gw.emu.press(1001, await gw.emu.wait_message(1001, "已接单", buttons=True), "已送达")
     await gw.wait_status(oid, "delivered")
-    await gw.emu.wait_for(lambda: "已送达" in gw.emu.messages(1001)[-2]["text"])
+    await gw.emu.wait_for(lambda: gw.card_text(1001, oid).startswith("📦 已送达"))
 
     await gw.dispatcher.run_once(now=utcnow() + timedelta(days=6))
     card = await gw.card(1001, oid)
@@ -138,7 +144,7 @@ async def test_recording_goes_along_and_details_are_hidden_after_the_configured_
     await gw.emu.wait_for(lambda: "居民信息已隐藏" in gw.card_text(1001, oid))
     text = gw.card_text(1001, oid)
     assert "王奶奶" not in text and "+8613800000001" not in text and "鲁家村" not in text
-    await gw.emu.wait_for(lambda: not any("voice" in m for m in gw.emu.messages(1001)))
+    await gw.emu.wait_for(lambda: not any(kind in m for m in gw.emu.messages(1001)))
 
 
 async def test_long_polling_mode(start_gateway) -> None:
