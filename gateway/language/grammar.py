@@ -57,6 +57,15 @@ class Mark:
 Element = Noun | Qty | Mark
 
 
+def _compose(a: Decimal, b: Decimal) -> Decimal | None:
+    """Two number words said apart as one number: 열 두 (12), 이 십 (20), 스물 다섯 (25)."""
+    if b in (10, 100, 1000) and 0 < a < 10:
+        return a * b
+    if a >= 10 and a % 10 == 0 and 0 < b < 10 or a >= 100 and a % 100 == 0 and 0 < b < 100:
+        return a + b
+    return None
+
+
 def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset(),
           ordinals: frozenset[str] = frozenset()) -> tuple[list[Element], list[str]]:
     """Quantity phrases (一斤半, 두 개, 半斤, bare 袋 before a product) and marks; the intents."""
@@ -81,6 +90,13 @@ def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset(),
             text = t.text
             unit: str | None = None
             i += 1
+            while i < n and tokens[i].kind == NUM and not tokens[i].text.isdigit() \
+                    and not text.isdigit():
+                joined = _compose(value, tokens[i].value)  # type: ignore[arg-type]
+                if joined is None:
+                    break
+                value, text = joined, text + tokens[i].text  # 열 두 = 12, 삼 십 = 30
+                i += 1
             if i + 1 < n and tokens[i].text in APPROX and tokens[i + 1].kind == UNIT:
                 i += 1  # 十来斤, 二十多个: about that many
             if i < n and tokens[i].kind == UNIT:

@@ -186,6 +186,15 @@ class SpacedScanner:
                 return True
         return False
 
+    def _starts_with_number(self, word: str) -> bool:
+        """The next word is a number that needs this one: 열 두 개, 이 십 킬로."""
+        entries = self.lex.entries
+        for w in self.lex.by_first.get(word[:1], ()):
+            if word.startswith(w) and any(e.kind == NUM for e in entries[w]):
+                rest = word[len(w):]
+                return self._starts_with_unit(rest, 0) if rest else True
+        return False
+
     def _pick(self, word: str, j: int, next_word: str) -> tuple[str, Entry] | None:
         """The longest lexicon word at word[j] with a meaning allowed there."""
         entries = self.lex.entries
@@ -198,7 +207,8 @@ class SpacedScanner:
                 if e.kind == NUM and e.weak:
                     end = j + len(w)
                     if not (self._starts_with_unit(word, end)
-                            or end == len(word) and self._starts_with_unit(next_word, 0)):
+                            or end == len(word) and (self._starts_with_unit(next_word, 0)
+                                                     or self._starts_with_number(next_word))):
                         continue
                 return w, e
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .lexicon import UNIT
+from .lexicon import NUM, UNIT
 from .model import VoskWordList
 
 if TYPE_CHECKING:
@@ -65,6 +65,12 @@ def word_list(lang: OrderLanguage, known: Callable[[str], bool] | None) -> VoskW
     words = source_words(lang)
     if known is None:
         return VoskWordList(sorted(words), [])
+    # Composed number words (열두, 이십오) the model knows may be said as one word.
+    listed = set(words)
+    for w, entries in lang.lexicon.entries.items():
+        if w not in listed and not w.isascii() and any(e.kind == NUM for e in entries) \
+                and known(w):
+            words.append(w)
     result: list[str] = []
     missing: list[str] = []
     for w in words:

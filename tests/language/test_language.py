@@ -261,3 +261,11 @@ def test_pinyin_one_letter_off_in_a_long_name() -> None:
     # Two names one letter away from the same misspelling: no guess.
     two = lang("a,西兰花,,颗,颗\nb,西兰虎,,颗,颗")
     assert two.parse("西兰哈两颗").items == []
+
+
+@pytest.mark.parametrize("text, qty", [("쌀 열 두 포대", 12), ("쌀 이 십 포대", 20),
+                                       ("쌀 스물 다섯 포대", 25), ("쌀 삼 십 오 포대", 35)])
+def test_korean_number_words_said_apart(text, qty) -> None:
+    """A recogniser may give 열두 as 열 두."""
+    K = lang("rice,쌀,,포대,포대", "ko-KR")
+    assert [i.to_dict()["quantity"] for i in K.parse(text).items] == [qty]
