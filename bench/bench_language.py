@@ -94,3 +94,22 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def run(seconds: float = 2.0) -> dict[str, float]:
+    """The figures of `main()` as data, for `python -m bench`."""
+    zh = compile_language("zh-CN", read_csv(ROOT / "gateway" / "demo" / "catalog-zh-CN.csv"))
+    ko = compile_language("ko-KR", read_csv(ROOT / "gateway" / "demo" / "catalog-ko-KR.csv"))
+    out = {
+        "zh_short_per_s": rate(zh.parse, SHORT_ZH, seconds),
+        "zh_500_chars_per_s": rate(zh.parse, long_texts(SHORT_ZH, "，"), seconds),
+        "ko_short_per_s": rate(ko.parse, SHORT_KO, seconds),
+        "ko_500_chars_per_s": rate(ko.parse, long_texts(SHORT_KO, ", "), seconds),
+    }
+    big = generated_catalog(2000)
+    for locale in ("zh-CN", "ko-KR"):
+        compile_language(locale, big[:10])
+        start = time.perf_counter()
+        compile_language(locale, big)
+        out[f"compile_2000_{locale[:2]}_ms"] = (time.perf_counter() - start) * 1000
+    return out
