@@ -232,6 +232,74 @@ class GatewayProcess:
         return 0
 
 
+class BareServer:
+    """The baseline: a bare aiohttp handler answering every text with fixed TwiML, in its own
+    process like the gateway, driven by the same signed load."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.load", "--bare-server",
+                                      str(self.port)], cwd=str(REPO),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                try:
+                    async with http.post(self.url + "/twilio/sms", data={}) as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise RuntimeError("the bare server did not start")
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            await asyncio.to_thread(self.proc.wait, 10)
+
+    def cpu_seconds(self) -> float:
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve_bare(port: int) -> None:
+    twiml = ('<?xml version="1.0" encoding="UTF-8"?><Response><Message>您要：大米2袋。'
+             '回复1确认下单</Message></Response>')
+
+    async def sms(request: web.Request) -> web.Response:
+        await request.post()
+        return web.Response(text=twiml, content_type="application/xml")
+
+    app = web.Application()
+    app.router.add_post("/twilio/sms", sms)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+async def run_baseline(*, residents: int = 200, concurrency: int = 40, duration: float = 10.0,
+                       ) -> dict[str, Any]:
+    """The same load against the bare handler."""
+    bare = BareServer()
+    await bare.start()
+    try:
+        cpu0 = bare.cpu_seconds()
+        stats = await run_sms_load(bare.url, resident_phones(residents), concurrency=concurrency,
+                                   duration=duration)
+        cpu = bare.cpu_seconds() - cpu0
+    finally:
+        await bare.stop()
+    return {"database": "none (bare aiohttp handler)", "residents": residents,
+            "concurrency": concurrency, **stats.summary(),
+            "gateway_cpu_ms_per_request": round(cpu / max(1, stats.requests) * 1000, 2)}
+
+
 # --- databases ---------------------------------------------------------------------------------
 
 def create_pg_database(admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres",
@@ -615,7 +683,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=40)
     ap.add_argument("--duration", type=float, default=15.0, help="seconds of load (bounded)")
     ap.add_argument("--max-cycles", type=int, default=1000, help="orders per resident at most")
+    ap.add_argument("--baseline", action="store_true",
+                    help="drive a bare aiohttp handler instead of the gateway")
+    ap.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.bare_server:
+        serve_bare(args.bare_server)
+        return 0
+    if args.baseline:
+        print(json.dumps(asyncio.run(run_baseline(
+            residents=args.residents, concurrency=args.concurrency,
+            duration=min(args.duration, 600))), ensure_ascii=False, indent=2))
+        return 0
     report = asyncio.run(run(database=args.database, residents=args.residents,
                              concurrency=args.concurrency, duration=min(args.duration, 600),
                              max_cycles=args.max_cycles))
