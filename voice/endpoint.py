@@ -22,6 +22,9 @@ class EndpointConfig:
     # lead-in makes it hear an extra syllable (예 -> 이에요, 아니요 -> 할게요), so none by
     # default; the voiced run that starts an utterance is always fed from its first frame.
     preroll_s: float = 0.0
+    # Of the silence that ends an utterance, only this much reaches the recogniser: decoding
+    # silence costs as much as speech, and the words are over long before the 0.8 s are.
+    tail_s: float = 0.3
 
 
 class Event(enum.Enum):
@@ -45,6 +48,7 @@ class Endpointer:
         self.started_at = -1  # frame index of the start of speech (pre-roll excluded)
         self._voiced_run = 0
         self._silent_run = 0
+        self.voiced = False  # whether the last pushed frame was voiced
 
     def threshold(self) -> float:
         return max(self.config.min_rms, self.noise * self.config.snr)
@@ -54,7 +58,7 @@ class Endpointer:
             return Event.NONE
         c = self.config
         self.frames += 1
-        voiced = rms >= self.threshold()
+        voiced = self.voiced = rms >= self.threshold()
         if self.state == "waiting":
             if voiced:
                 self._voiced_run += 1

@@ -48,6 +48,7 @@ class Listener:
         self.endpointer = Endpointer(config)
         self._preroll: deque[bytes] = deque(maxlen=self.endpointer.preroll_frames + 8)
         self._stream: Stream | None = None
+        self._held: list[bytes] = []  # silent frames inside speech, fed only if speech resumes
         self._error = ""
         self._done = False
         self.ended_at = 0.0
@@ -62,10 +63,15 @@ class Listener:
             return True
         event = self.endpointer.push(ulaw_rms(payload))
         if event is Event.NONE:
-            if self.endpointer.state == "speech":
+            if self.endpointer.state != "speech":
+                self._preroll.append(payload)
+            elif self.endpointer.voiced:  # a pause inside speech: it reaches the recogniser
+                for chunk in self._held:
+                    await self._feed(chunk)
+                self._held.clear()
                 await self._feed(payload)
             else:
-                self._preroll.append(payload)
+                self._held.append(payload)
             return False
         if event is Event.START:
             await self._open()
@@ -76,8 +82,18 @@ class Listener:
             self._preroll.clear()
             await self._feed(payload)
             return False
+        self._held.append(payload)
+        await self._feed_tail()
         self._mark_done()
         return True
+
+    async def _feed_tail(self) -> None:
+        """The start of the trailing silence (tail_s) only; the rest is not decoded."""
+        ep = self.endpointer
+        keep = round(ep.config.tail_s / ep.config.frame_s)
+        for chunk in self._held[:keep]:
+            await self._feed(chunk)
+        self._held.clear()
 
     def end(self) -> None:
         if not self._done:
@@ -115,6 +131,8 @@ class Listener:
         if ep.started_at < 0:
             await self.cancel()
             return Utterance(Outcome.NO_SPEECH, reason=ep.reason, ended_at=self.ended_at)
+        if self._held:  # ended by a key or a hang-up during a pause
+            await self._feed_tail()
         stream, self._stream = self._stream, None
         if stream is None:
             return Utterance(Outcome.FAILED, reason=ep.reason, speech_seconds=seconds,

@@ -152,6 +152,8 @@ class MediaCall:
         else:
             utt = await listener.result()
         if not hung_up:
+            if len(self.voice.ended) > 10000:  # calls that never came back for /next
+                self.voice.ended.clear()
             self.voice.ended[call_sid] = utt.ended_at or time.monotonic()
         await self._decide(call_sid, lang, utt, digit, hung_up)
 

@@ -29,10 +29,11 @@ import click
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from voice.audio import FRAME_BYTES, read_wav, silence_ulaw, ulaw_encode, wav_bytes
+from voice.audio import FRAME_BYTES, read_wav, silence_ulaw, ulaw_encode, ulaw_rms, wav_bytes
 
 MAX_STEPS = 40
 MAX_STREAM_SECONDS = 30.0
+SAY_SECONDS_PER_CHAR = 0.12
 
 
 @dataclass
@@ -90,6 +91,12 @@ class Caller:
         self._spoke_all = not speech
         self._end_of_speech: float | None = None
 
+    async def _listen(self, text: str) -> None:
+        """In real time, the caller hears the prompt out before acting (about 8 characters a
+        second, as Twilio's <Say> speaks Chinese and Korean)."""
+        if self.pace:
+            await asyncio.sleep(len(text) * SAY_SECONDS_PER_CHAR / self.pace)
+
     def _note(self, line: str) -> None:
         self.log.events.append(line)
         self.echo(line)
@@ -134,14 +141,14 @@ class Caller:
             self._note(f"[not TwiML: {xml[:80]!r}]")
             return None
         for verb in root:
+            if verb.tag in ("Say", "Gather"):
+                for text in _texts(verb):
+                    self.log.heard.append(text)
+                    self._note(f"gateway: {text}")
+                    await self._listen(text)
             if verb.tag == "Say":
-                for text in _texts(verb):
-                    self.log.heard.append(text)
-                    self._note(f"gateway: {text}")
+                pass
             elif verb.tag == "Gather":
-                for text in _texts(verb):
-                    self.log.heard.append(text)
-                    self._note(f"gateway: {text}")
                 if self._spoke_all and self.digits:
                     digit = self.digits.pop(0)
                     self._note(f"caller presses {digit}")
@@ -186,9 +193,10 @@ class Caller:
                                                               "sampleRate": 8000, "channels": 1}}}))
             closed = asyncio.ensure_future(ws.receive())
             sent = 0.0
-            speech_end = len(audio) / 8000
+            speech_end = last_voiced(audio)
             silence = silence_ulaw(0.02)
             seq = 2
+            t0 = time.monotonic()
             try:
                 while not closed.done() and sent < MAX_STREAM_SECONDS + speech_end:
                     i = int(sent * 8000)
@@ -201,7 +209,8 @@ class Caller:
                                   "payload": base64.b64encode(frame).decode()}}))
                     seq += 1
                     sent += 0.02
-                    if audio and self._end_of_speech is None and sent >= speech_end + 0.8:
+                    if speech_end and self._end_of_speech is None and \
+                            sent >= speech_end + 0.8 - 1e-6:  # the gateway's end-of-speech frame
                         self._end_of_speech = time.monotonic()
                     if self.hang_up_after is not None and sent >= self.hang_up_after:
                         await ws.send_str(json.dumps({"event": "stop", "streamSid": stream_sid,
@@ -209,7 +218,10 @@ class Caller:
                         self._note("[caller hangs up]")
                         self.log.hung_up = True
                         break
-                    await asyncio.sleep(0.02 / self.pace if self.pace else 0)
+                    if self.pace:  # keep to the schedule of a live line, without drift
+                        await asyncio.sleep(max(0.0, t0 + sent / self.pace - time.monotonic()))
+                    else:
+                        await asyncio.sleep(0)
             except (ConnectionError, RuntimeError):
                 pass
             finally:
@@ -220,6 +232,15 @@ class Caller:
         if self.log.hung_up:
             raise _HungUp()
         self._note("[stream closed by the gateway]")
+
+
+def last_voiced(audio: bytes, threshold: float = 300.0) -> float:
+    """Seconds up to the end of the last 20 ms frame loud enough to count as speech (0 if none)."""
+    end = 0
+    for i in range(0, len(audio), FRAME_BYTES):
+        if ulaw_rms(audio[i:i + FRAME_BYTES]) >= threshold:
+            end = i + FRAME_BYTES
+    return end / 8000
 
 
 class _HungUp(Exception):

@@ -462,6 +462,7 @@ def build_recognizer(settings: Settings) -> Any | None:
 
 
 PURGE_EVERY = 6 * 3600.0
+PURGE_DELAY = 60.0
 
 
 def setup(app: web.Application) -> None:
@@ -494,6 +495,7 @@ def setup(app: web.Application) -> None:
 
 
 async def _purge_forever(services: Services) -> None:
+    await asyncio.sleep(PURGE_DELAY)  # not in the way of start-up
     while True:
         try:
             n = await purge_recordings(services.db, services.settings.recording_retention_days)

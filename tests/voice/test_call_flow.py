@@ -216,3 +216,53 @@ async def test_key_hash_ends_speaking(make_client: Callable[..., Any], settings:
     r = await client.post("/twilio/voice/next", data=params,
                           headers=signed_headers("/twilio/voice/next", params))
     assert "大米2袋" in await r.text()
+
+
+async def test_recording_download_honours_twilio_api_url(
+        make_client: Callable[..., Any], make_settings: Callable[..., Any],
+        demo_database: Any) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from voice.audio import wav_bytes
+
+    seen: list[tuple[str, str]] = []
+
+    async def recording(request: web.Request) -> web.Response:
+        seen.append((request.path, request.headers.get("Authorization", "")))
+        if len(seen) == 1:
+            return web.Response(status=404)  # not ready yet: retried
+        return web.Response(body=wav_bytes(ulaw=b"\xff" * 8000), content_type="audio/x-wav")
+
+    stand_in = web.Application()
+    stand_in.router.add_get("/{tail:.*}", recording)
+    server = TestServer(stand_in, host="127.0.0.1")
+    await server.start_server()
+    try:
+        settings = make_settings(twilio_api_url=str(server.make_url("")).rstrip("/"))
+        client, twilio = await start(make_client, settings, demo_database, scripted([])[0])
+        params = {"CallSid": "CAapi", "From": WANG}
+        await client.post("/twilio/voice/key", data=params,
+                          headers=signed_headers("/twilio/voice/key", params))  # unknown call
+        await client.post("/twilio/voice", data=params,
+                          headers=signed_headers("/twilio/voice", params))
+        await client.post("/twilio/voice/key", data={**params, "Digits": "0"},
+                          headers=signed_headers("/twilio/voice/key", {**params, "Digits": "0"}))
+        rec = {**params, "RecordingSid": "RE42", "RecordingDuration": "1",
+               "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE42"}
+        r = await client.post("/twilio/voice/recorded", data=rec,
+                              headers=signed_headers("/twilio/voice/recorded", rec))
+        assert "留言已经收到" in await r.text()
+        r = await client.post("/twilio/voice/recorded", data=rec,  # Twilio retrying
+                              headers=signed_headers("/twilio/voice/recorded", rec))
+        assert r.status == 200
+        await client.app[_voice_key()].drain()
+    finally:
+        await server.close()
+    import base64
+    auth = "Basic " + base64.b64encode(f"{'AC' + '0' * 32}:test-twilio-auth-token".encode()).decode()
+    assert seen == [("/2010-04-01/Accounts/AC1/Recordings/RE42.wav", auth)] * 2
+    [order] = await orders(demo_database)
+    assert order.status == "needs_review"
+    [msg] = [r for r in await recordings(demo_database) if r.kind == "message"]
+    assert msg.size_bytes > 8000 and msg.order_id == order.id
