@@ -95,10 +95,16 @@ async def save_leader(request: web.Request) -> web.Response:
     except PeopleError as exc:
         return await leaders_page(request, error=t("error.person", detail=str(exc)),
                                   status=400, edit=fields)
-    async with services_of(request).db.session() as s:
-        await db.people.upsert_leader(s, p.phone, name=p.name, lat=p.lat, lon=p.lon,
-                                      radius_km=p.radius_km, capacity=p.capacity,
-                                      locale=p.locale)
+    services = services_of(request)
+    async with services.db.session() as s:
+        leader, _ = await db.people.upsert_leader(s, p.phone, name=p.name, lat=p.lat, lon=p.lon,
+                                                  radius_km=p.radius_km, capacity=p.capacity,
+                                                  locale=p.locale)
+    # The dispatcher keeps leaders' bases in an index: tell it about the new place or radius.
+    dispatcher = services.extras.get("dispatcher")
+    if dispatcher is not None and hasattr(dispatcher, "leader_moved"):
+        dispatcher.leader_moved(leader)
+    services.wake_dispatcher()
     raise web.HTTPSeeOther("/console/leaders?done=saved")
 
 

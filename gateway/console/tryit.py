@@ -10,14 +10,23 @@ from aiohttp import web
 import db.console
 import db.orders
 import db.people
-from db.models import Order
+from db.models import Leader, Order
 from gateway.console.forms import optional_int, text
 from gateway.console.render import render, t_for
-from gateway.console.simcall import SimulationError, place_call, send_sms, wav_to_mulaw
+from gateway.console.simcall import (
+    SimulationError,
+    place_call,
+    send_sms,
+    twiml_says,
+    wav_to_mulaw,
+)
 from gateway.people import PeopleError, normalize_phone
 from gateway.services import services_of
 
 MAX_WAV_BYTES = 1900 * 1024
+# Telegram ids of the simulated accounts leaders join with on the try-it page: far above the
+# ids Telegram hands out today, so they never meet a real account.
+SIMULATED_TELEGRAM_BASE = 9_000_000_000_000
 LEADER_ACTIONS = ("accept", "decline", "bought", "delivered")
 
 
@@ -38,9 +47,18 @@ async def _phone_screen(s: Any, phone: str) -> list[dict[str, Any]]:
     """Messages from and to the number, oldest first, as a phone would show them."""
     inbound = await db.console.inbound_from(s, phone)
     outbound = await db.console.outbox_recent_to(s, phone)
-    lines: list[dict[str, Any]] = [{"at": m.received_at, "dir": "in", "channel": m.channel, "text": m.body,
-              "status": ""} for m in inbound if m.channel == "sms"]
-    lines += [{"at": m.created_at, "dir": "out", "channel": m.channel, "text": m.body,
+    lines: list[dict[str, Any]] = []
+    for m in inbound:
+        if m.channel != "sms":
+            continue
+        lines.append({"at": m.received_at, "dir": "in", "text": m.body, "status": ""})
+        # The webhook's own answer (TwiML), as stored with the text it answered.
+        answer = m.response or ""
+        for said in twiml_says(answer) if answer.lstrip().startswith("<") else \
+                [answer] if answer else []:
+            lines.append({"at": m.processed_at or m.received_at, "dir": "out", "text": said,
+                          "status": ""})
+    lines += [{"at": m.created_at, "dir": "out", "text": m.body,
                "status": m.status} for m in outbound if m.channel == "sms"]
     return sorted(lines, key=lambda x: x["at"])[-30:]
 
@@ -57,6 +75,7 @@ async def try_page(request: web.Request, *, result: dict[str, Any] | None = None
         if not phone and residents:
             phone = residents[0].phone
         screen = await _phone_screen(s, phone) if phone else []
+        answered = bool(screen) and screen[-1]["dir"] == "out"
         orders, _ = await db.console.list_orders(s, db.console.OrderFilter(phone=phone), limit=5) \
             if phone else ([], 0)
         leader = next((ld for ld in leaders if ld.id == leader_id), leaders[0] if leaders else None)
@@ -69,9 +88,11 @@ async def try_page(request: web.Request, *, result: dict[str, Any] | None = None
         return render(
             request, "try.html", status=status, residents=residents, leaders=leaders,
             phone=phone, screen=screen, orders=orders, leader=leader, tasks=tasks,
-            result=result or {}, error=error, twilio_ready=settings.twilio_enabled,
+            result=result or {}, error=error, answered=answered,
+            twilio_ready=settings.twilio_enabled,
             has_sms="/twilio/sms" in routes, has_voice="/twilio/voice" in routes,
-            has_dispatcher="dispatcher" in services.extras)
+            has_dispatcher="dispatcher" in services.extras,
+            can_join=not settings.telegram_enabled)
 
 
 def _phone(form: Any) -> str:
@@ -147,9 +168,38 @@ async def try_leader(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/console/try?leader={leader_id}&pressed={action}:{outcome}")
 
 
+async def try_join(request: web.Request) -> web.Response:
+    """Join a leader with a simulated Telegram account through the same invite code check the
+    bot's /start uses, so the dispatcher offers them orders. Only without a real bot."""
+    form = await request.post()
+    t = t_for(request)
+    services = services_of(request)
+    leader_id = optional_int(text(form, "leader"))
+    if services.settings.telegram_enabled:
+        return await try_page(request, error=t("try.join_real_bot"), status=409,
+                              result={"leader_id": leader_id})
+    try:
+        import db.leaders
+    except ImportError:
+        return await try_page(request, error=t("try.dispatcher_missing"), status=409,
+                              result={"leader_id": leader_id})
+    async with services.db.session() as s:
+        leader = await s.get(Leader, leader_id) if leader_id else None
+        if leader is None:
+            raise web.HTTPNotFound(text="no such leader")
+        fake = SIMULATED_TELEGRAM_BASE + leader.id
+        _, linked = await db.leaders.link_telegram(s, leader.invite_code, fake, fake)
+    if linked is None:
+        return await try_page(request, error=t("try.join_failed"), status=409,
+                              result={"leader_id": leader_id})
+    services.wake_dispatcher()
+    raise web.HTTPSeeOther(f"/console/try?leader={leader_id}")
+
+
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/console/try", try_page)
     r.add_post("/console/try/sms", try_sms)
     r.add_post("/console/try/call", try_call)
     r.add_post("/console/try/leader", try_leader)
+    r.add_post("/console/try/join", try_join)

@@ -50,14 +50,14 @@ async def make_app() -> AsyncIterator[Callable[..., Any]]:
     workers' cleanup would do it, but they are off), so PostgreSQL connections do not pile up."""
     apps: list[Any] = []
 
-    def make(settings: Any, **kw: Any) -> Any:
-        app = create_app(settings, workers=False, **kw)
+    def make(settings: Any, *, workers: bool = False, **kw: Any) -> Any:
+        app = create_app(settings, workers=workers, **kw)
         apps.append(app)
         return app
 
     yield make
     for app in apps:
-        await app[SERVICES].db.dispose()
+        await app[SERVICES].db.dispose()  # (again, for apps with workers: harmless)
 
 
 @pytest.fixture

@@ -190,3 +190,30 @@ async def test_cancel_needs_a_reason_and_is_final(client: Any, app: Any) -> None
     r = await client.post(f"/console/orders/{oid}/items",
                           data={"csrf": token, "sku": "rice", "quantity": "1"})
     assert r.status == 400
+
+
+async def test_reassign_without_a_dispatcher_keeps_tasks_itself(
+        demo_database: Any, console_settings: Any, make_client: Any, make_app: Any) -> None:
+    from gateway.app import MODULES
+    from tests.console.conftest import add_operator, login
+
+    await add_operator(demo_database)
+    app = make_app(console_settings, modules=tuple(m for m in MODULES if m != "gateway.dispatch"))
+    c = await make_client(app)
+    await login(c)
+    oid = await _order(app, status="confirmed")
+    async with app[SERVICES].db.session() as s:
+        leaders = await db.people.list_leaders(s)
+    token = await page_csrf(c, f"/console/orders/{oid}")
+    for ld in leaders[:2]:
+        r = await c.post(f"/console/orders/{oid}/reassign",
+                         data={"csrf": token, "leader": str(ld.id)})
+        assert r.status == 200
+    async with app[SERVICES].db.session() as s:
+        tasks = await db.console.tasks_of_order(s, oid)
+    assert [(t.leader_id, t.status) for t in tasks] == [(leaders[0].id, "withdrawn"),
+                                                         (leaders[1].id, "offered")]
+    r = await c.post(f"/console/orders/{oid}/cancel", data={"csrf": token, "reason": "不要了"})
+    async with app[SERVICES].db.session() as s:
+        tasks = await db.console.tasks_of_order(s, oid)
+    assert all(t.status == "withdrawn" for t in tasks)

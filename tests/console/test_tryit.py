@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 import struct
@@ -173,3 +174,53 @@ async def test_leader_buttons_go_through_the_dispatcher(client: Any, app: Any) -
     r = await client.post("/console/try/leader", data={"csrf": token, "leader": str(leader.id),
                                                        "task": str(task.id), "action": "bogus"})
     assert r.status == 400
+
+
+async def test_the_whole_flow_on_the_embedded_default(demo_database: Any, console_settings: Any,
+                                                      make_client: Any, make_app: Any) -> None:
+    """SMS order, confirm with 1, the dispatcher offers it, the leader accepts: all from the page."""
+    await add_operator(demo_database)
+    app = make_app(console_settings, workers=True)
+    services = app[SERVICES]
+    routes = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
+    if "/twilio/sms" not in routes or "dispatcher" not in services.extras:
+        pytest.skip("needs the SMS webhook and the dispatcher in this build")
+    c = await make_client(app)
+    await login(c)
+    async with services.db.session() as s:
+        resident = (await db.people.list_residents(s))[0]
+        leaders = await db.people.list_leaders(s)
+    token = await page_csrf(c, "/console/try")
+    html = await (await c.get(f"/console/try?leader={leaders[0].id}")).text()
+    assert "还没在 Telegram 上加入" in html
+    for ld in leaders:  # the leaders join with simulated accounts, via their invite codes
+        r = await c.post("/console/try/join", data={"csrf": token, "leader": str(ld.id)})
+        assert r.status == 200
+    r = await c.post("/console/try/join", data={"csrf": token, "leader": str(leaders[0].id)})
+    assert r.status == 409  # each invite works once
+    for body in ("两袋大米", "1"):
+        r = await c.post("/console/try/sms", data={"csrf": token, "phone": resident.phone,
+                                                   "body": body})
+        assert r.status == 200, await r.text()
+    html = await r.text()
+    assert html.count("bubble in") == 2 and html.count("bubble out") >= 2
+    order = None
+    for _ in range(100):
+        async with services.db.session() as s:
+            orders, _ = await db.console.list_orders(
+                s, db.console.OrderFilter(phone=resident.phone))
+            if orders and orders[0].status == "assigned":
+                order = orders[0]
+                break
+        await asyncio.sleep(0.1)
+    assert order is not None and order.leader_id is not None, \
+        [(o.status, [e.reason for e in o.events]) for o in orders]
+    html = await (await c.get(f"/console/try?leader={order.leader_id}")).text()
+    assert f"#{order.id}" in html
+    async with services.db.session() as s:
+        task = (await db.console.open_tasks_of_order(s, order.id))[0]
+    r = await c.post("/console/try/leader", data={"csrf": token, "leader": str(order.leader_id),
+                                                  "task": str(task.id), "action": "accept"})
+    assert r.status == 200
+    async with services.db.session() as s:
+        assert (await db.orders.get(s, order.id)).status == "accepted"
