@@ -34,6 +34,7 @@ from voice.audio import FRAME_BYTES, read_wav, silence_ulaw, ulaw_encode, ulaw_r
 MAX_STEPS = 40
 MAX_STREAM_SECONDS = 30.0
 SAY_SECONDS_PER_CHAR = 0.12
+RECORDING_WAIT = 15.0
 
 
 @dataclass
@@ -130,6 +131,11 @@ class Caller:
                         break
                     xml = nxt
             finally:
+                if recording.offered:  # like Twilio, keep the message until the gateway has it
+                    try:
+                        await asyncio.wait_for(recording.served.wait(), RECORDING_WAIT)
+                    except asyncio.TimeoutError:
+                        self._note("[the gateway did not fetch the recording]")
                 await recording.stop()
         return self.log
 
@@ -161,6 +167,7 @@ class Caller:
                 return await self.post(http, (verb.text or "").strip())
             elif verb.tag == "Record":
                 self._note("caller leaves a message")
+                recording.offered = True
                 return await self.post(
                     http, verb.get("action", ""), RecordingUrl=recording.url,
                     RecordingSid="RE" + secrets.token_hex(16),
@@ -254,6 +261,8 @@ class _RecordingServer:
         self.wav = wav_bytes(ulaw=ulaw)
         self.runner: web.AppRunner | None = None
         self.url = ""
+        self.offered = False
+        self.served = asyncio.Event()
 
     async def start(self) -> None:
         app = web.Application()
@@ -267,6 +276,7 @@ class _RecordingServer:
                     f"RE{secrets.token_hex(16)}")
 
     async def _serve(self, request: web.Request) -> web.Response:
+        self.served.set()
         return web.Response(body=self.wav, content_type="audio/x-wav")
 
     async def stop(self) -> None:

@@ -154,9 +154,16 @@ class VoiceService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def drain(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the background work; what is still running after `timeout` is cancelled
+        (a recording still downloading is retried by nobody, but its row and URL stay)."""
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 VOICE = web.AppKey("voice", VoiceService)
@@ -463,6 +470,7 @@ def build_recognizer(settings: Settings) -> Any | None:
 
 PURGE_EVERY = 6 * 3600.0
 PURGE_DELAY = 60.0
+SHUTDOWN_GRACE = 5.0
 
 
 def setup(app: web.Application) -> None:
@@ -487,7 +495,7 @@ def setup(app: web.Application) -> None:
         yield
         purger.cancel()
         await asyncio.gather(purger, return_exceptions=True)
-        await voice.drain()
+        await voice.drain(timeout=SHUTDOWN_GRACE)
         if pool is not None:
             await pool.close()
 
