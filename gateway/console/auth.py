@@ -164,7 +164,10 @@ async def _submitted_token(request: web.Request) -> str:
     if header:
         return header
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
+        try:
+            form = await request.post()
+        except ValueError:  # a body that is not a form (e.g. not UTF-8): no token
+            return ""
         value = form.get("csrf")
         return value if isinstance(value, str) else ""
     return ""
