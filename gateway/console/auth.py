@@ -29,6 +29,11 @@ PREFIX = "/console"
 # Paths anyone may fetch: the login form, static files and the language switch.
 PUBLIC = ("/console/login", "/console/static/", "/console/lang")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# Scripts and everything else from the console itself; inline styles only for chart colours.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; media-src 'self'; connect-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+UNKNOWN_USERS_TRACKED = 10_000
 
 # Verifying against this when the username is unknown keeps both answers equally slow.
 _DUMMY_HASH = hash_password(secrets.token_hex(16))
@@ -89,6 +94,9 @@ class Sessions:
         self.secure = settings.public_url.startswith("https://")
         self.max_age = int(settings.console_session_hours * 3600)
         self._revoked: dict[str, float] = {}
+        # Failed logins for usernames that do not exist, counted like real accounts' so the
+        # lock-out answer does not tell which usernames exist.
+        self.unknown_failures: dict[str, tuple[int, float]] = {}
 
     def _sign(self, message: str) -> str:
         return hmac.new(self.secret, message.encode(), hashlib.sha256).hexdigest()
@@ -200,7 +208,9 @@ async def console_guard(request: web.Request, handler: Handler) -> web.StreamRes
         if not expected or not given or not hmac.compare_digest(given, expected):
             return web.Response(status=403, text="invalid or missing CSRF token; reload the page")
     response = await handler(request)
-    response.headers.setdefault("Cache-Control", "no-store")
+    if not path.startswith(PREFIX + "/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -224,7 +234,7 @@ async def check_login(request: web.Request, username: str, password: str) -> Log
         op = await db.people.operator_by_username(s, username.strip())
         if op is None:
             await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
-            return LoginResult(False)
+            return _unknown_user_failed(request, username.strip(), settings)
         now = utcnow()
         if op.locked_until is not None and op.locked_until > now:
             return LoginResult(False, locked_until=op.locked_until)
@@ -239,6 +249,22 @@ async def check_login(request: web.Request, username: str, password: str) -> Log
             op.failed_logins = 0
             return LoginResult(False, locked_until=op.locked_until)
         return LoginResult(False)
+
+
+def _unknown_user_failed(request: web.Request, username: str, settings: Settings) -> LoginResult:
+    failures = sessions_of(request).unknown_failures
+    now = time.time()
+    count, until = failures.get(username, (0, 0.0))
+    if until > now:
+        return LoginResult(False, locked_until=until)
+    if len(failures) >= UNKNOWN_USERS_TRACKED:
+        failures.clear()
+    count += 1
+    if count >= settings.console_max_failed_logins:
+        failures[username] = (0, now + settings.console_lockout_minutes * 60)
+        return LoginResult(False, locked_until=failures[username][1])
+    failures[username] = (count, 0.0)
+    return LoginResult(False)
 
 
 async def operator_still_valid(request: web.Request, sess: OperatorSession) -> bool:

@@ -114,6 +114,20 @@ async def test_lock_out_after_repeated_failures(anon: Any, app: Any) -> None:
     assert r.status == 303
 
 
+async def test_unknown_users_are_locked_out_alike(anon: Any) -> None:
+    statuses = [(await login(anon, username="nobody", password="x")).status for _ in range(6)]
+    assert statuses == [401] * 4 + [429, 429]
+
+
+async def test_security_headers(client: Any) -> None:
+    r = await client.get("/console/orders")
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    html = await r.text()
+    assert " on" + "click=" not in html and "<script>" not in html
+
+
 async def test_password_reset_ends_old_sessions(client: Any, app: Any) -> None:
     from gateway.services import SERVICES
 

@@ -63,6 +63,9 @@ async def test_phone_order_end_to_end(browser: Any, base_url: str, app: Any) -> 
     async with app[SERVICES].db.session() as s:
         resident = (await db.people.list_residents(s))[0]
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
     await _login(page, base_url)
 
     await page.get_by_role("link", name="电话下单").click()
@@ -72,12 +75,11 @@ async def test_phone_order_end_to_end(browser: Any, base_url: str, app: Any) -> 
 
     await page.get_by_label("老人要什么").fill("两袋大米")
     first = page.locator("select[name=sku]").first
-    from playwright.async_api import TimeoutError as PlaywrightTimeout
+    from playwright.async_api import expect
 
     try:
-        await page.wait_for_function(
-            "document.querySelector('select[name=sku]').value === 'rice'", timeout=5000)
-    except PlaywrightTimeout:
+        await expect(first).to_have_value("rice", timeout=5000)  # parsed as it was typed
+    except AssertionError:
         # Without the order language the operator picks the item by hand, as the notice says.
         await first.select_option("rice")
         await page.locator("input[name=quantity]").first.fill("2")
@@ -112,6 +114,7 @@ async def test_phone_order_end_to_end(browser: Any, base_url: str, app: Any) -> 
     await page.get_by_role("link", name="需求统计").click()
     assert await page.locator("svg.chart rect").count() >= 5
     await _shot(page, "demand-chart")
+    assert errors == []  # no script errors, nothing blocked by the content security policy
     await page.close()
 
 

@@ -121,6 +121,11 @@
     if (locale) locale.addEventListener("change", parse);
   }
 
+  // Invite links: select the whole link on focus, ready to copy.
+  document.querySelectorAll("input.invite").forEach(function (i) {
+    i.addEventListener("focus", function () { i.select(); });
+  });
+
   // Keypad on the try-it page.
   document.querySelectorAll(".keypad").forEach(function (pad) {
     var target = document.getElementById(pad.getAttribute("data-target"));
