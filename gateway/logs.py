@@ -9,8 +9,9 @@ import sys
 from datetime import datetime, timezone
 from typing import Iterable
 
-# Not inside a longer ASCII word or number; CJK text may touch the number ("电话是+86…").
-PHONE = re.compile(r"(?<![0-9A-Za-z_+])\+?(\d{2,4})(\d{3,9})(\d{4})(?!\d)")
+# A "+" starts a number anywhere (even after "\u662f" in escaped JSON); without one, not
+# inside a longer ASCII word or number. CJK text may touch the number ("电话是+86…").
+PHONE = re.compile(r"(?:\+|(?<![0-9A-Za-z_+]))(\d{2,4})(\d{3,9})(\d{4})(?!\d)")
 BOT_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")
 SECRET_PARAM = re.compile(r"(?i)(token|secret|password|auth|signature|bot)([=:/ ]+)([^\s&\"',]{6,})")
 
