@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,7 @@ class OrderDispatcher:
         # One pass or press at a time in this process (SQLite has no row locks; PG also locks rows).
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # -- worker ----------------------------------------------------------------------------
 
@@ -67,19 +69,25 @@ class OrderDispatcher:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self.run(), name="dispatcher")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let the current pass finish its transaction, then end (cancel only if it hangs)."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
             self._task.cancel()
-            try:
+            with suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        self._task = None
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self.run_once()
@@ -87,13 +95,13 @@ class OrderDispatcher:
                 raise
             except Exception:  # the database may be restarting: keep going
                 log.exception("dispatch pass failed; trying again")
+            if self._stopping:
+                break
             timeout = self.poll_seconds
             if self._next_expiry is not None:
                 timeout = min(timeout, max(0.05, (self._next_expiry - utcnow()).total_seconds()))
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Expire unanswered offers, route confirmed orders, hide old details; returns changes."""

@@ -115,8 +115,10 @@ def tg_settings(make_settings: Callable[..., Any], emulator: BotApiEmulator) -> 
         values: dict[str, Any] = {
             "telegram_bot_token": TOKEN, "telegram_api_url": emulator.url,
             "telegram_mode": "webhook", "telegram_webhook_secret": SECRET,
-            "operator_chat_id": OPERATOR_CHAT, "dispatch_poll_seconds": 0.05,
-            "outbox_poll_seconds": 0.05}
+            "operator_chat_id": OPERATOR_CHAT,
+            # Both workers are woken on every change; slow polls make it unlikely that shutdown
+            # cancels a pass in the middle of a transaction.
+            "dispatch_poll_seconds": 1.0, "outbox_poll_seconds": 0.25}
         values.update(overrides)
         return make_settings(**values)
     return make
