@@ -1,0 +1,1 @@
+"""Telegram adapter: the team leaders' bot, operator alerts, and the outbox sender."""
