@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Leader, Order, Outbox, Product, Task, utcnow
+from db.models import Leader, Order, OrderEvent, Outbox, Product, Task, utcnow
 
 OPEN = ("offered", "accepted")
 
@@ -37,6 +37,16 @@ def close(task: Task, status: str, at: datetime | None = None) -> None:
 async def for_order(session: AsyncSession, order_id: int) -> Sequence[Task]:
     return (await session.execute(
         select(Task).where(Task.order_id == order_id).order_by(Task.id))).scalars().all()
+
+
+async def tried_leaders(session: AsyncSession, order_id: int) -> set[int]:
+    """Leaders offered the order since it was last confirmed: a decline or time-out passes it
+    on within one round; an operator's re-confirmation starts a new round with everybody."""
+    since = select(func.max(OrderEvent.at)).where(
+        OrderEvent.order_id == order_id, OrderEvent.to_status == "confirmed").scalar_subquery()
+    rows = await session.execute(select(Task.leader_id).where(
+        Task.order_id == order_id, (since.is_(None)) | (Task.offered_at >= since)))
+    return {int(r) for (r,) in rows.all()}
 
 
 async def open_for_order(session: AsyncSession, order_id: int) -> Sequence[Task]:

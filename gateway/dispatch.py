@@ -186,7 +186,7 @@ class OrderDispatcher:
     async def _offer_next(self, s: AsyncSession, order: Order, now: datetime, *,
                           reason: str) -> Task | None:
         """Offer the order to the best leader who has not had it yet, or make it unassigned."""
-        tried = {t.leader_id for t in await db.tasks.for_order(s, order.id)}
+        tried = await db.tasks.tried_leaders(s, order.id)
         resident = order.resident or await db.people.resident_by_phone(s, order.phone)
         why = "no leader on duty with room within reach"
         best = None

@@ -58,3 +58,20 @@ async def test_korean_leader_gets_korean_labels(gw: Harness) -> None:
     labels = [b["text"] for row in card["reply_markup"]["inline_keyboard"] for b in row]
     assert labels == ["수락", "할 수 없음"]
     assert "품목:" in card["text"]
+
+
+async def test_reconfirmed_order_starts_a_new_round_with_everybody(gw: Harness) -> None:
+    await gw.leader(1001, "吴团长", *NEAR)
+    oid = await gw.order(await gw.resident())
+    card = await gw.card(1001, oid, buttons=True)
+    await gw.emu.press(1001, card, "无法完成")
+    await gw.wait_status(oid, "unassigned")           # the only leader declined
+    async with gw.services.db.session() as s:
+        o = await db.orders.get(s, oid)
+        assert o is not None
+        await change_status(s, o, "confirmed", actor="operator:admin", reason="try again",
+                            listeners=gw.services.listeners)
+    gw.services.wake_dispatcher()
+    await gw.wait_status(oid, "assigned")
+    async with gw.services.db.session() as s:
+        assert [t.status for t in await db.tasks.for_order(s, oid)] == ["declined", "offered"]
