@@ -119,9 +119,10 @@ def project(points: Iterable[tuple[float, float, float]], width: int, height: in
 
 
 def map_view(residents: Sequence[tuple[float, float, str, str, str]],
-             leaders: Sequence[tuple[float, float, float, str, str]], *, width: int = 760,
+             leaders: Sequence[tuple[float, float, float, str, str, bool]], *, width: int = 760,
              height: int = 560, margin: int = 24) -> MapView | None:
-    """residents: (lat, lon, name, village, phone); leaders: (lat, lon, radius_km, name, detail)."""
+    """residents: (lat, lon, name, village, phone);
+    leaders: (lat, lon, radius_km, name, detail, on_duty) — off-duty leaders are drawn grey."""
     pts = [(r[0], r[1], 0.0) for r in residents] + [(ld[0], ld[1], ld[2]) for ld in leaders]
     if not pts:
         return None
@@ -134,7 +135,8 @@ def map_view(residents: Sequence[tuple[float, float, str, str, str]],
     colors = {v: color(i) for i, v in enumerate(villages)}
     res = [Point(*xy(r[0], r[1]), label=r[2], detail=f"{r[3]} {r[4]}", color=colors[r[3]])
            for r in residents]
-    lds = [Point(*xy(ld[0], ld[1]), label=ld[3], detail=ld[4], color="#222",
+    lds = [Point(*xy(ld[0], ld[1]), label=ld[3], detail=ld[4],
+                 color="#222" if ld[5] else "#999",
                  r=round(ld[2] * px, 1)) for ld in leaders]
     # A scale bar of a round number of km, about a fifth of the width.
     target = width / 5 / px

@@ -77,7 +77,7 @@ async def map_page(request: web.Request) -> web.Response:
          if r.lat is not None and r.lon is not None],
         [(ld.lat, ld.lon, ld.radius_km, ld.name,
           f"{ld.radius_km:g} km · {load.get(ld.id, 0)}/{ld.capacity}"
-          + ("" if ld.on_duty else " · off")) for ld in leaders])
+          + ("" if ld.on_duty else " · off"), ld.on_duty) for ld in leaders])
     missing = sum(1 for r in residents if r.lat is None or r.lon is None)
     return render(request, "map.html", view=view, missing=missing)
 

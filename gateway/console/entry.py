@@ -40,14 +40,14 @@ async def parse_text(services: Services, s: AsyncSession, locale: str, text_: st
     return data
 
 
-async def _resident_json(s: AsyncSession, phone: str) -> dict[str, Any]:
+async def _resident_json(s: AsyncSession, phone: str, t: Any = str) -> dict[str, Any]:
     r = await db.people.resident_by_phone(s, phone)
     if r is None:
         return {"phone": phone, "found": False}
     recent, _ = await db.console.list_orders(s, db.console.OrderFilter(phone=phone), limit=5)
     return {"phone": phone, "found": True, "id": r.id, "name": r.name, "village": r.village,
             "address": r.address, "locale": r.locale,
-            "recent": [{"id": o.id, "status": o.status,
+            "recent": [{"id": o.id, "status": t(f"status.{o.status}"),
                         "items": ", ".join(f"{i.name}×{i.quantity.normalize():f}{i.unit}"
                                            for i in o.items)} for o in recent]}
 
@@ -59,7 +59,7 @@ async def lookup(request: web.Request) -> web.Response:
     except PeopleError:
         return web.json_response({"error": t("error.bad_phone")}, status=400)
     async with services_of(request).db.session() as s:
-        return web.json_response(await _resident_json(s, phone))
+        return web.json_response(await _resident_json(s, phone, t))
 
 
 async def parse(request: web.Request) -> web.Response:
@@ -109,7 +109,7 @@ async def submit(request: web.Request) -> web.Response:
         return await _page(request, form=form, error=t("error.bad_phone"), status=400)
     locale = normalize_locale(text(form, "locale"))
     async with services.db.session() as s:
-        resident = await _resident_json(s, phone)
+        resident = await _resident_json(s, phone, t)
         products = await db.catalog.list_products(s, active_only=True)
     if form.get("action") == "parse":
         async with services.db.session() as s:

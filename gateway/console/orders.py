@@ -23,6 +23,7 @@ from gateway.domain import lifecycle
 from gateway.services import services_of
 
 FILTERS = ("status", "village", "leader", "channel", "day")
+PAGE = 100
 
 
 def _filter(request: web.Request) -> tuple[db.console.OrderFilter, dict[str, str]]:
@@ -48,14 +49,16 @@ def _filter(request: web.Request) -> tuple[db.console.OrderFilter, dict[str, str
 
 async def orders_page(request: web.Request) -> web.Response:
     f, chosen = _filter(request)
+    page = max(optional_int(request.query.get("page")) or 1, 1)
     async with services_of(request).db.session() as s:
-        rows, total = await db.console.list_orders(s, f)
+        rows, total = await db.console.list_orders(s, f, limit=PAGE, offset=(page - 1) * PAGE)
         version = await db.console.latest_change(s)
         villages = await db.console.villages(s)
         leaders = await db.people.list_leaders(s)
         return render(request, "orders.html", orders=rows, total=total, chosen=chosen,
                       statuses=ORDER_STATUSES, channels=CHANNELS, villages=villages,
-                      leaders=leaders, version=version,
+                      leaders=leaders, version=version, page=page,
+                      pages=max((total + PAGE - 1) // PAGE, 1),
                       query=urlencode({k: v for k, v in chosen.items() if v}))
 
 
@@ -66,7 +69,8 @@ async def orders_rows(request: web.Request) -> web.Response:
         version = await db.console.latest_change(s)
         if request.query.get("version") == version:
             return web.Response(status=204, headers={"X-Orders-Version": version})
-        rows, total = await db.console.list_orders(s, f)
+        page = max(optional_int(request.query.get("page")) or 1, 1)
+        rows, total = await db.console.list_orders(s, f, limit=PAGE, offset=(page - 1) * PAGE)
         html = render_fragment(request, "_order_rows.html", orders=rows)
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"X-Orders-Version": version, "X-Orders-Total": str(total)})
@@ -123,10 +127,15 @@ async def _act(request: web.Request, work: Action) -> web.Response:
 
 
 async def correct(request: web.Request) -> web.Response:
+    listeners = services_of(request).listeners
+
     async def work(s: AsyncSession, order: Order, form: Any, actor: str) -> str:
         products = await db.catalog.list_products(s)
         await actions.correct_items(s, order, item_rows(form, products), actor=actor,
                                     reason=text(form, "reason"))
+        if text(form, "and_confirm") == "1" and order.status in ("needs_review", "draft"):
+            await actions.confirm(s, order, actor=actor, listeners=listeners)
+            return "confirmed"
         return "corrected"
     return await _act(request, work)
 

@@ -38,6 +38,8 @@ async def residents_page(request: web.Request, *, error: str = "", status: int =
         if found is not None:
             edit = {k: "" if getattr(found, k) is None else str(getattr(found, k))
                     for k in ("phone", "name", "address", "village", "lat", "lon", "locale")}
+    if edit is None and request.query.get("phone"):
+        edit = {"phone": request.query["phone"]}
     return render(request, "residents.html", status=status, residents=residents, q=q,
                   village=village, villages=villages, leaders=leaders, error=error,
                   edit=edit or {}, locales=SUPPORTED_LOCALES, done=request.query.get("done", ""))

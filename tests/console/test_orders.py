@@ -217,3 +217,29 @@ async def test_reassign_without_a_dispatcher_keeps_tasks_itself(
     async with app[SERVICES].db.session() as s:
         tasks = await db.console.tasks_of_order(s, oid)
     assert all(t.status == "withdrawn" for t in tasks)
+
+
+async def test_correct_and_confirm_in_one_go(client: Any, app: Any) -> None:
+    async with app[SERVICES].db.session() as s:
+        o = await db.orders.create(s, channel="voice", phone="+8613800000001",
+                                   status="needs_review", actor="resident:voice",
+                                   transcript="嗯 大米")
+        oid = o.id
+    html = await (await client.get(f"/console/orders/{oid}")).text()
+    assert 'name="and_confirm"' in html
+    token = await page_csrf(client, f"/console/orders/{oid}")
+    r = await client.post(f"/console/orders/{oid}/items", data={
+        "csrf": token, "sku": "rice", "quantity": "1", "and_confirm": "1"})
+    assert r.status == 200 and "订单已确认" in await r.text()
+    o = await _get(app, oid)
+    assert [e.to_status for e in o.events][:3] == ["needs_review", "needs_review", "confirmed"]
+    assert {e.actor for e in o.events[1:3]} == {"operator:alice"}
+
+
+async def test_list_pages(client: Any, app: Any) -> None:
+    for _ in range(102):
+        await _order(app)
+    html = await (await client.get("/console/orders")).text()
+    assert "第 1 / 2 页" in html and "page=2" in html
+    html = await (await client.get("/console/orders?page=2")).text()
+    assert html.count('<tr class="status-') == 2
