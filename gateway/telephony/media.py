@@ -176,13 +176,25 @@ class MediaCall:
     async def _decide(self, call_sid: str, lang: Any, utt: Utterance, digit: str,
                       hung_up: bool) -> None:
         services = self.services
-        wav = None
+        wav, unsaved = None, ""
         if self.audio:
             wav = wav_bytes(ulaw=bytes(self.audio))
             path = services.settings.recordings_dir / \
                 f"{safe_name(call_sid)}-stream-{int(time.time() * 1000)}.wav"
-            await asyncio.to_thread(write_file, path, wav)
+            try:
+                await asyncio.to_thread(write_file, path, wav)
+            except OSError as exc:  # disk full or unwritable: the call goes on without audio
+                log.error("call %s: call audio not saved: %s", call_sid, exc)
+                services.metrics.inc("doorstep_recording_write_failures_total")
+                wav, unsaved = None, str(exc)
         async with services.db.session() as s:
+            alerts = services.extras.get("operator_alerts")
+            if unsaved and alerts is not None:
+                day = time.strftime("%Y-%m-%d")
+                await alerts.messages.operator_alert(
+                    s, "recording_not_saved", key=f"recordings-disk:{day}",
+                    text=f"call audio could not be saved in {services.settings.recordings_dir}: "
+                         f"{unsaved}")
             if wav is not None:
                 await db.recordings.add(s, call_sid=call_sid, kind="stream", path=str(path),
                                         duration_s=len(self.audio) / RATE, size_bytes=len(wav))
