@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -45,7 +45,7 @@ class Lexicon:
     data: LocaleData
     normalize: Callable[[str], str]
     entries: dict[str, tuple[Entry, ...]] = field(default_factory=dict)
-    by_first: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)  # first char -> sizes
     products: dict[str, Product] = field(default_factory=dict)
     product_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word -> skus
     unit_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)    # unit -> group
@@ -62,12 +62,21 @@ class Lexicon:
             self.entries[word] = (*old, entry)
 
     def finish(self) -> None:
-        """Index by first character, longest word first, and order each word's meanings."""
-        buckets: dict[str, list[str]] = {}
+        """Index by first character (word lengths, longest first); order each word's meanings."""
+        lengths: dict[str, set[int]] = {}
         for word in self.entries:
-            buckets.setdefault(word[0], []).append(word)
-        self.by_first = {c: tuple(sorted(ws, key=len, reverse=True)) for c, ws in buckets.items()}
+            lengths.setdefault(word[0], set()).add(len(word))
+        self.lengths = {c: tuple(sorted(ls, reverse=True)) for c, ls in lengths.items()}
         self.entries = {w: tuple(sorted(es, key=lambda e: e.kind)) for w, es in self.entries.items()}
+
+    def words_at(self, text: str, pos: int) -> Iterator[str]:
+        """The lexicon words starting at text[pos], longest first: a few dict probes per
+        position, whatever the size of the catalogue."""
+        entries = self.entries
+        for size in self.lengths.get(text[pos:pos + 1], ()):
+            w = text[pos:pos + size]
+            if len(w) == size and w in entries:
+                yield w
 
     def resolve_unit(self, said: str, product: Product) -> str:
         """The product's spelling of the unit said; the unit as said if the product lacks it."""

@@ -47,16 +47,10 @@ class HanScanner:
         self.digits = {lex.normalize(k): int(v) for k, v in numbers.get("digits", {}).items()}
         self.mults = {lex.normalize(k): int(v) for k, v in numbers.get("multipliers", {}).items()}
         self.numeral_chars = frozenset(self.digits) | frozenset(self.mults)
-        # Per first character, the lengths of its words, longest first: a few dict probes
-        # per position whatever the size of the catalogue.
-        lens: dict[str, set[int]] = {}
-        for w in lex.entries:
-            if not w.isdigit():
-                lens.setdefault(w[0], set()).add(len(w))
-        self.lengths = {c: tuple(sorted(ls, reverse=True)) for c, ls in lens.items()}
-        # The first meaning of each word, as the token fields.
+        self.lengths = lex.lengths
+        # The first meaning of each word, as the token fields; digits are read as numbers.
         self.first = {w: (es[0].kind, es[0].value, es[0].weak, es[0].list_sep)
-                      for w, es in lex.entries.items()}
+                      for w, es in lex.entries.items() if not w.isdigit()}
 
     def _word_at(self, text: str, j: int) -> bool:
         """A word of two characters or more starts at j: 千克 ends the numeral run 五千克."""
@@ -181,16 +175,14 @@ class SpacedScanner:
             return False
         if word[pos].isdigit():
             return False
-        for w in self.lex.by_first.get(word[pos], ()):
-            if word.startswith(w, pos) and any(e.kind == UNIT for e in self.lex.entries[w]):
-                return True
-        return False
+        entries = self.lex.entries
+        return any(any(e.kind == UNIT for e in entries[w]) for w in self.lex.words_at(word, pos))
 
     def _starts_with_number(self, word: str) -> bool:
         """The next word is a number that needs this one: 열 두 개, 이 십 킬로."""
         entries = self.lex.entries
-        for w in self.lex.by_first.get(word[:1], ()):
-            if word.startswith(w) and any(e.kind == NUM for e in entries[w]):
+        for w in self.lex.words_at(word, 0):
+            if any(e.kind == NUM for e in entries[w]):
                 rest = word[len(w):]
                 return self._starts_with_unit(rest, 0) if rest else True
         return False
@@ -198,9 +190,7 @@ class SpacedScanner:
     def _pick(self, word: str, j: int, next_word: str) -> tuple[str, Entry] | None:
         """The longest lexicon word at word[j] with a meaning allowed there."""
         entries = self.lex.entries
-        for w in self.lex.by_first.get(word[j], ()):
-            if not word.startswith(w, j):
-                continue
+        for w in self.lex.words_at(word, j):
             for e in entries[w]:
                 if e.kind == PARTICLE and j == 0:
                     continue
@@ -293,8 +283,8 @@ class SpacedScanner:
                 continue
             head = "".join(words[k:k + used - 1])
             s = head + words[k + used - 1]
-            for w in self.lex.by_first.get(s[0], ()):
-                if len(w) > len(head) and s.startswith(w) and " " not in w \
+            for w in self.lex.words_at(s, 0):
+                if len(w) > len(head) and " " not in w \
                         and any(e.kind == PRODUCT for e in entries[w]):
                     rest = s[len(w):]
                     if not rest or self._pick(rest, 0, "") is not None or rest[0].isdigit() \
