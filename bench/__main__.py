@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import os
@@ -235,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             previous = json.loads(latest.read_text())["results"]
         except (ValueError, KeyError):
             previous = {}
+    load_before = os.getloadavg()
     results: dict[str, float] = {}
     errors: dict[str, str] = {}
     timings: dict[str, float] = {}
@@ -242,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         start = time.monotonic()
         try:
-            results.update({k: float(v) for k, v in SECTIONS[name](args.quick).items()})
+            with contextlib.redirect_stdout(sys.stderr):  # the benches' own prints
+                figures = SECTIONS[name](args.quick)
+            results.update({k: float(v) for k, v in figures.items()})
         except Exception as exc:
             errors[name] = f"{type(exc).__name__}: {exc}"
             print(f"[bench] {name} failed: {errors[name]}", file=sys.stderr)
@@ -254,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: not measured ({err})")
     doc = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                       "platform": platform.platform(), "load_avg": os.getloadavg()},
+                       "platform": platform.platform(), "load_avg_before": load_before,
+                       "load_avg_after": os.getloadavg()},
            "quick": args.quick, "sections": chosen, "seconds": timings,
            "results": {**previous, **results} if args.only else results,
            "errors": errors}
