@@ -1,4 +1,4 @@
-"""Load: many residents texting a real `doorstep serve` on loopback, then an audit of the database.
+"""Load: many residents texting (and calling) a real `doorstep serve` on loopback, then an audit.
 
 Each simulated resident texts an order ("大米两袋"), waits for the read-back, and confirms with
 "1", over and over until the time or count budget is spent. Every request is signed as Twilio
@@ -8,6 +8,10 @@ confirmed order with the right items, and nothing exists twice.
 
     python -m bench.load --residents 200 --concurrency 50 --duration 20
     python -m bench.load --database postgresql://postgres@127.0.0.1/doorstep_load
+    python -m bench.load --calls 10     # and 10 callers at once, real-time speech (Vosk)
+
+Callers (ko-KR residents) say "라면 두 봉지" in espeak-ng speech at the pace of a real call and
+press 1; every call the caller heard confirmed must be one confirmed voice order.
 
 Only loopback is targeted: the gateway, the Twilio REST stand-in and the database all run here.
 """
@@ -42,12 +46,16 @@ REPO = Path(__file__).resolve().parent.parent
 # The source tree the gateway under test runs from (e.g. a clean worktree of a commit).
 SOURCE = Path(os.environ.get("DOORSTEP_BENCH_SOURCE") or REPO)
 
-# (text, expected items as {sku: (quantity, unit)}) in zh-CN, against the demo catalogue.
-ORDERS = [
-    ("大米两袋", {"rice": (2, "袋")}),
-    ("鸡蛋一板", {"eggs": (1, "板")}),
-    ("大米一袋，酱油两瓶", {"rice": (1, "袋"), "soy-sauce": (2, "瓶")}),
-]
+# (text, expected items as {sku: (quantity, unit)}) per locale, against its demo catalogue.
+ORDERS_BY_LOCALE = {
+    "zh-CN": [("大米两袋", {"rice": (2, "袋")}),
+              ("鸡蛋一板", {"eggs": (1, "板")}),
+              ("大米一袋，酱油两瓶", {"rice": (1, "袋"), "soy-sauce": (2, "瓶")})],
+    "ko-KR": [("쌀 두 포대 주세요", {"rice": (2, "포대")}),
+              ("계란 한 판", {"eggs": (1, "판")}),
+              ("라면 다섯 개, 두부 두 모", {"instant-noodles": (5, "개"), "tofu": (2, "모")})],
+}
+ORDERS = ORDERS_BY_LOCALE["zh-CN"]
 
 
 def free_port() -> int:
@@ -390,12 +398,13 @@ class Texter:
 
     def __init__(self, http: aiohttp.ClientSession, base_url: str | list[str], stats: Stats, *,
                  public_url: str | None = None, token: str = TWILIO_TOKEN, retries: int = 8,
-                 timeout: float = 15.0, retry_delay: float = 0.5) -> None:
+                 timeout: float = 15.0, retry_delay: float = 0.5, locale: str = "zh-CN") -> None:
         # Several base URLs: each request (and each retry) goes to the next, as behind a
         # load balancer; they must share one DOORSTEP_PUBLIC_URL (`public_url`).
         self.base_urls = [base_url] if isinstance(base_url, str) else list(base_url)
         self.http, self.stats = http, stats
         self.public_url = public_url or self.base_urls[0]
+        self.locale = locale  # the residents' language (and the catalogue's)
         self._turn = 0
         self.validator = RequestValidator(token)
         self.retries, self.timeout, self.retry_delay = retries, timeout, retry_delay
@@ -441,7 +450,8 @@ async def play_cycle(texter: Texter, phone: str, cycle: int) -> bool:
     never answered (the resident gives up)."""
     stats = texter.stats
     confirms = stats.confirms.setdefault(phone, [])
-    text, items = ORDERS[cycle % len(ORDERS)]
+    orders = ORDERS_BY_LOCALE[texter.locale]
+    text, items = orders[cycle % len(orders)]
     answer = await texter.send(texter.form(phone, text))
     if answer is None or answer[0] != 200:
         stats.errors["order-text-not-answered"] += 1
@@ -482,6 +492,68 @@ async def run_sms_load(base_url: str | list[str], phones: list[str], *, concurre
         await asyncio.gather(*(lane() for _ in range(concurrency)))
         stats.elapsed = time.monotonic() - stats.started
     return stats
+
+
+@dataclass
+class CallStats:
+    placed: int = 0
+    confirmed: int = 0          # the caller heard the order confirmed
+    failed: list[str] = field(default_factory=list)
+    readback_ms: list[float] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"calls": self.placed, "calls_confirmed": self.confirmed,
+                "calls_failed": len(self.failed),
+                "readback_p50_ms": round(percentile(self.readback_ms, 50), 1),
+                "readback_p95_ms": round(percentile(self.readback_ms, 95), 1)}
+
+
+async def run_call_load(base_url: str, phones: list[str], speech: bytes, *, duration: float,
+                        stats: CallStats | None = None) -> CallStats:
+    """Each phone calls, says the order in real time and presses 1, again until `duration`."""
+    from gateway.telephony.simulate_call import Twilio, place_call
+
+    stats = stats or CallStats()
+    twilio = Twilio(base_url, base_url, TWILIO_TOKEN)
+    deadline = time.monotonic() + duration
+
+    async def caller(phone: str) -> None:
+        while time.monotonic() < deadline:
+            stats.placed += 1
+            try:
+                log = await place_call(twilio, phone, [speech], "1", pace=1.0)
+            except Exception as exc:
+                stats.failed.append(repr(exc)[:200])
+                continue
+            stats.readback_ms += [x * 1000 for x in log.readback_latency]
+            if log.heard and log.heard[-1].startswith("주문되었습니다"):
+                stats.confirmed += 1
+                stats.phones.append(phone)
+
+    await asyncio.gather(*(caller(p) for p in phones))
+    return stats
+
+
+async def audit_calls(url: str, stats: CallStats) -> dict[str, Any]:
+    """Every call the caller heard confirmed is one confirmed voice order."""
+    from sqlalchemy import select
+
+    from db.models import Order, OrderEvent
+    from db.session import Database
+
+    database = Database(url)
+    try:
+        async with database.session() as s:
+            confirmed = select(OrderEvent.order_id).where(OrderEvent.to_status == "confirmed")
+            rows = (await s.execute(select(Order.phone).where(
+                Order.channel == "voice", Order.id.in_(confirmed)))).scalars().all()
+    finally:
+        await database.dispose()
+    found, told = Counter(rows), Counter(stats.phones)
+    return {"told_confirmed": sum(told.values()), "confirmed_voice_orders": len(rows),
+            "lost": sum(max(0, n - found[p]) for p, n in told.items()),
+            "duplicated": sum(max(0, n - told[p]) for p, n in found.items())}
 
 
 # --- the audit ----------------------------------------------------------------------------------
@@ -631,7 +703,7 @@ async def wait_outbox_drained(url: str, timeout: float, channels: tuple[str, ...
 
 async def run(*, database: str = "sqlite", residents: int = 200, concurrency: int = 40,
               duration: float = 15.0, max_cycles: int = 1000, keep: bool = False,
-              ) -> dict[str, Any]:
+              calls: int = 0) -> dict[str, Any]:
     """Start the gateway on loopback, play the residents, audit; returns a JSON-able report."""
     work = Path(tempfile.mkdtemp(prefix="doorstep-load-"))
     created_pg = None
@@ -643,23 +715,43 @@ async def run(*, database: str = "sqlite", residents: int = 200, concurrency: in
         url = database
     phones = resident_phones(residents)
     await prepare_database(url, phones)
+    callers = [f"+8210{i:08d}" for i in range(calls)]
+    extra: dict[str, str] = {}
+    options: dict[str, Any] = {}
+    if calls:  # the Korean model: a ko-KR co-operative, texters and callers alike
+        from bench.memory import _register_ko, speech_ulaw
+
+        phones = [f"+8211{i:08d}" for i in range(residents)]
+        await _register_ko(url, callers + phones)
+        options["locale"] = "ko-KR"
+        speech = speech_ulaw("라면 두 봉지", work)
+        extra["DOORSTEP_VOICE_WORKERS"] = "1"
     rest = TwilioRestStandIn()
     await rest.start()
     port = free_port()
-    gw = GatewayProcess(gateway_env(url, port, work / "data", twilio_api_url=rest.url), port,
-                        work / "gateway.log")
+    gw = GatewayProcess(gateway_env(url, port, work / "data", twilio_api_url=rest.url, **extra),
+                        port, work / "gateway.log")
+    call_stats = CallStats()
     try:
         await gw.start()
+        if calls:
+            await asyncio.sleep(8)  # the recognition worker loads its model
         rss_idle = gw.rss_kb()
         cpu0 = gw.cpu_seconds()
-        stats = await run_sms_load(gw.url, phones, concurrency=concurrency, duration=duration,
-                                   max_cycles=max_cycles)
+        sms_task = run_sms_load(gw.url, phones, concurrency=concurrency, duration=duration,
+                                max_cycles=max_cycles, texter_options=options)
+        if calls:
+            stats, call_stats = await asyncio.gather(sms_task, run_call_load(
+                gw.url, callers, speech, duration=duration))
+        else:
+            stats = await sms_task
         cpu = gw.cpu_seconds() - cpu0
         rss_loaded = gw.rss_kb()
         drained = await wait_outbox_drained(url, timeout=30)
         await gw.stop()
         audit = await audit_orders(url, stats)
         outbox = await audit_outbox(url, rest)
+        calls_audit = await audit_calls(url, call_stats) if calls else None
     finally:
         await gw.stop()
         await rest.stop()
@@ -668,6 +760,7 @@ async def run(*, database: str = "sqlite", residents: int = 200, concurrency: in
     return {"database": "postgresql" if "postgres" in url else "sqlite",
             "residents": residents, "concurrency": concurrency, **stats.summary(),
             "audit": audit.summary(), "outbox": {**outbox, "final": drained},
+            **({"voice": {**call_stats.summary(), "audit": calls_audit}} if calls else {}),
             "gateway_cpu_s": round(cpu, 2),
             "gateway_cpu_ms_per_request": round(cpu / max(1, stats.requests) * 1000, 1),
             "rss_idle_mb": round(rss_idle / 1024, 1), "rss_loaded_mb": round(rss_loaded / 1024, 1),
@@ -683,6 +776,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=40)
     ap.add_argument("--duration", type=float, default=15.0, help="seconds of load (bounded)")
     ap.add_argument("--max-cycles", type=int, default=1000, help="orders per resident at most")
+    ap.add_argument("--calls", type=int, default=0,
+                    help="also this many callers at once (real-time speech, one Vosk worker)")
     ap.add_argument("--baseline", action="store_true",
                     help="drive a bare aiohttp handler instead of the gateway")
     ap.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -697,9 +792,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report = asyncio.run(run(database=args.database, residents=args.residents,
                              concurrency=args.concurrency, duration=min(args.duration, 600),
-                             max_cycles=args.max_cycles))
+                             max_cycles=args.max_cycles, calls=min(args.calls, 50)))
     print(json.dumps(report, ensure_ascii=False, indent=2))
     good = report["audit"]["ok"] and report["audit"]["confirmed"] > 0
+    if "voice" in report:
+        good = good and not report["voice"]["audit"]["lost"] \
+            and not report["voice"]["audit"]["duplicated"]
     return 0 if good and report["outbox"]["sent_twice"] == 0 else 1
 
 
