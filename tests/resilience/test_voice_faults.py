@@ -77,6 +77,22 @@ async def test_recordings_disk_full_orders_still_taken(make_client: Callable[...
         [a.body for a in alerts]
 
 
+async def model_loaded(gateway_pid: int, not_pid: int = 0, timeout: float = 90) -> int:
+    """The recognition worker's pid once it holds its model (RSS over 300 MB and steady)."""
+    from bench.memory import children, rss_kb
+
+    last, deadline = 0, asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        kids = [p for p in children(gateway_pid) if p != not_pid]
+        if kids:
+            rss = rss_kb(kids[0])
+            if rss > 300_000 and abs(rss - last) < 2_000:
+                return kids[0]
+            last = rss
+        await asyncio.sleep(0.3)
+    raise AssertionError("the recognition worker did not load its model")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
                     reason="espeak-ng and sox make the speech")
@@ -101,33 +117,28 @@ async def test_recognition_worker_killed_mid_call(tmp_path: Path, gateway: Any) 
     await _register_ko(url, callers)
     gw = await gateway(url, DOORSTEP_VOICE_WORKERS="1")
     assert gw.proc is not None
-    for _ in range(240):  # the worker loads its model
-        if children(gw.proc.pid):
-            break
-        await asyncio.sleep(0.25)
-    [worker] = children(gw.proc.pid)
+    worker = await model_loaded(gw.proc.pid)
     twilio = Twilio(gw.url, gw.url, TWILIO_TOKEN)
     words = speech_ulaw("라면 두 봉지 주세요", tmp_path)
 
-    async def kill_soon() -> None:
-        await asyncio.sleep(1.0)  # into the first utterance
-        os.kill(worker, signal.SIGKILL)
+    killed = asyncio.Event()
 
-    killer = asyncio.create_task(kill_soon())
+    def on_line(line: str) -> None:  # the caller starts speaking: kill the worker 0.3 s in
+        if line.startswith("[stream: caller speaks") and not killed.is_set():
+            killed.set()
+            asyncio.get_running_loop().call_later(0.3, os.kill, worker, signal.SIGKILL)
+
     texts = asyncio.create_task(run_sms_load(gw.url, texters, concurrency=3, duration=6,
                                              stats=Stats()))
-    first = await place_call(twilio, callers[0], [words], "", pace=1.0)
-    await killer
+    first = await place_call(twilio, callers[0], [words], "", pace=2.0, echo=on_line)
+    assert killed.is_set()
     stats = await texts
     assert stats.requests > 0 and set(stats.statuses) == {200}, stats.summary()
     assert gw.proc.poll() is None, "the gateway died with its worker"
     assert any("留言" in h or "메시지" in h or "녹음" in h for h in first.heard), first.heard
-    for _ in range(240):  # the pool restarts the worker (with a back-off)
-        if [p for p in children(gw.proc.pid) if p != worker]:
-            break
-        await asyncio.sleep(0.25)
-    await asyncio.sleep(3)  # model load
-    second = await place_call(twilio, callers[1], [words], "1", pace=1.0)
+    assert "caller leaves a message" in first.events, first.events
+    assert await model_loaded(gw.proc.pid, not_pid=worker) != worker  # restarted, loaded
+    second = await place_call(twilio, callers[1], [words], "1", pace=2.0)
     assert second.heard and second.heard[-1].startswith("주문되었습니다"), second.heard
     from db.session import Database
     from db.models import Order
