@@ -21,9 +21,10 @@ import random
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results, previous))
     for name, err in errors.items():
         print(f"{name}: not measured ({err})")
-    doc = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    doc = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                        "platform": platform.platform(), "load_avg_before": load_before,
                        "load_avg_after": os.getloadavg()},

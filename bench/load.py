@@ -30,9 +30,10 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -206,7 +207,7 @@ class GatewayProcess:
                                         timeout=aiohttp.ClientTimeout(total=2)) as r:
                         if r.status in (200, 503):
                             return
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     pass
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"gateway did not answer /healthz within {timeout}s")
@@ -434,7 +435,7 @@ class Texter:
                                           timeout=aiohttp.ClientTimeout(total=self.timeout)) as r:
                     text = await r.text()
                     status = r.status
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 self.stats.errors[type(exc).__name__] += 1
                 continue
             self.stats.statuses[status] += 1
@@ -634,20 +635,21 @@ async def audit_orders(url: str, stats: Stats) -> Audit:
             if sid not in inbound:
                 audit.lost.append(f"{phone} {sid}")
                 continue
-            oid = inbound[sid]
-            if oid is not None and oid in confirmed_ids:
+            linked_id = inbound[sid]
+            if linked_id is not None and linked_id in confirmed_ids:
+                oid = linked_id
                 audit.confirmed += 1
                 linked[oid] += 1
                 if items.get(oid) != carried:
                     audit.wrong_items.append(f"{phone} order {oid}: {items.get(oid)} != {carried}")
                 carried = {}
-            elif oid is not None and orders.get(oid, ("", ""))[1] == "needs_review":
+            elif linked_id is not None and orders.get(linked_id, ("", ""))[1] == "needs_review":
                 audit.for_operator += 1
             else:
                 audit.no_order += 1
         if confirmed_by_phone[phone] > len(confirms):
             audit.duplicated.append(phone)
-    audit.duplicated += [f"order {oid} from {n} texts" for oid, n in linked.items() if n > 1]
+    audit.duplicated += [f"order {k} from {n} texts" for k, n in linked.items() if n > 1]
     return audit
 
 

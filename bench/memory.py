@@ -19,8 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.load import (TWILIO_TOKEN, GatewayProcess, TwilioRestStandIn, free_port, gateway_env,
-                        prepare_database)
+from bench.load import (
+    TWILIO_TOKEN,
+    GatewayProcess,
+    TwilioRestStandIn,
+    free_port,
+    gateway_env,
+    prepare_database,
+)
 
 
 def rss_kb(pid: int) -> int:
@@ -99,10 +105,12 @@ async def run(calls: int = 20) -> dict[str, Any]:
         twilio = Twilio(gw.url, gw.url, TWILIO_TOKEN)
         peak = [gw_idle, workers_idle]
 
+        pid = gw.proc.pid
+
         async def sample() -> None:
             while True:
-                peak[0] = max(peak[0], rss_kb(gw.proc.pid))  # type: ignore[union-attr]
-                peak[1] = max(peak[1], sum(rss_kb(p) for p in children(gw.proc.pid)))  # type: ignore[union-attr]
+                peak[0] = max(peak[0], rss_kb(pid))
+                peak[1] = max(peak[1], sum(rss_kb(p) for p in children(pid)))
                 await asyncio.sleep(0.1)
 
         sampler = asyncio.create_task(sample())
@@ -118,7 +126,7 @@ async def run(calls: int = 20) -> dict[str, Any]:
     finally:
         await gw.stop()
         await rest.stop()
-    mb = lambda kb: round(kb / 1024, 1)  # noqa: E731
+    mb = lambda kb: round(kb / 1024, 1)
     return {"calls": calls, "calls_failed": len(failed), "calls_confirmed": confirmed, "errors": failed[:3],
             "call_seconds": round(took, 1),
             "gateway_idle_mb": mb(gw_idle), "gateway_20_calls_mb": mb(peak[0]),

@@ -4,13 +4,19 @@ server, the Twilio REST stand-in, and real gateway processes on loopback."""
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
-from bench.load import (GatewayProcess, TwilioRestStandIn, create_pg_database, drop_pg_database,
-                        free_port, gateway_env)
+from bench.load import (
+    GatewayProcess,
+    TwilioRestStandIn,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    gateway_env,
+)
 from tests.resilience.proxy import TcpProxy
 
 PG_ADMIN = os.environ.get("DOORSTEP_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")

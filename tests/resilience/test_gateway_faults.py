@@ -13,8 +13,16 @@ from typing import Any
 
 import pytest
 
-from bench.load import (GatewayProcess, Stats, TwilioRestStandIn, audit_orders, audit_outbox,
-                        prepare_database, resident_phones, run_sms_load, wait_outbox_drained)
+from bench.load import (
+    Stats,
+    TwilioRestStandIn,
+    audit_orders,
+    audit_outbox,
+    prepare_database,
+    resident_phones,
+    run_sms_load,
+    wait_outbox_drained,
+)
 from tests.resilience.conftest import GatewayFactory, via_proxy
 from tests.resilience.proxy import TcpProxy
 
@@ -27,8 +35,8 @@ PATIENT = {"retries": 14, "retry_delay": 0.3, "timeout": 10.0}
 async def reclaimable_after_lease(url: str) -> int:
     """Rows left 'sending' by a worker that died before sending: the next worker claims them
     once the lease runs out (delayed, not lost). Checked in a transaction rolled back."""
-    from db.outbox import SENDING_LEASE, claim_due
     from db.models import utcnow
+    from db.outbox import SENDING_LEASE, claim_due
     from db.session import Database
 
     database = Database(url)

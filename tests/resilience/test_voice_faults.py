@@ -8,8 +8,9 @@ import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -102,7 +103,7 @@ async def test_recognition_worker_killed_mid_call(tmp_path: Path, gateway: Any) 
     the order is kept for a person, texts go on being answered, and the restarted worker
     recognises the next caller."""
     from bench.load import TWILIO_TOKEN, Stats, resident_phones, run_sms_load
-    from bench.memory import _register_ko, children, speech_ulaw
+    from bench.memory import _register_ko, speech_ulaw
     from gateway.telephony.simulate_call import Twilio, place_call
     from voice.models import packaged_model
 
@@ -140,8 +141,8 @@ async def test_recognition_worker_killed_mid_call(tmp_path: Path, gateway: Any) 
     assert await model_loaded(gw.proc.pid, not_pid=worker) != worker  # restarted, loaded
     second = await place_call(twilio, callers[1], [words], "1", pace=2.0)
     assert second.heard and second.heard[-1].startswith("주문되었습니다"), second.heard
-    from db.session import Database
     from db.models import Order
+    from db.session import Database
 
     database = Database(url)
     try:

@@ -91,11 +91,10 @@ async def test_a_good_signature_is_accepted(live: ThreadedGateway) -> None:
         pytest.skip("the SMS adapter has not landed")
     form = {**FORM, "MessageSid": "SM" + "c" * 32}
     sig = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_URL + "/twilio/sms", form)
-    async with aiohttp.ClientSession() as http:
-        async with http.post(live.url + "/twilio/sms", data=form,
-                             headers={"X-Twilio-Signature": sig}) as r:
-            assert r.status == 200
-            assert "<Response" in await r.text()
+    async with aiohttp.ClientSession() as http, http.post(live.url + "/twilio/sms", data=form,
+                         headers={"X-Twilio-Signature": sig}) as r:
+        assert r.status == 200
+        assert "<Response" in await r.text()
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer wrong", f"Basic {API_TOKEN}",
@@ -110,11 +109,10 @@ async def test_the_api_needs_its_token(live: ThreadedGateway, header: str | None
 
 
 async def test_the_api_answers_with_its_token(live: ThreadedGateway) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(live.url + "/api/orders",
-                            headers={"Authorization": f"Bearer {API_TOKEN}"}) as r:
-            assert r.status == 200
-            assert "orders" in await r.json()
+    async with aiohttp.ClientSession() as http, http.get(live.url + "/api/orders",
+                        headers={"Authorization": f"Bearer {API_TOKEN}"}) as r:
+        assert r.status == 200
+        assert "orders" in await r.json()
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong", TELEGRAM_SECRET + "x"])
@@ -198,9 +196,8 @@ async def test_a_signed_but_oversized_sms_is_refused(live: ThreadedGateway) -> N
         pytest.skip("the SMS adapter has not landed")
     form: dict[str, Any] = {**FORM, "MessageSid": "SM" + "d" * 32, "Body": "米" * 100_000}
     sig = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_URL + "/twilio/sms", form)
-    async with aiohttp.ClientSession() as http:
-        async with http.post(live.url + "/twilio/sms", data=form,
-                             headers={"X-Twilio-Signature": sig}) as r:
-            assert r.status in (200, 413)
-            if r.status == 200:  # answered politely, but the text was not taken whole
-                assert "<Response" in await r.text()
+    async with aiohttp.ClientSession() as http, http.post(live.url + "/twilio/sms", data=form,
+                         headers={"X-Twilio-Signature": sig}) as r:
+        assert r.status in (200, 413)
+        if r.status == 200:  # answered politely, but the text was not taken whole
+            assert "<Response" in await r.text()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import gc
-import time
 import json
+import time
 import xml.etree.ElementTree as ET
 from typing import Any
 

@@ -12,10 +12,16 @@ import aiohttp
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bench.load import (API_TOKEN, TWILIO_TOKEN, GatewayProcess, Stats, Texter, free_port,
-                        gateway_env, prepare_database)
-
-
+from bench.load import (
+    API_TOKEN,
+    TWILIO_TOKEN,
+    GatewayProcess,
+    Stats,
+    Texter,
+    free_port,
+    gateway_env,
+    prepare_database,
+)
 
 TELEGRAM_TOKEN = "987654321:AAH-secret-telegram-bot-token-ZYXWVU"
 WEBHOOK_SECRET = "webhook-secret-value-123456"
