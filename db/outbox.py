@@ -45,6 +45,8 @@ async def claim_due(session: AsyncSession, *, limit: int = 20, now: datetime | N
         q = q.with_for_update(skip_locked=True)
     rows = list((await session.execute(q)).scalars())
     for r in rows:
+        if r.status == "sending":  # its worker died mid-send: that try may have gone out,
+            r.attempts += 1        # so the sender checks with the vendor before sending again
         r.status = "sending"
         r.next_attempt_at = now
     await session.flush()
