@@ -53,7 +53,9 @@ def pin(pid: int, cpu: int) -> None:
 def synth(text: str, tmp: Path) -> bytes:
     raw, out = tmp / "raw.wav", tmp / f"{abs(hash(text))}.wav"
     subprocess.run(["espeak-ng", "-v", "ko", "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-e", "mu-law", str(out)], check=True)
+    # -R: repeatable dither, so the same text always gives the same audio
+    subprocess.run(["sox", "-R", str(raw), "-r", "8000", "-c", "1", "-e", "mu-law", str(out)],
+                   check=True)
     return read_wav(out)
 
 

@@ -61,7 +61,7 @@ def speech_ulaw(text: str, tmp: Path) -> bytes:
     raw, wav = tmp / "say.wav", tmp / "say8k.wav"
     subprocess.run(["espeak-ng", "-v", "ko", "-s", "140", "-w", str(raw), text], check=True,
                    capture_output=True)
-    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(wav)], check=True,
+    subprocess.run(["sox", "-R", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(wav)], check=True,
                    capture_output=True)
     return load_speech(wav)
 

@@ -44,8 +44,9 @@ def say(speech_dir: Path) -> Callable[..., Path]:
         if not out.exists():
             raw = speech_dir / f"{name}.raw.wav"
             subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True)
-            subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-e", "mu-law", str(out)],
-                           check=True)
+            # -R: repeatable dither, so the same text always gives the same audio
+            subprocess.run(["sox", "-R", str(raw), "-r", "8000", "-c", "1", "-e", "mu-law",
+                            str(out)], check=True)
         return out
 
     return make
