@@ -33,29 +33,41 @@ class PinyinIndex:
     """Product names of two characters or more, keyed by their toneless and loosened pinyin."""
 
     def __init__(self, lex: Lexicon) -> None:
+        # Per character (bounded by the script, not by the texts): pypinyin and loosen() are
+        # the cost of a lookup, and every window repeats the characters of its neighbours.
         self._readings: dict[str, tuple[str, ...]] = {}
+        self._loose: dict[str, tuple[str, ...]] = {}
         self.exact: dict[tuple[str, ...], set[str]] = {}
         self.loose: dict[tuple[str, ...], set[str]] = {}
         self.lengths: set[int] = set()
+        # Name length -> the syllables keyed at each position: a window whose character at some
+        # position has none of them cannot hit that table, so most windows cost a few set
+        # probes instead of every reading combination.
+        self.exact_at: dict[int, list[set[str]]] = {}
+        self.loose_at: dict[int, list[set[str]]] = {}
         for word, skus in lex.product_names.items():
-            if len(word) < 2 or len(skus) != 1 or not all(_is_han(c) for c in word):
+            if len(word) < 2 or len(skus) != 1 or not _all_han(word):
                 continue
             self.lengths.add(len(word))
-            for key in self._keys(word, loose=False):
-                self.exact.setdefault(key, set()).add(skus[0])
-            for key in self._keys(word, loose=True):
-                self.loose.setdefault(key, set()).add(skus[0])
+            for table, at, loose in ((self.exact, self.exact_at, False),
+                                     (self.loose, self.loose_at, True)):
+                for key in self._keys(word, loose):
+                    table.setdefault(key, set()).add(skus[0])
+                    for syllables, syllable in zip(
+                            at.setdefault(len(key), [set() for _ in key]), key):
+                        syllables.add(syllable)
         # Third tier, names of three characters or more: one syllable may be off by one letter
         # (胡萝不 for 胡萝卜). Keyed by the other syllables.
         self.near: dict[tuple[int, tuple[str, ...]], set[tuple[str, str]]] = {}
         for word, skus in lex.product_names.items():
-            if len(word) < 3 or len(skus) != 1 or not all(_is_han(c) for c in word):
+            if len(word) < 3 or len(skus) != 1 or not _all_han(word):
                 continue
             for key in self._keys(word, loose=True):
                 for p in range(len(key)):
                     rest = key[:p] + key[p + 1:]
                     self.near.setdefault((p, rest), set()).add((key[p], skus[0]))
         self.max_len = max(self.lengths, default=0)
+        self.sizes = tuple(sorted(self.lengths, reverse=True))
 
     def readings(self, ch: str) -> tuple[str, ...]:
         r = self._readings.get(ch)
@@ -65,26 +77,62 @@ class PinyinIndex:
             self._readings[ch] = r
         return r
 
+    def loose_readings(self, ch: str) -> tuple[str, ...]:
+        r = self._loose.get(ch)
+        if r is None:
+            r = self._loose[ch] = tuple(dict.fromkeys(loosen(x) for x in self.readings(ch)))
+        return r
+
     def _keys(self, word: str, loose: bool) -> Iterable[tuple[str, ...]]:
         per_char = []
         for ch in word:
-            rs = self.readings(ch)
+            rs = self.loose_readings(ch) if loose else self.readings(ch)
             if not rs:
                 return []
-            per_char.append(tuple(dict.fromkeys(loosen(r) for r in rs)) if loose else rs)
+            per_char.append(rs)
         return itertools.islice(itertools.product(*per_char), MAX_KEYS)
 
     def lookup(self, window: str) -> str | None:
         """The one sku whose name sounds like `window`; None if none or several do."""
-        for table, loose in ((self.exact, False), (self.loose, True)):
-            found: set[str] = set()
-            for key in self._keys(window, loose):
-                found |= table.get(key, set())
+        size = len(window)
+        exact_at = self.exact_at.get(size)
+        loose_at = self.loose_at.get(size)
+        if exact_at is None or loose_at is None:
+            return None  # no name of this length: no key of any tier has it
+        exact_ok = True
+        misses = 0  # positions whose loose readings no name of this length has there
+        for p, ch in enumerate(window):
+            rs = self.readings(ch)
+            if not rs:
+                return None  # no key at all (as _keys)
+            if exact_ok and exact_at[p].isdisjoint(rs):
+                exact_ok = False
+            if loose_at[p].isdisjoint(self.loose_readings(ch)):
+                misses += 1
+        if not exact_ok and (misses > 1 or misses == 1 and size < 3):
+            return None
+        found: set[str] = set()
+        if exact_ok:
+            for key in self._keys(window, loose=False):
+                hit = self.exact.get(key)
+                if hit:
+                    found |= hit
             if len(found) == 1:
                 return next(iter(found))
             if found:
                 return None  # two products sound alike: never guess
-        if len(window) < 3:
+        if misses == 0:
+            for key in self._keys(window, loose=True):
+                hit = self.loose.get(key)
+                if hit:
+                    found |= hit
+            if len(found) == 1:
+                return next(iter(found))
+            if found:
+                return None
+        # Near keys of a length are the loose keys of the names of that length: all positions
+        # but the one off must match.
+        if size < 3 or misses > 1:
             return None
         near: set[str] = set()
         for key in self._keys(window, loose=True):
@@ -110,16 +158,30 @@ def _is_han(c: str) -> bool:
     return "\u3400" <= c <= "\u9fff"
 
 
-_GLUE = (PRODUCT, UNIT, VERB, FILLER)  # one-character words a misheard name may have swallowed
+def _all_han(text: str) -> bool:
+    """Every character is Han (True for ""), by two C-level scans instead of a generator."""
+    return not text or "\u3400" <= min(text) and max(text) <= "\u9fff"
+
+
+_GLUE = frozenset((PRODUCT, UNIT, VERB, FILLER, NUM))  # one-character words a misheard name
+# may have swallowed
 
 
 def _han_unknown(t: Tok) -> bool:
-    return t.kind == UNKNOWN and all(_is_han(c) for c in t.text)
+    return t.kind == UNKNOWN and _all_han(t.text)
 
 
 def _glue(t: Tok) -> bool:
     """A one-character word a misheard name may have swallowed (酱由 -> 由, 啤九 -> 九)."""
-    return (t.kind in _GLUE or t.kind == NUM) and len(t.text) == 1 and _is_han(t.text)
+    return t.kind in _GLUE and len(t.text) == 1 and _is_han(t.text)
+
+
+def _in_run(t: Tok) -> bool:
+    """`_han_unknown(t) or _glue(t)`, in one call: repair tests every token of a text."""
+    text = t.text
+    if t.kind == UNKNOWN:
+        return not text or "\u3400" <= min(text) and max(text) <= "\u9fff"
+    return len(text) == 1 and t.kind in _GLUE and "\u3400" <= text <= "\u9fff"
 
 
 def repair(tokens: list[Tok], index: PinyinIndex) -> list[Tok]:
@@ -127,14 +189,14 @@ def repair(tokens: list[Tok], index: PinyinIndex) -> list[Tok]:
     out: list[Tok] = []
     k = 0
     n = len(tokens)
+    runs = [_in_run(t) for t in tokens]  # each token tested once
     while k < n:
-        t = tokens[k]
-        if not (_han_unknown(t) or _glue(t)):
-            out.append(t)
+        if not runs[k]:
+            out.append(tokens[k])
             k += 1
             continue
         j = k
-        while j < n and (_han_unknown(tokens[j]) or _glue(tokens[j])):
+        while j < n and runs[j]:
             j += 1
         run = tokens[k:j]
         if not any(x.kind == UNKNOWN for x in run):
@@ -146,46 +208,51 @@ def repair(tokens: list[Tok], index: PinyinIndex) -> list[Tok]:
 
 
 def _repair_run(run: list[Tok], index: PinyinIndex) -> list[Tok]:
-    chars: list[tuple[str, Tok]] = [(c, t) for t in run for c in t.text]
-    s = "".join(c for c, _ in chars)
+    s = "".join(t.text for t in run)
+    origins = [t for t in run for _ in t.text]  # the token each character comes from
+    unknown_before = [0]  # unknown characters before each position: a window's count in O(1)
+    for t in origins:
+        unknown_before.append(unknown_before[-1] + (t.kind == UNKNOWN))
     out: list[Tok] = []
     pending = ""  # unknown characters not replaced
-
-    def flush() -> None:
-        nonlocal pending
-        if pending:
-            out.append(Tok(UNKNOWN, pending))
-            pending = ""
-
+    n = len(s)
     i = 0
-    while i < len(s):
+    while i < n:
         hit = None
-        for size in range(min(index.max_len, len(s) - i), 1, -1):
-            if size not in index.lengths:
+        for size in index.sizes:  # longest first, all at least 2
+            if size > n - i:
                 continue
-            unknown = sum(1 for x in range(i, i + size) if chars[x][1].kind == UNKNOWN)
-            if unknown * 2 < size:
+            if (unknown_before[i + size] - unknown_before[i]) * 2 < size:
                 continue  # mostly known words: not a misheard name
             sku = index.lookup(s[i:i + size])
             if sku is not None:
                 hit = (size, sku)
                 break
         if hit:
-            flush()
+            if pending:
+                out.append(Tok(UNKNOWN, pending))
+                pending = ""
             size, sku = hit
             out.append(Tok(PRODUCT, s[i:i + size], (sku,)))
             i += size
             continue
-        c, origin = chars[i]
+        origin = origins[i]
         if origin.kind == UNKNOWN:
-            pending += c
+            pending += s[i]
             i += 1
         else:
-            flush()
+            if pending:
+                out.append(Tok(UNKNOWN, pending))
+                pending = ""
             out.append(origin)
             i += len(origin.text)
-    flush()
+    if pending:
+        out.append(Tok(UNKNOWN, pending))
     return out
+
+
+def _short(t: Tok | None) -> bool:
+    return t is not None and t.kind == PRODUCT and len(t.text) == 1 and _is_han(t.text)
 
 
 def merge_compounds(tokens: list[Tok]) -> list[Tok]:
@@ -193,38 +260,40 @@ def merge_compounds(tokens: list[Tok]) -> list[Tok]:
     面+包. The whole is unknown goods, never the short name. A lone unknown character between
     two one-character names is a list instead (葱姜蒜)."""
     out: list[Tok] = []
+    append = out.append
     n = len(tokens)
     i = 0
-
-    def short(t: Tok | None) -> bool:
-        return t is not None and t.kind == PRODUCT and len(t.text) == 1 and _is_han(t.text)
-
     while i < n:
         t = tokens[i]
-        if short(t):
+        k = t.kind
+        if k != PRODUCT and k != UNIT or len(t.text) != 1 or not _is_han(t.text):
+            append(t)  # only one-character Han names and counters ever merge
+            i += 1
+            continue
+        if k == PRODUCT:
             left = out[-1] if out else None
             right = tokens[i + 1] if i + 1 < n else None
             after = tokens[i + 2] if i + 2 < n else None
             if left is not None and _han_unknown(left) and not (
-                    len(left.text) == 1 and short(out[-2] if len(out) > 1 else None)):
+                    len(left.text) == 1 and _short(out[-2] if len(out) > 1 else None)):
                 out[-1] = Tok(UNKNOWN, left.text + t.text)
                 i += 1
                 continue
             if right is not None and (_han_unknown(right) and not (
-                    len(right.text) == 1 and short(after))
+                    len(right.text) == 1 and _short(after))
                     or right.kind == UNIT and len(right.text) == 1
                     and (after is None or after.kind != PRODUCT)):
-                out.append(Tok(UNKNOWN, t.text + right.text))
+                append(Tok(UNKNOWN, t.text + right.text))
                 i += 2
                 continue
-        if t.kind == UNIT and len(t.text) == 1 and _is_han(t.text):
+        else:
             # A counter glued to an unknown word is part of it (包子, 饭盒), unless it counts.
             prev = out[-1] if out else None
             right = tokens[i + 1] if i + 1 < n else None
             after = tokens[i + 2] if i + 2 < n else None
             counted = prev is not None and prev.kind in (NUM, HALF)
             if not counted and right is not None and _han_unknown(right):
-                out.append(Tok(UNKNOWN, t.text + right.text))
+                append(Tok(UNKNOWN, t.text + right.text))
                 i += 2
                 continue
             if prev is not None and _han_unknown(prev) and right is not None \
@@ -232,6 +301,6 @@ def merge_compounds(tokens: list[Tok]) -> list[Tok]:
                 out[-1] = Tok(UNKNOWN, prev.text + t.text)  # 饭盒两个
                 i += 1
                 continue
-        out.append(t)
+        append(t)
         i += 1
     return out

@@ -27,22 +27,21 @@ APPROX = frozenset(("来", "多", "余", "几", "把"))
 
 
 class Qty:
-    __slots__ = ("text", "unit", "used", "value")
+    __slots__ = ("text", "unit", "value")
 
     def __init__(self, value: Decimal, unit: str | None, text: str) -> None:
-        self.value, self.unit, self.text, self.used = value, unit, text, False
+        self.value, self.unit, self.text = value, unit, text
 
 
 class Noun:
     """A product said, or an unknown word that may be goods."""
 
-    __slots__ = ("before", "context", "goods", "qty", "skus", "text")
+    __slots__ = ("before", "context", "qty", "skus", "text")
 
     def __init__(self, skus: tuple[str, ...] | None, text: str, context: bool) -> None:
         self.skus, self.text, self.context = skus, text, context
         self.qty: Qty | None = None
         self.before = False   # the quantity was said before the noun
-        self.goods = False    # unknown words only: seen in a place where goods are named
 
 
 class Mark:
@@ -53,6 +52,9 @@ class Mark:
     def __init__(self, kind: str, conj: bool = False) -> None:
         self.kind, self.conj = kind, conj
 
+
+# Marks are never changed: one of each, shared by every parse.
+MARK_S, MARK_CONJ, MARK_V, MARK_E = Mark("S"), Mark("S", True), Mark("V"), Mark("E")
 
 Element = Noun | Qty | Mark
 
@@ -70,6 +72,7 @@ def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset(),
           ordinals: frozenset[str] = frozenset()) -> tuple[list[Element], list[str]]:
     """Quantity phrases (一斤半, 두 개, 半斤, bare 袋 before a product) and marks; the intents."""
     els: list[Element] = []
+    append = els.append
     intents: list[str] = []
     context = False
     n = len(tokens)
@@ -77,15 +80,17 @@ def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset(),
     while i < n:
         t = tokens[i]
         k = t.kind
-        if k == NUM and (i + 1 < n and (tokens[i + 1].kind == CONTEXT
-                                         or tokens[i + 1].text in not_counts
-                                         or tokens[i + 1].kind == UNKNOWN
-                                         and tokens[i + 1].text[:1] in not_counts)
-                         or i > 0 and tokens[i - 1].text in ordinals
-                         or len(t.text) >= 6 and t.text.isdigit()):
-            i += 2 if i + 1 < n and tokens[i + 1].text in not_counts else 1
-            continue  # 三组, 三点, 十块钱, 두 시, a phone number: not a count of goods
-        if k == NUM:
+        if k == PRODUCT:
+            append(Noun(t.value, t.text, context))  # type: ignore[arg-type]
+        elif k == NUM:
+            after = tokens[i + 1] if i + 1 < n else None
+            if after is not None and (after.kind == CONTEXT or after.text in not_counts
+                                      or after.kind == UNKNOWN
+                                      and after.text[:1] in not_counts) \
+                    or i > 0 and tokens[i - 1].text in ordinals \
+                    or len(t.text) >= 6 and t.text.isdigit():
+                i += 2 if after is not None and after.text in not_counts else 1
+                continue  # 三组, 三点, 十块钱, 두 시, a phone number: not a count of goods
             value: Decimal = t.value  # type: ignore[assignment]
             text = t.text
             unit: str | None = None
@@ -115,35 +120,35 @@ def group(tokens: list[Tok], not_counts: frozenset[str] = frozenset(),
                     unit = str(tokens[i].value)
                     text += tokens[i].text
                     i += 1
-            els.append(Qty(value, unit, text))
+            append(Qty(value, unit, text))
             continue
-        if k == HALF:
-            if i + 1 < n and tokens[i + 1].kind == UNIT:
-                els.append(Qty(HALF_Q, tokens[i + 1].value, t.text + tokens[i + 1].text))  # type: ignore[arg-type]
-                i += 2
-                continue
+        elif k == UNKNOWN:
+            append(Noun(None, t.text, context))
         elif k == UNIT:
             # A bare counter counts one, but only right before a product: 来袋米, 要包盐.
             if i + 1 < n and tokens[i + 1].kind == PRODUCT:
-                els.append(Qty(ONE, t.value, t.text))  # type: ignore[arg-type]
-        elif k == PRODUCT:
-            els.append(Noun(t.value, t.text, context))  # type: ignore[arg-type]
-        elif k == UNKNOWN:
-            els.append(Noun(None, t.text, context))
+                append(Qty(ONE, t.value, t.text))  # type: ignore[arg-type]
         elif k == SEP:
-            els.append(Mark("S", t.list_sep))
-            if not t.list_sep:
+            if t.list_sep:
+                append(MARK_CONJ)
+            else:
+                append(MARK_S)
                 context = False
+        elif k == HALF:
+            if i + 1 < n and tokens[i + 1].kind == UNIT:
+                append(Qty(HALF_Q, tokens[i + 1].value, t.text + tokens[i + 1].text))  # type: ignore[arg-type]
+                i += 2
+                continue
         elif k == PARTICLE:
             if t.list_sep:
-                els.append(Mark("S", True))
+                append(MARK_CONJ)
         elif k == VERB:
             if t.value:
-                els.append(Mark("S"))
-            els.append(Mark("V"))
+                append(MARK_S)
+            append(MARK_V)
             context = False
         elif k == EACH:
-            els.append(Mark("E"))
+            append(MARK_E)
         elif k == CONTEXT:
             context = True
         elif k == INTENT:
@@ -157,15 +162,17 @@ def _neighbour(els: list[Element], k: int, step: int) -> tuple[Noun | None, int]
     quantity ("张大爷 要 两袋 米": the verb starts a new item), 2 a separator."""
     j = k + step
     gap = 0
-    while 0 <= j < len(els):
+    n = len(els)
+    while 0 <= j < n:
         e = els[j]
-        if isinstance(e, Noun):
+        if type(e) is Noun:
             return e, gap
-        if isinstance(e, Mark) and e.kind == "V":
-            gap = max(gap, 1 if step < 0 else 0)
+        if e is MARK_V:
+            if step < 0 and gap < 1:
+                gap = 1
             j += step
             continue
-        if isinstance(e, Mark) and e.kind == "S" and gap < 2:
+        if (e is MARK_S or e is MARK_CONJ) and gap < 2:
             gap = 2
             j += step
             continue
@@ -173,30 +180,30 @@ def _neighbour(els: list[Element], k: int, step: int) -> tuple[Noun | None, int]
     return None, gap
 
 
+def _fits(lex: Lexicon, q: Qty, noun: Noun) -> bool:
+    if noun.skus is None or len(noun.skus) != 1:
+        return True
+    return lex.fits(q.unit, lex.products[noun.skus[0]])
+
+
 def attach(els: list[Element], lex: Lexicon) -> None:
     """Give each quantity to the noun it counts: before or after it, by adjacency and unit."""
-    products = lex.products
-
-    def fits(q: Qty, noun: Noun) -> bool:
-        if noun.skus is None or len(noun.skus) != 1:
-            return True
-        return lex.fits(q.unit, products[noun.skus[0]])
-
+    last = len(els) - 1
     for k, q in enumerate(els):
-        if not isinstance(q, Qty):
+        if type(q) is not Qty:
             continue
-        before_each = k > 0 and isinstance(els[k - 1], Mark) and els[k - 1].kind == "E"  # type: ignore[union-attr]
-        after_each = k + 1 < len(els) and isinstance(els[k + 1], Mark) and els[k + 1].kind == "E"  # type: ignore[union-attr]
-        if before_each or after_each:
+        before_each = k > 0 and els[k - 1] is MARK_E
+        if before_each or k < last and els[k + 1] is MARK_E:
             # 酱油和醋各一瓶 / 간장하고 식초 한 병씩: one count for each good listed before.
             j = k - 2 if before_each else k - 1
-            while j >= 0 and (isinstance(els[j], Noun) or isinstance(els[j], Mark)
-                              and els[j].kind in "SV"):  # type: ignore[union-attr]
+            while j >= 0:
                 e = els[j]
-                if isinstance(e, Noun):
+                if type(e) is Noun:
                     if e.qty is not None:
                         break
-                    e.qty, q.used = q, True
+                    e.qty = q
+                elif type(e) is not Mark or e.kind == "E":
+                    break
                 j -= 1
             continue
         prev, pgap = _neighbour(els, k, -1)
@@ -205,24 +212,26 @@ def attach(els: list[Element], lex: Lexicon) -> None:
             prev = None
         if nxt is not None and nxt.qty is not None:
             nxt = None
-        target: Noun | None = None
-        if prev is not None and nxt is not None and pgap == 0 and ngap == 0:
-            fp, fn = fits(q, prev), fits(q, nxt)
-            if fp != fn:
-                target = prev if fp else nxt
-            elif (prev.skus is None) != (nxt.skus is None):
-                target = nxt if prev.skus is None else prev  # a known product over a stranger
+        if prev is not None and nxt is not None:
+            if pgap == 0 and ngap == 0:
+                fp, fn = _fits(lex, q, prev), _fits(lex, q, nxt)
+                if fp != fn:
+                    target = prev if fp else nxt
+                elif (prev.skus is None) != (nxt.skus is None):
+                    target = nxt if prev.skus is None else prev  # a known product over a stranger
+                else:
+                    target = prev  # "大米两袋面粉": the count follows the name it counts
             else:
-                target = prev  # "大米两袋面粉": the count follows the name it counts
+                # Nearest first; on a tie the noun before (a count usually follows its name).
+                target = prev if pgap <= ngap else nxt
+        elif prev is not None:
+            target = prev
+        elif nxt is not None:
+            target = nxt
         else:
-            # Nearest first; on a tie the noun before (a count usually follows its name).
-            options = [(pgap, 0, prev), (ngap, 1, nxt)]
-            options = [o for o in options if o[2] is not None]
-            if options:
-                target = min(options, key=lambda o: (o[0], o[1]))[2]
-        if target is not None:
-            target.qty, q.used = q, True
-            target.before = target is nxt
+            continue
+        target.qty = q
+        target.before = target is nxt
 
 
 def _goods_like(els: list[Element], k: int, noun: Noun) -> bool:
@@ -252,30 +261,34 @@ def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]
     unmatched: list[str] = []
     joiner = " " if spaced else ""
     for k, e in enumerate(els):
-        if not isinstance(e, Noun):
+        if type(e) is not Noun:
             continue
-        q = e.qty
-        source = e.text if q is None else (
-            joiner.join((q.text, e.text)) if e.before else joiner.join((e.text, q.text)))
-        if e.skus is None:
+        skus = e.skus
+        if skus is None:
             if _goods_like(els, k, e):
                 unmatched.append(e.text)
             continue
-        if len(e.skus) != 1 or q is not None and q.value <= 0:
+        q = e.qty
+        if len(skus) != 1 or q is not None and q.value <= 0:
             unmatched.append(e.text)   # two products share the word, or "zero" of it
             continue
-        p = lex.products[e.skus[0]]
-        unit = p.unit if q is None or q.unit is None else lex.resolve_unit(q.unit, p)
-        items.append(ParsedItem(p.sku, p.name, ONE if q is None else q.value, unit, source))
-    found = set(intents)
+        p = lex.products[skus[0]]
+        if q is None:
+            items.append(ParsedItem(p.sku, p.name, ONE, p.unit, e.text))
+            continue
+        unit = p.unit if q.unit is None else lex.resolve_unit(q.unit, p)
+        source = q.text + joiner + e.text if e.before else e.text + joiner + q.text
+        items.append(ParsedItem(p.sku, p.name, q.value, unit, source))
     if items or unmatched:
         intent = "order"
         for special in ("cancel", "status", "repeat"):
-            if special in found:
+            if special in intents:
                 intent = special
                 break
         if intent in ("cancel", "status"):
             items, unmatched = [], []  # the goods named are a reference, not an order
-    else:
-        intent = next((p for p in priority if p in found), "unknown")
-    return ParseResult(intent, items, unmatched)
+        return ParseResult(intent, items, unmatched)
+    for intent in priority:
+        if intent in intents:
+            return ParseResult(intent, items, unmatched)
+    return ParseResult("unknown", items, unmatched)

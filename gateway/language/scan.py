@@ -18,7 +18,8 @@ SPACE_RE = re.compile(r"\s+")
 
 
 class Tok:
-    """A scanned token: kind, surface text, value (skus, unit, Decimal, intent)."""
+    """A scanned token: kind, surface text, value (skus, unit, Decimal, intent). Never changed
+    once built: the scanners share one token per lexicon word between texts."""
 
     __slots__ = ("kind", "list_sep", "text", "value", "weak")
 
@@ -38,6 +39,11 @@ def _tok(entry: Entry, text: str) -> Tok:
     return Tok(entry.kind, text, entry.value, entry.weak, entry.list_sep)
 
 
+# Tokens are never changed after the scan, so every separator and every lexicon word has one
+# token built at compile time: a scan allocates only numbers and unknown words.
+SEP_TOKS = {c: Tok(SEP, c, list_sep=c in LIST_CHARS) for c in SEP_CHARS}
+
+
 class HanScanner:
     """Scans unspaced text (zh-CN): longest lexicon word first, then numbers, else unknown."""
 
@@ -48,21 +54,22 @@ class HanScanner:
         self.mults = {lex.normalize(k): int(v) for k, v in numbers.get("multipliers", {}).items()}
         self.numeral_chars = frozenset(self.digits) | frozenset(self.mults)
         self.lengths = lex.lengths
-        # The first meaning of each word, as the token fields; digits are read as numbers.
-        self.first = {w: (es[0].kind, es[0].value, es[0].weak, es[0].list_sep)
-                      for w, es in lex.entries.items() if not w.isdigit()}
+        # The token of each word's first meaning; digits are read as numbers.
+        self.toks = {w: _tok(es[0], w) for w, es in lex.entries.items() if not w.isdigit()}
+        self.unit_chars = frozenset(w for w, t in self.toks.items()
+                                    if len(w) == 1 and t.kind == UNIT)
 
     def _word_at(self, text: str, j: int) -> bool:
         """A word of two characters or more starts at j: 千克 ends the numeral run 五千克."""
-        first = self.first
+        toks = self.toks
         for size in self.lengths.get(text[j], ()):
-            if size > 1 and text[j:j + size] in first:
+            if size > 1 and text[j:j + size] in toks:
                 return True
         return False
 
     def scan(self, text: str) -> list[Tok]:
-        lengths, first = self.lengths, self.first
-        numeral_chars = self.numeral_chars
+        lengths, toks = self.lengths, self.toks
+        numeral_chars, unit_chars = self.numeral_chars, self.unit_chars
         out: list[Tok] = []
         append = out.append
         n = len(text)
@@ -73,7 +80,7 @@ class HanScanner:
             word = None
             for size in lengths.get(c, ()):
                 w = text[i:i + size]
-                if w in first:
+                if w in toks:
                     end = i + size
                     if end < n and w[-1].isascii() and w[-1].isalnum() \
                             and text[end].isascii() and text[end].isalnum():
@@ -84,8 +91,7 @@ class HanScanner:
                 if unk >= 0:
                     append(Tok(UNKNOWN, text[unk:i]))
                     unk = -1
-                kind, value, weak, list_sep = first[word]
-                append(Tok(kind, word, value, weak, list_sep))
+                append(toks[word])
                 i += len(word)
                 continue
             run = 0
@@ -104,7 +110,7 @@ class HanScanner:
             elif c in numeral_chars:
                 j = i + 1
                 while j < n and text[j] in numeral_chars and not self._word_at(text, j) \
-                        and first.get(text[j], (None,))[0] != UNIT:
+                        and text[j] not in unit_chars:
                     j += 1  # 二两: with a catalogue that sells by 两, it is the unit
                 run = j - i
                 if unk >= 0 and run > 1 and c in self.digits and text[i + 1] in self.digits:
@@ -115,8 +121,7 @@ class HanScanner:
                 if unk >= 0:
                     append(Tok(UNKNOWN, text[unk:i]))
                     unk = -1
-                kind, value, weak, list_sep = first[word]
-                append(Tok(kind, word, value, weak, list_sep))
+                append(toks[word])
                 i += len(word)
                 continue
             if run:
@@ -136,7 +141,7 @@ class HanScanner:
                     append(Tok(UNKNOWN, text[unk:i]))
                     unk = -1
                 if c in SEP_CHARS:
-                    append(Tok(SEP, c, list_sep=c in LIST_CHARS))
+                    append(SEP_TOKS[c])
                 i += 1
                 continue
             if c.isascii() and c.isalpha():
