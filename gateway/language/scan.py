@@ -15,6 +15,7 @@ LIST_CHARS = frozenset("、/+")
 TIMES = frozenset("x×*")
 HAN_SPACE_RE = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 SPACE_RE = re.compile(r"\s+")
+SPACED_SPLIT_RE = re.compile(r"([,，、;；。.!！?？\n:：/|~()（）])")  # compiled once, not per text
 
 
 class Tok:
@@ -171,41 +172,62 @@ class SpacedScanner:
 
     def __init__(self, lex: Lexicon) -> None:
         self.lex = lex
+        self.lengths = lex.lengths
         self.particles = tuple(sorted((w for w, es in lex.entries.items()
                                        if any(e.kind == PARTICLE for e in es)),
                                       key=len, reverse=True))
+        # Built once: each word's meanings with their tokens, and the words that can be a unit
+        # or a number, so a scan only probes dicts and allocates numbers and unknown words.
+        self.meanings = {w: tuple((e, _tok(e, w)) for e in es) for w, es in lex.entries.items()}
+        self.unit_words = frozenset(w for w, es in lex.entries.items()
+                                    if any(e.kind == UNIT for e in es))
+        self.num_words = frozenset(w for w, es in lex.entries.items()
+                                   if any(e.kind == NUM for e in es))
+        self.particle_toks = {p: next(t for e, t in self.meanings[p] if e.kind == PARTICLE)
+                              for p in self.particles}
 
     def _starts_with_unit(self, word: str, pos: int) -> bool:
-        if pos >= len(word):
+        if pos >= len(word) or word[pos].isdigit():
             return False
-        if word[pos].isdigit():
-            return False
-        entries = self.lex.entries
-        return any(any(e.kind == UNIT for e in entries[w]) for w in self.lex.words_at(word, pos))
+        unit_words = self.unit_words
+        for size in self.lengths.get(word[pos], ()):
+            w = word[pos:pos + size]
+            if len(w) == size and w in unit_words:
+                return True
+        return False
 
     def _starts_with_number(self, word: str) -> bool:
         """The next word is a number that needs this one: 열 두 개, 이 십 킬로."""
-        entries = self.lex.entries
-        for w in self.lex.words_at(word, 0):
-            if any(e.kind == NUM for e in entries[w]):
-                rest = word[len(w):]
+        if not word:
+            return False
+        num_words = self.num_words
+        for size in self.lengths.get(word[0], ()):
+            w = word[:size]
+            if len(w) == size and w in num_words:  # the longest number word at the start
+                rest = word[size:]
                 return self._starts_with_unit(rest, 0) if rest else True
         return False
 
-    def _pick(self, word: str, j: int, next_word: str) -> tuple[str, Entry] | None:
-        """The longest lexicon word at word[j] with a meaning allowed there."""
-        entries = self.lex.entries
-        for w in self.lex.words_at(word, j):
-            for e in entries[w]:
+    def _pick(self, word: str, j: int, next_word: str) -> Tok | None:
+        """The token of the longest lexicon word at word[j] with a meaning allowed there."""
+        meanings = self.meanings
+        for size in self.lengths.get(word[j], ()):
+            w = word[j:j + size]
+            if len(w) != size:
+                continue
+            found = meanings.get(w)
+            if found is None:
+                continue
+            for e, tok in found:
                 if e.kind == PARTICLE and j == 0:
                     continue
                 if e.kind == NUM and e.weak:
-                    end = j + len(w)
+                    end = j + size
                     if not (self._starts_with_unit(word, end)
                             or end == len(word) and (self._starts_with_unit(next_word, 0)
                                                      or self._starts_with_number(next_word))):
                         continue
-                return w, e
+                return tok
         return None
 
     def _word(self, word: str, next_word: str, out: list[Tok]) -> None:
@@ -220,14 +242,13 @@ class SpacedScanner:
                 pieces.append(Tok(NUM, m.group(), Decimal(m.group())))
                 j = m.end()
                 continue
-            hit = self._pick(word, j, next_word)
-            if hit is None:
+            tok = self._pick(word, j, next_word)
+            if tok is None:
                 break
-            w, e = hit
-            if e.kind == PRODUCT and j > 0 and pieces and pieces[-1].kind not in (NUM, UNIT):
+            if tok.kind == PRODUCT and j > 0 and pieces and pieces[-1].kind not in (NUM, UNIT):
                 break  # a product name glued after other words: read the word as unknown
-            pieces.append(_tok(e, w))
-            j += len(w)
+            pieces.append(tok)
+            j += len(tok.text)
         if j >= n:
             out.extend(pieces)
             return
@@ -242,8 +263,7 @@ class SpacedScanner:
             stripped = False
             for p in self.particles:
                 if len(stem) > len(p) and stem.endswith(p):
-                    e = next(x for x in self.lex.entries[p] if x.kind == PARTICLE)
-                    tail.insert(0, _tok(e, p))
+                    tail.insert(0, self.particle_toks[p])
                     stem = stem[: -len(p)]
                     stripped = True
                     break
@@ -253,7 +273,7 @@ class SpacedScanner:
     def scan(self, text: str) -> list[Tok]:
         out: list[Tok] = []
         words: list[str] = []
-        for chunk in re.split(r"([,，、;；。.!！?？\n:：/|~()（）])", text):
+        for chunk in SPACED_SPLIT_RE.split(text):
             if not chunk:
                 continue
             if chunk in SEP_CHARS or chunk in ".":
@@ -264,14 +284,14 @@ class SpacedScanner:
         while k < len(words):
             word = words[k]
             if word in SEP_CHARS:
-                out.append(Tok(SEP, word, list_sep=word in LIST_CHARS))
+                out.append(SEP_TOKS[word])
                 k += 1
                 continue
             if word in self.lex.glue_prefixes and k + 1 < len(words):
                 glued = self._glued_name(words, k)
                 if glued:
                     w, used, rest = glued
-                    out.append(_tok(self.lex.entries[w][0], w))
+                    out.append(self.meanings[w][0][1])
                     k += used
                     if rest:
                         self._word(rest, words[k] if k < len(words) else "", out)
