@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 
@@ -29,9 +30,14 @@ class _T2S:
         converted = self._cc.convert(probe)
         self.changing = frozenset(a for a, b in zip(probe, converted) if a != b) \
             if len(converted) == len(probe) else None
+        # The same test as a character class: a regex scan allocates nothing per character,
+        # where set.isdisjoint(text) makes a string of each one (3-5 times faster).
+        self._changing_re = re.compile("[" + re.escape("".join(sorted(self.changing))) + "]") \
+            if self.changing else None
 
     def __call__(self, text: str) -> str:
-        if self.changing is not None and self.changing.isdisjoint(text):
+        if self.changing is not None and (self._changing_re is None
+                                          or self._changing_re.search(text) is None):
             return text
         return self._cc.convert(text)
 

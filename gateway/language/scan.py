@@ -59,6 +59,12 @@ class HanScanner:
         self.toks = {w: _tok(es[0], w) for w, es in lex.entries.items() if not w.isdigit()}
         self.unit_chars = frozenset(w for w, t in self.toks.items()
                                     if len(w) == 1 and t.kind == UNIT)
+        # A numeral said alone (两, 十) is most counts: its token is built once too.
+        self.single_nums: dict[str, Tok] = {}
+        for c in self.numeral_chars:
+            value = read_han_numeral(c, self.digits, self.mults)
+            if value is not None:
+                self.single_nums[c] = Tok(NUM, c, Decimal(value))
 
     def _word_at(self, text: str, j: int) -> bool:
         """A word of two characters or more starts at j: 千克 ends the numeral run 五千克."""
@@ -128,13 +134,18 @@ class HanScanner:
             if run:
                 raw = text[i:i + run]
                 num: int | Decimal | None
-                num = Decimal(raw) if "0" <= c <= "9" else read_han_numeral(raw, self.digits,
-                                                                            self.mults)
+                single = self.single_nums.get(raw) if run == 1 else None
+                if single is not None:
+                    num = single.value  # type: ignore[assignment]
+                elif "0" <= c <= "9":
+                    num = Decimal(raw)
+                else:
+                    num = read_han_numeral(raw, self.digits, self.mults)
                 if num is not None:
                     if unk >= 0:
                         append(Tok(UNKNOWN, text[unk:i]))
                         unk = -1
-                    append(Tok(NUM, raw, Decimal(num)))
+                    append(single or Tok(NUM, raw, Decimal(num)))
                     i += run
                     continue
             if c in SEP_CHARS or c.isspace():
