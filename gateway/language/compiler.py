@@ -16,6 +16,10 @@ from .model import ParseResult, VoskWordList
 from .scan import HAN_SPACE_RE, HanScanner, SpacedScanner
 
 _PUNCT = " \t\n,，、;；。.!！?？:：~～…"
+# Full-width punctuation, the usual reason a Chinese text is not NFKC: replacing a character by
+# its NFKC form keeps the text's NFKC the same, so when nothing else needs it the (slow, and
+# linear in the whole text) unicodedata.normalize is skipped.
+_FULL_WIDTH = tuple((c, unicodedata.normalize("NFKC", c)) for c in "，！？：；（）\u3000～")
 MAX_TEXT = 5000  # longer texts are cut: nobody dictates more than this in one order
 
 
@@ -68,7 +72,11 @@ class OrderLanguage:
     def normalize(self, text: str) -> str:
         """NFKC (full-width digits), lower case, traditional to simplified, single spaces."""
         if not unicodedata.is_normalized("NFKC", text):
-            text = unicodedata.normalize("NFKC", text)
+            for wide, narrow in _FULL_WIDTH:
+                if wide in text:
+                    text = text.replace(wide, narrow)
+            if not unicodedata.is_normalized("NFKC", text):
+                text = unicodedata.normalize("NFKC", text)
         text = text.lower()
         if self._t2s is not None:
             text = self._t2s(text)
