@@ -59,6 +59,7 @@ class HanScanner:
         self.toks = {w: _tok(es[0], w) for w, es in lex.entries.items() if not w.isdigit()}
         self.unit_chars = frozenset(w for w, t in self.toks.items()
                                     if len(w) == 1 and t.kind == UNIT)
+        self.ascii_tail = frozenset(w for w in self.toks if w[-1].isascii() and w[-1].isalnum())
         # A numeral said alone (两, 十) is most counts: its token is built once too.
         self.single_nums: dict[str, Tok] = {}
         for c in self.numeral_chars:
@@ -77,6 +78,7 @@ class HanScanner:
     def scan(self, text: str) -> list[Tok]:
         lengths, toks = self.lengths, self.toks
         numeral_chars, unit_chars = self.numeral_chars, self.unit_chars
+        ascii_tail = self.ascii_tail
         out: list[Tok] = []
         append = out.append
         n = len(text)
@@ -84,25 +86,26 @@ class HanScanner:
         unk = -1  # start of the pending unknown span
         while i < n:
             c = text[i]
-            word = None
+            tok = None  # the longest lexicon word at i
             for size in lengths.get(c, ()):
-                w = text[i:i + size]
-                if w in toks:
+                w = c if size == 1 else text[i:i + size]
+                tok = toks.get(w)
+                if tok is not None:
                     end = i + size
-                    if end < n and w[-1].isascii() and w[-1].isalnum() \
+                    if end < n and w in ascii_tail \
                             and text[end].isascii() and text[end].isalnum():
+                        tok = None
                         continue  # ASCII words match whole: "no" is not in "nothing"
-                    word = w
                     break
-            if word is not None and c not in numeral_chars:
+            if tok is not None and c not in numeral_chars:
                 if unk >= 0:
                     append(Tok(UNKNOWN, text[unk:i]))
                     unk = -1
-                append(toks[word])
-                i += len(word)
+                append(tok)
+                i += len(tok.text)
                 continue
             run = 0
-            if c in TIMES and i + 1 < n and "0" <= text[i + 1] <= "9" and word is None:
+            if c in TIMES and i + 1 < n and "0" <= text[i + 1] <= "9" and tok is None:
                 m = DIGITS_RE.match(text, i + 1)
                 if m:  # "大米x2", "鸡蛋×3": a count
                     if unk >= 0:
@@ -122,14 +125,14 @@ class HanScanner:
                 run = j - i
                 if unk >= 0 and run > 1 and c in self.digits and text[i + 1] in self.digits:
                     run = 1  # 啤九一箱: "九" may belong to the unknown word before it
-            if word is not None and len(word) >= run and not (
-                    len(word) == 1 and c in numeral_chars
+            if tok is not None and len(tok.text) >= run and not (
+                    len(tok.text) == 1 and c in numeral_chars
                     and not (out and out[-1].kind == NUM and unk < 0)):
                 if unk >= 0:
                     append(Tok(UNKNOWN, text[unk:i]))
                     unk = -1
-                append(toks[word])
-                i += len(word)
+                append(tok)
+                i += len(tok.text)
                 continue
             if run:
                 raw = text[i:i + run]
