@@ -199,14 +199,19 @@ class SpacedScanner:
                                    if any(e.kind == NUM for e in es))
         self.particle_toks = {p: next(t for e, t in self.meanings[p] if e.kind == PARTICLE)
                               for p in self.particles}
+        # Particles by their last character, longest first as in `particles`: a word's end
+        # is tried against the few that can match it.
+        self.particles_by_last: dict[str, tuple[str, ...]] = {}
+        for p in self.particles:
+            self.particles_by_last[p[-1]] = (*self.particles_by_last.get(p[-1], ()), p)
 
     def _starts_with_unit(self, word: str, pos: int) -> bool:
         if pos >= len(word) or word[pos].isdigit():
             return False
         unit_words = self.unit_words
+        left = len(word) - pos
         for size in self.lengths.get(word[pos], ()):
-            w = word[pos:pos + size]
-            if len(w) == size and w in unit_words:
+            if size <= left and word[pos:pos + size] in unit_words:
                 return True
         return False
 
@@ -215,9 +220,9 @@ class SpacedScanner:
         if not word:
             return False
         num_words = self.num_words
+        left = len(word)
         for size in self.lengths.get(word[0], ()):
-            w = word[:size]
-            if len(w) == size and w in num_words:  # the longest number word at the start
+            if size <= left and word[:size] in num_words:  # the longest number word at the start
                 rest = word[size:]
                 return self._starts_with_unit(rest, 0) if rest else True
         return False
@@ -225,11 +230,11 @@ class SpacedScanner:
     def _pick(self, word: str, j: int, next_word: str) -> Tok | None:
         """The token of the longest lexicon word at word[j] with a meaning allowed there."""
         meanings = self.meanings
+        left = len(word) - j
         for size in self.lengths.get(word[j], ()):
-            w = word[j:j + size]
-            if len(w) != size:
+            if size > left:
                 continue
-            found = meanings.get(w)
+            found = meanings.get(word[j:j + size])
             if found is None:
                 continue
             for e, tok in found:
@@ -275,7 +280,7 @@ class SpacedScanner:
         stripped = True
         while stripped:
             stripped = False
-            for p in self.particles:
+            for p in self.particles_by_last.get(stem[-1], ()):
                 if len(stem) > len(p) and stem.endswith(p):
                     tail.insert(0, self.particle_toks[p])
                     stem = stem[: -len(p)]
