@@ -108,11 +108,12 @@ class OrderLanguage:
         if self._fuzzy:
             glued = False
             for t in tokens:
-                if t.kind == UNKNOWN:
+                kind = t.kind
+                if kind == UNKNOWN:
                     tokens = repair(tokens, self.pinyin_index)
                     glued = True
                     break
-                if t.kind == PRODUCT and len(t.text) == 1:
+                if kind == PRODUCT and len(t.text) == 1:
                     glued = True
             if glued:
                 tokens = merge_compounds(tokens)
