@@ -154,3 +154,21 @@ async def test_long_polling_mode(start_gateway) -> None:
     await gw.emu.wait_message(1001, "已绑定")
     assert gw.emu.webhook_url is None
     assert any(c.method == "deleteWebhook" for c in gw.emu.calls)
+
+
+async def test_help_lists_the_commands_in_the_leaders_language(gw: Harness) -> None:
+    await gw.leader(1001, "吴团长", *NEAR)
+    ko = await gw.leader(1002, "김팀장", HOME[0] + 0.002, HOME[1], locale="ko-KR", link=False)
+    await gw.emu.send_text(1002, f"/start {ko.invite_code}")
+    await gw.emu.wait_message(1002, "계정이 연결되었습니다")
+    await gw.emu.send_text(1001, "/help")
+    text = (await gw.emu.wait_message(1001, "团长命令"))["text"]
+    assert text.strip() == gw.services.templates.render("zh-CN", "telegram/help.j2").strip()
+    for cmd in ("/tasks", "/shopping", "/duty", "/newresident", "/help"):
+        assert cmd in text
+    await gw.emu.send_text(1002, "/help")
+    text = (await gw.emu.wait_message(1002, "팀장 명령"))["text"]
+    assert text.strip() == gw.services.templates.render("ko-KR", "telegram/help.j2").strip()
+    await gw.emu.send_text(3003, "/help")  # not a leader: pointed to the invite link instead
+    text = (await gw.emu.wait_message(3003, "还没有绑定团长账号"))["text"]
+    assert "/tasks" not in text

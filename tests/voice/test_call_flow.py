@@ -78,6 +78,29 @@ async def test_key_2_says_again_then_not_understood_leaves_a_message(
     assert msg.order_id == order.id and msg.size_bytes > 1000 and msg.path.endswith(".wav")
 
 
+async def test_key_0_at_the_read_back_leaves_a_message(
+        make_client: Callable[..., Any], settings: Any, demo_database: Any) -> None:
+    rec, _ = scripted(["大米两袋"])
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    log = await call(twilio, WANG, [tone()], "0")
+    readback = next(i for i, h in enumerate(log.heard) if "您要的是：大米2袋" in h)
+    assert "留言请按0" in log.heard[readback]
+    assert "caller presses 0" in log.events
+    assert any("嘀声后" in h for h in log.heard[readback + 1:])  # asked to leave a message
+    assert "caller leaves a message" in log.events  # the TwiML had a <Record>
+    assert log.heard[-1].startswith("谢谢，您的留言已经收到")
+    assert not any("已经下单" in h for h in log.heard)
+    await client.app[_voice_key()].drain()
+    [order] = await orders(demo_database)
+    assert order.status == "needs_review" and order.channel == "voice" and order.phone == WANG
+    assert order.transcript == "大米两袋"
+    assert order.events[0].reason == "the caller chose to leave a message"
+    assert [(i.sku, int(i.quantity), i.unit) for i in order.items] == [("rice", 2, "袋")]
+    recs = await recordings(demo_database)
+    assert sorted(r.kind for r in recs) == ["message", "stream"]
+    assert all(r.order_id == order.id for r in recs)
+
+
 def _voice_key() -> Any:
     from gateway.telephony.voice import VOICE
     return VOICE
@@ -266,3 +289,22 @@ async def test_recording_download_honours_twilio_api_url(
     assert order.status == "needs_review"
     [msg] = [r for r in await recordings(demo_database) if r.kind == "message"]
     assert msg.size_bytes > 8000 and msg.order_id == order.id
+
+
+@pytest.mark.parametrize(("public_url", "stream"), [
+    ("https://doorstep.example.org", "wss://doorstep.example.org/twilio/media"),
+    ("http://127.0.0.1:8080/", "ws://127.0.0.1:8080/twilio/media")])
+async def test_stream_url_follows_the_public_url_scheme(
+        make_client: Callable[..., Any], make_settings: Callable[..., Any], demo_database: Any,
+        public_url: str, stream: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    settings = make_settings(public_url=public_url)
+    client, _ = await start(make_client, settings, demo_database, scripted([])[0])
+    params = {"CallSid": "CAscheme", "From": WANG}
+    # Signatures cover the public URL, so sign for the one this gateway believes in.
+    r = await client.post("/twilio/voice", data=params, headers=signed_headers(
+        "/twilio/voice", params, base=settings.public_url))
+    assert r.status == 200
+    urls = [el.get("url") for el in ET.fromstring(await r.text()).iter("Stream")]
+    assert urls == [stream]
