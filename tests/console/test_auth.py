@@ -18,7 +18,8 @@ POSTS = ("/console/orders/1/items", "/console/orders/1/confirm", "/console/order
          "/console/orders/1/cancel", "/console/entry", "/console/entry/parse", "/console/residents",
          "/console/leaders", "/console/leaders/1/duty", "/console/leaders/1/invite",
          "/console/catalog", "/console/catalog/import", "/console/catalog/rice/active",
-         "/console/try/sms", "/console/try/call", "/console/try/leader", "/console/logout")
+         "/console/try/sms", "/console/try/call", "/console/try/leader", "/console/try/join",
+         "/console/logout")
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -47,6 +48,31 @@ async def test_posts_need_the_csrf_token(client: Any, path: str) -> None:
         assert "CSRF" in await r.text()
     r = await client.post(path, json={"text": "x"}, headers={"X-CSRF-Token": "nope"})
     assert r.status == 403
+
+
+async def test_login_needs_its_csrf_token(anon: Any) -> None:
+    """The login form refuses a POST without its own token (bound to the pre-login cookie), even
+    with the right password, and starts no session."""
+    page = await anon.get("/console/login")
+    token = csrf_of(await page.text())
+    creds = {"username": USER, "password": PASSWORD, "next": "/console/orders"}
+    for extra in ({}, {"csrf": ""}, {"csrf": "forged"}, {"csrf": token[:-2] + "xx"}):
+        r = await anon.post("/console/login", data={**creds, **extra}, allow_redirects=False)
+        assert r.status == 403, extra
+        assert "CSRF" in await r.text()
+        assert not any(c.startswith("doorstep_console=") for c in r.headers.getall("Set-Cookie", []))
+    r = await anon.post("/console/login", json={**creds, "csrf": token},
+                        headers={"X-CSRF-Token": "nope"}, allow_redirects=False)
+    assert r.status == 403
+    # Another browser's token does not fit this browser's pre-login cookie.
+    anon.session.cookie_jar.clear()
+    anon.session.cookie_jar.update_cookies({"doorstep_console_login": "someone-else"},
+                                           response_url=page.url)
+    r = await anon.post("/console/login", data={**creds, "csrf": token}, allow_redirects=False)
+    assert "someone-else" in r.request_info.headers.get("Cookie", "")
+    assert r.status == 403
+    assert (await anon.get("/console/orders", allow_redirects=False)).status == 303
+    assert (await login(anon)).status == 303  # with a fresh form's token it works
 
 
 async def test_login_page_and_redirect_home(anon: Any) -> None:
