@@ -69,9 +69,14 @@ def serve(host: str | None, port: int | None, demo: bool, no_migrate: bool) -> N
     from gateway.logs import configure
 
     settings = _settings()
+    demo_warning = ""
+    if demo:  # the try-it page works without a Twilio account (see Settings.for_demo)
+        settings, demo_warning = settings.for_demo()
     configure(settings.log_level, json_format=settings.log_json,
               secrets=(settings.twilio_auth_token, settings.telegram_bot_token,
                        settings.api_token, settings.telegram_webhook_secret))
+    if demo_warning:
+        logging.getLogger(__name__).warning(demo_warning)
     if not no_migrate:
         _migrate(settings)
     if demo:

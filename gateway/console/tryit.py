@@ -64,6 +64,26 @@ async def _phone_screen(s: Any, phone: str) -> list[dict[str, Any]]:
     return sorted(lines, key=lambda x: x["at"])[-30:]
 
 
+def card_state(task: Any, order: Order | None) -> str:
+    """The state of the leader's Telegram card for an open task, as the dispatcher sets it."""
+    if task.status == "offered":
+        return "offered"
+    return "purchased" if order is not None and order.status == "purchased" else "accepted"
+
+
+def leader_buttons(services: Any, leader: Leader, task: Any,
+                   order: Order | None) -> list[list[tuple[str, str]]]:
+    """The buttons of the task's Telegram card, as rows of (action, label): the bot's own
+    buttons (same rows, labels from telegram/label_<action>.j2 in the leader's locale)."""
+    try:
+        from gateway.telegram.messages import TaskPress, TelegramMessages
+    except ImportError:  # no Telegram adapter in this build: no buttons to copy
+        return []
+    messages = TelegramMessages(services.templates, services.settings)
+    rows = messages.buttons(leader.locale, task.id, card_state(task, order))
+    return [[(TaskPress.unpack(data).action, label) for label, data in row] for row in rows]
+
+
 async def try_page(request: web.Request, *, result: dict[str, Any] | None = None,
                    error: str = "", status: int = 200) -> web.Response:
     services = services_of(request)
@@ -80,10 +100,11 @@ async def try_page(request: web.Request, *, result: dict[str, Any] | None = None
         orders, _ = await db.console.list_orders(s, db.console.OrderFilter(phone=phone), limit=5) \
             if phone else ([], 0)
         leader = next((ld for ld in leaders if ld.id == leader_id), leaders[0] if leaders else None)
-        tasks: list[tuple[Any, Order | None]] = []
+        tasks: list[tuple[Any, Order | None, list[list[tuple[str, str]]]]] = []
         if leader is not None:
             for task in await db.console.tasks_of_leader(s, leader.id):
-                tasks.append((task, await db.orders.get(s, task.order_id)))
+                order = await db.orders.get(s, task.order_id)
+                tasks.append((task, order, leader_buttons(services, leader, task, order)))
         routes = {r.resource.canonical for r in request.app.router.routes()
                   if r.resource is not None}
         return render(

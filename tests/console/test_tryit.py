@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import math
+import re
 import struct
 import wave
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import pytest
+from click.testing import CliRunner
+from twilio.request_validator import RequestValidator
 
 import db.console
 import db.orders
@@ -18,11 +23,34 @@ import db.people
 from gateway.app import MODULES
 from gateway.console.simcall import _ulaw, wav_to_mulaw
 from gateway.services import SERVICES
+from tests.conftest import TWILIO_TOKEN
 from tests.console.conftest import add_operator, login, page_csrf
 from tests.console.fake_twilio import RECEIVED
 
 FAKE = tuple(m for m in MODULES if not m.startswith("gateway.telephony.")) + \
     ("tests.console.fake_twilio",)
+
+
+BUTTON = re.compile(r'name="action" value="(\w+)"[^>]*>([^<]+)</button>')
+
+
+def buttons_of(html: str) -> list[tuple[str, str]]:
+    """The leader's buttons on the try-it page, as (action, label)."""
+    return BUTTON.findall(html)
+
+
+def routes_of(app: Any) -> set[str]:
+    return {r.resource.canonical for r in app.router.routes() if r.resource is not None}
+
+
+@pytest.fixture
+def demo_settings(make_settings: Any) -> Any:
+    """`serve --demo` on the embedded default: no Twilio account configured at all."""
+    plain = make_settings(public_url="http://127.0.0.1:8080", console_secret="test-console-secret",
+                          twilio_auth_token=None, twilio_account_sid=None)
+    settings, warning = plain.for_demo()
+    assert warning
+    return settings
 
 
 def _wav(seconds: float = 0.5, rate: int = 16000, channels: int = 1) -> bytes:
@@ -165,9 +193,14 @@ async def test_leader_buttons_go_through_the_dispatcher(client: Any, app: Any) -
     await client.post(f"/console/orders/{oid}/reassign",
                       data={"csrf": token, "leader": str(leader.id)})
     html = await (await client.get(f"/console/try?leader={leader.id}")).text()
-    assert f"#{oid}" in html and 'value="accept"' in html
+    assert f"#{oid}" in html
+    # The same buttons as the Telegram card, with the bot's labels (telegram/label_*.j2).
+    assert buttons_of(html) == [("accept", "接单"), ("decline", "无法完成")]
     async with services.db.session() as s:
         task = (await db.console.open_tasks_of_order(s, oid))[0]
+    after = {"accepted": [("bought", "已买到"), ("delivered", "已送达"), ("decline", "无法完成")],
+             "purchased": [("delivered", "已送达"), ("decline", "无法完成")],  # no "bought" again
+             "delivered": []}
     for action, status in (("accept", "accepted"), ("bought", "purchased"),
                            ("delivered", "delivered")):
         r = await client.post("/console/try/leader", data={
@@ -175,18 +208,20 @@ async def test_leader_buttons_go_through_the_dispatcher(client: Any, app: Any) -
         assert r.status == 200
         async with services.db.session() as s:
             assert (await db.orders.get(s, oid)).status == status
+        assert buttons_of(await r.text()) == after[status], status
     r = await client.post("/console/try/leader", data={"csrf": token, "leader": str(leader.id),
                                                        "task": str(task.id), "action": "bogus"})
     assert r.status == 400
 
 
-async def test_the_whole_flow_on_the_embedded_default(demo_database: Any, console_settings: Any,
+async def test_the_whole_flow_on_the_embedded_default(demo_database: Any, demo_settings: Any,
                                                       make_client: Any, make_app: Any) -> None:
-    """SMS order, confirm with 1, the dispatcher offers it, the leader accepts: all from the page."""
+    """SMS order, confirm with 1, the dispatcher offers it, the leader accepts: all from the page,
+    with the settings of `doorstep serve --demo` and no Twilio account."""
     await add_operator(demo_database)
-    app = make_app(console_settings, workers=True)
+    app = make_app(demo_settings, workers=True)
     services = app[SERVICES]
-    routes = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
+    routes = routes_of(app)
     if "/twilio/sms" not in routes or "dispatcher" not in services.extras:
         pytest.skip("needs the SMS webhook and the dispatcher in this build")
     c = await make_client(app)
@@ -197,6 +232,7 @@ async def test_the_whole_flow_on_the_embedded_default(demo_database: Any, consol
     token = await page_csrf(c, "/console/try")
     html = await (await c.get(f"/console/try?leader={leaders[0].id}")).text()
     assert "还没在 Telegram 上加入" in html
+    assert "没有设置 TWILIO_AUTH_TOKEN" not in html  # the try-it SMS and call are offered
     for ld in leaders:  # the leaders join with simulated accounts, via their invite codes
         r = await c.post("/console/try/join", data={"csrf": token, "leader": str(ld.id)})
         assert r.status == 200
@@ -220,12 +256,13 @@ async def test_the_whole_flow_on_the_embedded_default(demo_database: Any, consol
     assert order is not None and order.leader_id is not None, \
         [(o.status, [e.reason for e in o.events]) for o in orders]
     html = await (await c.get(f"/console/try?leader={order.leader_id}")).text()
-    assert f"#{order.id}" in html
+    assert f"#{order.id}" in html and ("accept", "接单") in buttons_of(html)
     async with services.db.session() as s:
         task = (await db.console.open_tasks_of_order(s, order.id))[0]
     r = await c.post("/console/try/leader", data={"csrf": token, "leader": str(order.leader_id),
                                                   "task": str(task.id), "action": "accept"})
     assert r.status == 200
+    assert ("bought", "已买到") in buttons_of(await r.text())
     async with services.db.session() as s:
         assert (await db.orders.get(s, order.id)).status == "accepted"
 
@@ -246,3 +283,110 @@ async def test_a_call_through_the_real_voice_webhooks(client: Any, app: Any) -> 
     html = await r.text()
     assert r.status == 200, html
     assert 'class="call-log"' in html and "bubble out" in html  # the greeting was heard
+
+
+def test_leader_buttons_follow_the_telegram_card() -> None:
+    """Rows, actions and labels as the bot's card, in the leader's locale."""
+    from gateway.console.tryit import leader_buttons
+    from gateway.templates import Templates
+
+    services = SimpleNamespace(templates=Templates(), settings=None)
+    leader = SimpleNamespace(locale="ko-KR")
+    offered = SimpleNamespace(id=7, status="offered")
+    accepted = SimpleNamespace(id=7, status="accepted")
+    assert leader_buttons(services, leader, offered, SimpleNamespace(status="assigned")) == \
+        [[("accept", "수락"), ("decline", "할 수 없음")]]
+    assert leader_buttons(services, leader, accepted, SimpleNamespace(status="accepted")) == \
+        [[("bought", "구매 완료"), ("delivered", "배달 완료")], [("decline", "할 수 없음")]]
+    assert leader_buttons(services, leader, accepted, SimpleNamespace(status="purchased")) == \
+        [[("delivered", "배달 완료")], [("decline", "할 수 없음")]]
+
+
+def _sms_params(phone: str = "+8613800000001", body: str = "两袋大米") -> dict[str, str]:
+    return {"MessageSid": "SM" + "1" * 32, "AccountSid": "AC" + "1" * 32, "From": phone,
+            "To": "+10000000000", "Body": body, "NumMedia": "0"}
+
+
+async def test_demo_mode_signs_the_twilio_endpoints_without_a_token(
+        demo_database: Any, make_settings: Any, demo_settings: Any, make_client: Any,
+        make_app: Any) -> None:
+    """No TWILIO_AUTH_TOKEN: without --demo the endpoints are off; with it they run with a random
+    per-process token, refuse unsigned and forged requests, and the try-it SMS gets through."""
+    plain = make_settings(twilio_auth_token=None, twilio_account_sid=None)
+    assert not plain.twilio_enabled
+    assert "/twilio/sms" not in routes_of(make_app(plain))
+    configured = make_settings()
+    assert configured.for_demo() == (configured, "")  # a configured token is kept as it is
+    again, warning = plain.for_demo()
+    assert demo_settings.twilio_enabled and demo_settings.twilio_account_sid is None
+    assert len(demo_settings.twilio_auth_token) >= 32
+    assert again.twilio_auth_token != demo_settings.twilio_auth_token  # random each time
+    assert demo_settings.twilio_auth_token not in warning
+    assert plain.twilio_auth_token is None  # the original settings are not changed
+
+    await add_operator(demo_database)
+    app = make_app(demo_settings)
+    if "/twilio/sms" not in routes_of(app):
+        pytest.skip("the SMS webhook (gateway.telephony.sms) is not in this build")
+    c = await make_client(app)
+    url = demo_settings.public_url + "/twilio/sms"
+    params = _sms_params()
+    for headers in ({}, {"X-Twilio-Signature": "forged"},
+                    {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(
+                        url, params)}):
+        r = await c.post("/twilio/sms", data=params, headers=headers)
+        assert r.status == 403, headers
+    if "/twilio/voice" in routes_of(app):
+        r = await c.post("/twilio/voice", data={"CallSid": "CA" + "1" * 32,
+                                                "From": "+8613800000001"})
+        assert r.status == 403
+    async with app[SERVICES].db.session() as s:
+        assert not await db.console.inbound_from(s, "+8613800000001")  # nothing was stored
+
+    assert (await login(c)).status == 303
+    html = await (await c.get("/console/try")).text()
+    assert "没有设置 TWILIO_AUTH_TOKEN" not in html
+    async with app[SERVICES].db.session() as s:
+        resident = (await db.people.list_residents(s))[0]
+    token = await page_csrf(c, "/console/try")
+    r = await c.post("/console/try/sms", data={"csrf": token, "phone": resident.phone,
+                                               "body": "两袋大米"})
+    html = await r.text()
+    assert r.status == 200, html
+    assert "bubble in" in html and "两袋大米" in html and "bubble out" in html
+
+
+def test_serve_demo_generates_the_token_and_says_so(monkeypatch: Any, tmp_path: Any,
+                                                    caplog: Any) -> None:
+    """`doorstep serve --demo` and `doorstep demo` build the app with a generated token and log
+    one warning; plain `serve` leaves the Twilio endpoints disabled."""
+    import aiohttp.web
+
+    import gateway.app
+    import gateway.cli
+    import gateway.logs
+
+    for k in list(__import__("os").environ):
+        if k.startswith(("DOORSTEP_", "TWILIO_", "TELEGRAM_")):
+            monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)  # no .env file
+    built: list[Any] = []
+    monkeypatch.setattr(gateway.cli, "_migrate", lambda settings: None)
+    monkeypatch.setattr(gateway.cli, "_load_demo", lambda settings: None)
+    monkeypatch.setattr(gateway.logs, "configure", lambda *a, **kw: None)
+    monkeypatch.setattr(gateway.app, "create_app", lambda settings: built.append(settings))
+    monkeypatch.setattr(aiohttp.web, "run_app", lambda app, **kw: None)
+    runner = CliRunner()
+    caplog.set_level(logging.WARNING, logger="gateway.cli")
+    for args in (["serve", "--demo"], ["demo"]):
+        caplog.clear()
+        result = runner.invoke(gateway.cli.main, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert built[-1].twilio_enabled, args
+        lines = [r.getMessage() for r in caplog.records if r.name == "gateway.cli"]
+        assert len(lines) == 1 and "random per-process token" in lines[0]
+        assert built[-1].twilio_auth_token not in lines[0]
+    caplog.clear()
+    result = runner.invoke(gateway.cli.main, ["serve"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert not built[-1].twilio_enabled and not caplog.records
