@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
@@ -20,16 +21,18 @@ def _dialect(session: AsyncSession) -> str:
 async def lock(session: AsyncSession, channel: str, key: str, *, locale: str) -> Conversation:
     """The conversation of (channel, key), created if new, locked for this transaction on
     PostgreSQL (two texts from one number are handled one after the other)."""
-    ins = pg_insert(Conversation) if _dialect(session) == "postgresql" else \
-        sqlite_insert(Conversation)
-    now = utcnow()
-    await session.execute(ins.values(channel=channel, key=key, state="idle", locale=locale,
-                                      draft={}, failures=0, updated_at=now)
-                          .on_conflict_do_nothing(index_elements=["channel", "key"]))
     q = select(Conversation).where(Conversation.channel == channel, Conversation.key == key) \
         .execution_options(populate_existing=True)
     if _dialect(session) == "postgresql":
         q = q.with_for_update()
+    row = (await session.execute(q)).scalar_one_or_none()
+    if row is not None:  # the usual case: one statement
+        return row
+    ins = pg_insert(Conversation) if _dialect(session) == "postgresql" else \
+        sqlite_insert(Conversation)
+    await session.execute(ins.values(channel=channel, key=key, state="idle", locale=locale,
+                                      draft={}, failures=0, updated_at=utcnow())
+                          .on_conflict_do_nothing(index_elements=["channel", "key"]))
     return (await session.execute(q)).scalar_one()
 
 
@@ -101,11 +104,22 @@ async def touch_inbound(session: AsyncSession, inbound_id: int, *, response: str
                           .values(processed_at=utcnow(), response=response, order_id=order_id))
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What `store_inbound` knows of the stored message: its id, whether this call stored it,
+    and, for a message stored before, whether (and how) it was answered."""
+
+    id: int
+    new: bool
+    processed_at: datetime | None = None
+    response: str | None = None
+
+
 async def store_inbound(session: AsyncSession, *, channel: str, vendor_id: str,
-                        phone: str | None, body: str, raw: dict[str, Any]
-                        ) -> tuple[InboundMessage, bool]:
-    """Like `db.inbound.record`, but the insert comes first (one statement when new, and the
-    write lock is taken before any read, which SQLite needs under concurrent writers)."""
+                        phone: str | None, body: str, raw: dict[str, Any]) -> Stored:
+    """Store a received message once per vendor id. The insert comes first: one statement
+    when new, and the write lock is taken before any read, which SQLite needs under concurrent
+    writers; only a message seen before is read back."""
     ins = pg_insert(InboundMessage) if _dialect(session) == "postgresql" else \
         sqlite_insert(InboundMessage)
     new_id = (await session.execute(
@@ -113,8 +127,19 @@ async def store_inbound(session: AsyncSession, *, channel: str, vendor_id: str,
                    received_at=utcnow())
         .on_conflict_do_nothing(index_elements=["channel", "vendor_id"])
         .returning(InboundMessage.id))).scalar_one_or_none()
+    if new_id is not None:
+        return Stored(int(new_id), True)
+    old_id, processed_at, response = (await session.execute(
+        select(InboundMessage.id, InboundMessage.processed_at, InboundMessage.response)
+        .where(InboundMessage.channel == channel, InboundMessage.vendor_id == vendor_id))).one()
+    return Stored(int(old_id), False, processed_at, response)
+
+
+async def answered(session: AsyncSession, inbound_id: int) -> tuple[bool, str | None]:
+    """Whether a stored message was answered already (by a concurrent retry), and the answer."""
     row = (await session.execute(
-        select(InboundMessage).where(InboundMessage.channel == channel,
-                                     InboundMessage.vendor_id == vendor_id)
-        .execution_options(populate_existing=True))).scalar_one()
-    return row, new_id is not None
+        select(InboundMessage.processed_at, InboundMessage.response)
+        .where(InboundMessage.id == inbound_id))).one_or_none()
+    if row is None or row[0] is None:
+        return False, None
+    return True, row[1]

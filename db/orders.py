@@ -8,7 +8,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Order, OrderEvent, OrderItem, Task, utcnow
+from db.models import Order, OrderEvent, OrderItem, Resident, Task, utcnow
 
 
 def new_items(items: Iterable[Any]) -> list[OrderItem]:
@@ -24,17 +24,25 @@ def new_items(items: Iterable[Any]) -> list[OrderItem]:
 
 async def create(session: AsyncSession, *, channel: str, phone: str, status: str, actor: str,
                  items: Iterable[Any] = (), locale: str = "zh-CN", resident_id: int | None = None,
-                 transcript: str | None = None, note: str = "", reason: str = "") -> Order:
-    """A new order with its items and the first event (from nothing to `status`)."""
+                 resident: Resident | None = None, transcript: str | None = None, note: str = "",
+                 reason: str = "") -> Order:
+    """A new order with its items and the first event (from nothing to `status`), in one flush.
+
+    Its relationships are set here, so reading them later loads nothing: pass `resident` when
+    the caller has it already; with only `resident_id` it is loaded."""
+    if resident is not None:
+        resident_id = resident.id
     order = Order(channel=channel, phone=phone, status=status, locale=locale,
                   resident_id=resident_id, transcript=transcript, note=note,
-                  items=new_items(items), events=[])
+                  items=new_items(items), recordings=[], leader=None,
+                  events=[OrderEvent(from_status=None, to_status=status, actor=actor,
+                                     reason=reason)])
+    if resident is not None or resident_id is None:
+        order.resident = resident
     session.add(order)
     await session.flush()
-    session.add(OrderEvent(order_id=order.id, from_status=None, to_status=status, actor=actor,
-                           reason=reason))
-    await session.flush()
-    await session.refresh(order, ["events", "items"])
+    if resident is None and resident_id is not None:
+        await session.refresh(order, ["resident"])
     return order
 
 
@@ -68,8 +76,6 @@ async def list_orders(session: AsyncSession, *, status: str | None = None, phone
                       village: str | None = None, limit: int = 100,
                       offset: int = 0) -> tuple[Sequence[Order], int]:
     """Newest first; returns (page, total matching)."""
-    from db.models import Resident
-
     conds = []
     if status:
         conds.append(Order.status.in_(status.split(",")))

@@ -14,6 +14,7 @@ from db.models import Outbox, utcnow
 
 # A row stuck in 'sending' this long (its worker died mid-send) is tried again.
 SENDING_LEASE = timedelta(minutes=2)
+QUEUED = "doorstep.outbox_queued"  # session.info key
 
 
 async def enqueue(session: AsyncSession, *, channel: str, recipient: str, body: str,
@@ -27,7 +28,15 @@ async def enqueue(session: AsyncSession, *, channel: str, recipient: str, body: 
     ins = pg_insert(Outbox) if dialect == "postgresql" else sqlite_insert(Outbox)
     stmt = ins.values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
     result = await session.execute(stmt)
-    return bool(result.rowcount)
+    queued = bool(result.rowcount)
+    if queued:  # callers wake the outbox worker after the commit only if something was queued
+        session.info[QUEUED] = True
+    return queued
+
+
+def queued_in(session: AsyncSession) -> bool:
+    """Whether `enqueue` queued anything in this session."""
+    return bool(session.info.get(QUEUED))
 
 
 async def claim_due(session: AsyncSession, *, limit: int = 20, now: datetime | None = None,

@@ -27,7 +27,7 @@ import db.conversations
 import db.orders
 import db.outbox
 import db.people
-from db.models import InboundMessage, Order, utcnow
+from db.models import Order, utcnow
 from gateway import sms_text
 from gateway.domain import conversation as conv
 from gateway.domain.orders import announce_created
@@ -130,13 +130,13 @@ class SmsGateway:
         body = sms_text.clean(msg.body)
         limit = self.settings.sms_rate_limit
         async with self._tx() as s:
-            row, new = await db.conversations.store_inbound(
+            stored = await db.conversations.store_inbound(
                 s, channel=CHANNEL, vendor_id=msg.sid, phone=msg.phone, body=body, raw=msg.raw)
-            if not new and row.processed_at is not None:
-                return row.response or ""
-            inbound_id = row.id
+            if stored.processed_at is not None:
+                return stored.response or ""
+            inbound_id = stored.id
             early: str | None = None
-            if new and limit:
+            if stored.new and limit:
                 n = await db.conversations.recent_count(s, CHANNEL, msg.phone, RATE_WINDOW)
                 if n > limit:  # say it once per window, then stay quiet
                     early = self._render_one(await self._locale_of(s, msg.phone),
@@ -157,25 +157,27 @@ class SmsGateway:
         """Run the conversation for a stored text; never raises (a person gets the text)."""
         try:
             async with self._number(phone):
-                reply, confirmed = await self._process(inbound_id, phone, body)
+                reply, confirmed, queued = await self._process(inbound_id, phone, body)
         except Exception:
             log.exception("SMS %s could not be processed; keeping it for an operator", inbound_id)
             return await self._fail_safe(inbound_id, phone, body)
         if confirmed:
             self.services.wake_dispatcher()
-        self.services.outbox.wake()
+        if queued:
+            self.services.outbox.wake()
         return reply
 
-    async def _process(self, inbound_id: int, phone: str, body: str) -> tuple[str, bool]:
+    async def _process(self, inbound_id: int, phone: str, body: str) -> tuple[str, bool, bool]:
+        """(reply, whether an order was confirmed, whether the outbox got a message)."""
         now = utcnow()
         async with self._tx() as s:
             resident = await db.people.resident_by_phone(s, phone)
             locale = normalize_locale(resident.locale) if resident else \
                 guess_locale(phone, self.settings.default_locale)
             row = await db.conversations.lock(s, CHANNEL, phone, locale=locale)
-            inbound = await s.get(InboundMessage, inbound_id, populate_existing=True)
-            if inbound is not None and inbound.processed_at is not None:
-                return inbound.response or "", False  # a concurrent retry answered it
+            done, response = await db.conversations.answered(s, inbound_id)
+            if done:
+                return response or "", False, False  # a concurrent retry answered it
             state = conv.State.from_json(row.state, row.draft, row.failures, row.expires_at)
             known = resident is not None
             opted_out = bool(resident.opted_out) if resident else state.opted_out
@@ -208,7 +210,7 @@ class SmsGateway:
             await db.conversations.touch_inbound(s, inbound_id, response=reply,
                                                  order_id=order.id if order else None)
             confirmed = order is not None and order.status == "confirmed"
-        return reply, confirmed
+        return reply, confirmed, db.outbox.queued_in(s)
 
     async def _apply_order(self, s: AsyncSession, new: conv.NewOrder, phone: str, locale: str,
                            resident: Any, now: datetime) -> Order:
@@ -222,9 +224,7 @@ class SmsGateway:
                 return open_order
         order = await db.orders.create(
             s, channel=CHANNEL, phone=phone, status=new.status, actor=ACTOR, items=new.items,
-            locale=locale, resident_id=resident.id if resident else None,
-            transcript=new.transcript, reason=new.reason)
-        await s.refresh(order, ["resident", "leader"])
+            locale=locale, resident=resident, transcript=new.transcript, reason=new.reason)
         await announce_created(s, order, self.services.listeners)
         return order
 
@@ -234,9 +234,9 @@ class SmsGateway:
         reply = self._render_one(locale, "error")
         try:
             async with self._tx() as s:
-                inbound = await s.get(InboundMessage, inbound_id, populate_existing=True)
-                if inbound is not None and inbound.processed_at is not None:
-                    return inbound.response or ""
+                done, response = await db.conversations.answered(s, inbound_id)
+                if done:
+                    return response or ""
                 order = await db.orders.create(
                     s, channel=CHANNEL, phone=phone, status="needs_review", actor=ACTOR,
                     locale=locale, transcript=body, reason="the text could not be processed")

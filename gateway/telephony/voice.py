@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.conversations
 import db.orders
+import db.outbox
 import db.people
 import db.recordings
 from db.models import Conversation, utcnow
@@ -282,6 +283,9 @@ async def answer(request: web.Request) -> web.Response:
                                name=resident.name if resident else "")
                 if resident is None:
                     st.state, st.reason = "unknown", "unknown"
+                    alerts = services.extras.get("operator_alerts")
+                    if alerts is not None:  # even if they hang up before leaving a message
+                        await alerts.unknown_caller(s, call.phone, CHANNEL)
                 st.save(row)
             else:
                 st = CallState.from_row(row)
@@ -291,6 +295,8 @@ async def answer(request: web.Request) -> web.Response:
     except Exception:
         log.exception("voice answer failed")
         return twiml_response(error_twiml(services, settings.default_locale))
+    if db.outbox.queued_in(s):
+        services.outbox.wake()
     return twiml_response(xml)
 
 
@@ -351,9 +357,9 @@ async def recorded(request: web.Request) -> web.Response:
         if not url or st.state == "left":
             st.state = "left"
             return
-        _, new = await db.conversations.store_inbound(
+        stored = await db.conversations.store_inbound(
             s, channel=CHANNEL, vendor_id=sid, phone=st.phone, body="", raw=call.raw)
-        if not new:
+        if not stored.new:
             st.state = "left"
             return
         reason = {"key": "the caller chose to leave a message",
