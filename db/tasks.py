@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Leader, Order, OrderEvent, Outbox, Product, Task, utcnow
+from db.models import Leader, Order, OrderEvent, Outbox, Product, Resident, Task, utcnow
 
 OPEN = ("offered", "accepted")
 
@@ -91,6 +91,26 @@ async def to_redact(session: AsyncSession, closed_before: datetime,
         select(Task).where(Task.status == "done", Task.redacted_at.is_(None),
                            Task.closed_at <= closed_before)
         .order_by(Task.closed_at, Task.id).limit(limit))).scalars().all()
+
+
+async def long_unassigned(session: AsyncSession, since_before: datetime, limit: int = 100
+                          ) -> Sequence[tuple[Order, OrderEvent]]:
+    """Orders unassigned since before `since_before` whose resident has not been texted about
+    it yet (no outbox row under `gateway.notify.event_sms_key`), with that event; residents who
+    opted out are left out."""
+    latest = select(OrderEvent.order_id, func.max(OrderEvent.id).label("event_id")) \
+        .where(OrderEvent.to_status == "unassigned").group_by(OrderEvent.order_id).subquery()
+    key = literal("order:") + cast(Order.id, String) + literal(":event:") \
+        + cast(latest.c.event_id, String) + literal(":sms")
+    q = (select(Order, OrderEvent)
+         .join(latest, latest.c.order_id == Order.id)
+         .join(OrderEvent, OrderEvent.id == latest.c.event_id)
+         .outerjoin(Resident, Resident.id == Order.resident_id)
+         .where(Order.status == "unassigned", Order.updated_at <= since_before,
+                or_(Resident.id.is_(None), Resident.opted_out.is_(False)),
+                ~exists().where(Outbox.idempotency_key == key))
+         .order_by(Order.id).limit(limit))
+    return [(o, e) for o, e in (await session.execute(q)).all()]
 
 
 async def orders_with_status(session: AsyncSession, status: str, limit: int = 100) -> Sequence[int]:

@@ -41,7 +41,10 @@ def create_app(settings: Settings, services: Services | None = None, *,
                modules: tuple[str, ...] = MODULES, workers: bool = True) -> web.Application:
     """Build the application. `workers=False` leaves background workers to the caller (tests)."""
     services = services or build_services(settings)
-    services.listeners.append(ResidentSms(services.templates))
+    resident_sms = ResidentSms(services.templates,
+                               delayed=("unassigned",) if settings.unassigned_sms_minutes else ())
+    services.extras["resident_sms"] = resident_sms
+    services.listeners.append(resident_sms)
     for warning in settings.warnings():
         log.warning(warning)
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)

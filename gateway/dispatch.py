@@ -87,39 +87,53 @@ class OrderDispatcher:
         self._task = None
 
     async def run(self) -> None:
+        """Route on every wake; housekeeping (expired offers, the leader index, hiding old
+        details) when the poll interval or the next offer's expiry is due. A burst of
+        confirmations then costs one routing pass each, not a full pass each."""
+        housekeeping_at = 0.0
         while not self._stopping:
             self._wake.clear()
+            due = time.monotonic() >= housekeeping_at or (
+                self._next_expiry is not None and self._next_expiry <= utcnow())
             try:
-                await self.run_once()
+                await self.run_once(routing_only=not due)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be restarting: keep going
                 log.exception("dispatch pass failed; trying again")
+            if due:
+                housekeeping_at = time.monotonic() + self.poll_seconds
             if self._stopping:
                 break
-            timeout = self.poll_seconds
+            timeout = max(0.05, housekeeping_at - time.monotonic())
             if self._next_expiry is not None:
                 timeout = min(timeout, max(0.05, (self._next_expiry - utcnow()).total_seconds()))
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def run_once(self, now: datetime | None = None) -> int:
-        """Expire unanswered offers, route confirmed orders, hide old details; returns changes."""
+    async def run_once(self, now: datetime | None = None, *, routing_only: bool = False) -> int:
+        """Expire unanswered offers, route confirmed orders, hide old details; returns changes.
+        `routing_only` routes confirmed orders and nothing else."""
         now = now or utcnow()
         changed = 0
         async with self._lock:
-            await self._refresh_index()
-            async with self.db.session() as s:
-                expired = [t.id for t in await db.tasks.expired_offers(s, now)]
-            for task_id in expired:
-                changed += await self._guarded(self._expire, task_id, now)
+            if not routing_only:
+                await self._refresh_index()
+                async with self.db.session() as s:
+                    expired = [t.id for t in await db.tasks.expired_offers(s, now)]
+                for task_id in expired:
+                    changed += await self._guarded(self._expire, task_id, now)
             async with self.db.session() as s:
                 confirmed = list(await db.tasks.orders_with_status(s, S.CONFIRMED))
+            if routing_only and confirmed:  # leaders may have joined since the last pass
+                await self._refresh_index()
             for order_id in confirmed:
                 changed += await self._guarded(self._route_confirmed, order_id, now)
-            changed += await self._guarded(self._redact_old, 0, now)
-            async with self.db.session() as s:
-                self._next_expiry = await db.tasks.next_expiry(s)
+            if not routing_only:
+                changed += await self._guarded(self._redact_old, 0, now)
+                changed += await self._guarded(self._text_long_unassigned, 0, now)
+                async with self.db.session() as s:
+                    self._next_expiry = await db.tasks.next_expiry(s)
         if changed:
             self.services.outbox.wake()
         return changed
@@ -183,6 +197,17 @@ class OrderDispatcher:
             task.redacted_at = now
         return len(tasks)
 
+    async def _text_long_unassigned(self, s: AsyncSession, _: int, now: datetime) -> int:
+        """Text residents whose order has found no leader for `unassigned_sms_minutes`."""
+        minutes = self.services.settings.unassigned_sms_minutes
+        sms = self.services.extras.get("resident_sms")
+        if not minutes or sms is None:
+            return 0
+        sent = 0
+        for order, event in await db.tasks.long_unassigned(s, now - timedelta(minutes=minutes)):
+            sent += bool(await sms.send(s, order, event))
+        return sent
+
     async def _offer_next(self, s: AsyncSession, order: Order, now: datetime, *,
                           reason: str) -> Task | None:
         """Offer the order to the best leader who has not had it yet, or make it unassigned."""
@@ -213,6 +238,8 @@ class OrderDispatcher:
         leader = leaders[best.leader_id]
         expires = now + timedelta(minutes=self.services.settings.accept_timeout_minutes)
         task = await db.tasks.create(s, order, leader.id, expires_at=expires)
+        if self._next_expiry is None or expires < self._next_expiry:
+            self._next_expiry = expires  # until the next housekeeping pass reads it again
         order.leader_id = leader.id
         order.leader = leader
         await change_status(s, order, S.ASSIGNED, actor="dispatcher", listeners=listeners,
@@ -296,6 +323,8 @@ class TaskSync:
 
     async def on_event(self, session: AsyncSession, order: Order, event: OrderEvent) -> None:
         to = event.to_status
+        if event.from_status is None:  # a new order has no tasks yet
+            return
         if to not in (S.CANCELLED, S.CONFIRMED, S.UNASSIGNED, S.DELIVERED, S.ASSIGNED):
             return
         open_tasks = await db.tasks.open_for_order(session, order.id)

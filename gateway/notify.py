@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.outbox
@@ -9,20 +11,33 @@ from db.models import Order, OrderEvent
 from gateway.templates import Templates
 
 
-class ResidentSms:
-    """Queues an SMS to the resident for each status that has a template `sms/event_<status>.j2`."""
+def event_sms_key(order_id: int, event_id: int) -> str:
+    """The outbox idempotency key of the text about one order event (`db.tasks` matches it)."""
+    return f"order:{order_id}:event:{event_id}:sms"
 
-    def __init__(self, templates: Templates) -> None:
+
+class ResidentSms:
+    """Queues an SMS to the resident for each status that has a template `sms/event_<status>.j2`.
+    Statuses in `delayed` are not texted on the event itself: the dispatcher texts them when the
+    order is still in that status after a while (`send`)."""
+
+    def __init__(self, templates: Templates, delayed: Iterable[str] = ()) -> None:
         self.templates = templates
+        self.delayed = frozenset(delayed)
 
     async def on_event(self, session: AsyncSession, order: Order, event: OrderEvent) -> None:
+        if event.to_status not in self.delayed:
+            await self.send(session, order, event)
+
+    async def send(self, session: AsyncSession, order: Order, event: OrderEvent) -> bool:
+        """Queue the text about `event` (once per event); False if there is none to send."""
         name = f"sms/event_{event.to_status}.j2"
         if not (self.templates.exists(order.locale, name) or self.templates.exists("zh-CN", name)):
-            return
+            return False
         if order.resident is not None and order.resident.opted_out:
-            return
+            return False
         body = self.templates.render(order.locale, name, order=order, event=event,
                                      resident=order.resident, leader=order.leader)
-        await db.outbox.enqueue(session, channel="sms", recipient=order.phone, body=body,
-                                idempotency_key=f"order:{order.id}:event:{event.id}:sms",
-                                payload={"order_id": order.id, "event_id": event.id})
+        return await db.outbox.enqueue(session, channel="sms", recipient=order.phone, body=body,
+                                       idempotency_key=event_sms_key(order.id, event.id),
+                                       payload={"order_id": order.id, "event_id": event.id})

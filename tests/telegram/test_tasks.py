@@ -166,7 +166,7 @@ async def test_confirmed_orders_waiting_at_start_are_dispatched(start_gateway, d
                                    actor="resident", resident_id=r.id,
                                    items=[{"sku": "rice", "name": "大米", "quantity": 1}])
         oid = o.id
-    gw = await start_gateway()
+    gw = await start_gateway(unassigned_sms_minutes=0)  # the resident is texted at once
     await gw.wait_status(oid, "unassigned")  # nobody linked yet: straight to the operators
     alert = await gw.emu.wait_message(-100777, f"订单{oid}号无人接单")
     assert "+8613800000001" in alert["text"] and "大米" in alert["text"]
