@@ -182,3 +182,17 @@ def silence_ulaw(seconds: float) -> bytes:
 
 def duration(pcm: bytes, rate: int = RATE) -> float:
     return len(pcm) / 2 / rate
+
+
+def wav_to_mp3(source: bytes | str | Path, *, kbps: int = 24) -> bytes:
+    """A WAV recording as MP3 (8 kHz mono), the smallest format Telegram plays as a voice
+    message; raises WavError for a file that is not a readable WAV, ImportError without lameenc."""
+    import lameenc  # a wheel with LAME inside: no system codec needed
+
+    pcm = read_wav(source)
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(kbps)
+    encoder.set_in_sample_rate(RATE)
+    encoder.set_channels(1)
+    encoder.set_quality(5)
+    return bytes(encoder.encode(pcm) + encoder.flush())

@@ -6,6 +6,7 @@ or a bad request is permanent, everything else (outage, 5xx, network) is retried
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,13 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
-from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    BufferedInputFile,
+    FSInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
 from sqlalchemy import update
 
 import db.tasks
@@ -28,6 +35,17 @@ from gateway.errors import SendError
 log = logging.getLogger(__name__)
 
 VOICE_SUFFIXES = (".ogg", ".oga", ".opus", ".mp3", ".m4a")
+
+
+async def _as_mp3(path: Path) -> bytes | None:
+    """The recording encoded for a voice message, or None if it can't be (sent as a file)."""
+    from voice.audio import WavError, wav_to_mp3
+
+    try:
+        return await asyncio.to_thread(wav_to_mp3, path)
+    except (WavError, ImportError, OSError, RuntimeError) as exc:
+        log.warning("recording %s goes as a file: %s", path.name, exc)
+        return None
 
 
 def keyboard(payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
@@ -84,7 +102,12 @@ class TelegramSender:
                 msg = await self.bot.send_voice(chat_id, FSInputFile(path),
                                                 caption=row.body or None,
                                                 duration=p.get("duration") or None)
-            else:  # Telegram plays only OGG/Opus, MP3 and M4A as voice; WAV goes as a file
+            elif (mp3 := await _as_mp3(path)) is not None:
+                # Telegram plays only OGG/Opus, MP3 and M4A as voice: call audio is WAV
+                msg = await self.bot.send_voice(
+                    chat_id, BufferedInputFile(mp3, filename=path.with_suffix(".mp3").name),
+                    caption=row.body or None, duration=p.get("duration") or None)
+            else:  # not a WAV we can read: the leader still gets the file
                 msg = await self.bot.send_document(chat_id, FSInputFile(path),
                                                    caption=row.body or None)
             if task_id is not None:

@@ -117,19 +117,25 @@ def _wav(path: Path) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize(("suffix", "kind", "method"), [
-    ("wav", "document", "sendDocument"),   # Telegram plays only OGG/Opus, MP3, M4A as voice
-    ("ogg", "voice", "sendVoice")])
+@pytest.mark.parametrize(("suffix", "broken", "kind", "method", "sent_as"), [
+    # Telegram plays only OGG/Opus, MP3 and M4A as voice: call audio (WAV) goes as MP3
+    ("wav", False, "voice", "sendVoice", "call.mp3"),
+    ("ogg", False, "voice", "sendVoice", "call.ogg"),
+    ("wav", True, "document", "sendDocument", "call.wav")])  # unreadable: the file as it is
 async def test_recording_goes_along_and_details_are_hidden_after_the_configured_days(
-        gw: Harness, tmp_path: Path, suffix: str, kind: str, method: str) -> None:
+        gw: Harness, tmp_path: Path, suffix: str, broken: bool, kind: str, method: str,
+        sent_as: str) -> None:
     await gw.leader(1001, "吴团长", *NEAR)
     recording = _wav(tmp_path / f"call.{suffix}")
+    if broken:
+        Path(recording).write_bytes(b"RIFF" + b"\x00" * 20000)
     oid = await gw.order(await gw.resident(), recording=recording)
     card = await gw.card(1001, oid, buttons=True)
     await gw.emu.wait_for(lambda: any(kind in m for m in gw.emu.messages(1001)))
     voice = next(c for c in gw.emu.calls if c.method == method)
     files = [v for v in voice.params.values() if isinstance(v, dict) and "size" in v]
-    assert files and files[0]["size"] > 16000 and voice.params["chat_id"] == "1001"
+    assert files and files[0]["filename"] == sent_as and voice.params["chat_id"] == "1001"
+    assert files[0]["size"] > (2000 if sent_as.endswith(".mp3") else 16000)
     assert voice.params["caption"] == f"🎙 订单{oid}号的来电录音"
     await gw.emu.press(1001, card, "接单")
     await gw.wait_status(oid, "accepted")
