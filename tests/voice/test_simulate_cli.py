@@ -107,13 +107,6 @@ async def test_simulate_call_script_errors(make_client: Callable[..., Any], sett
     assert await all_orders(demo_database) == []
 
 
-@pytest.mark.xfail(strict=True, reason="gateway.telephony.simulate_sms does not exist, so "
-                   "`doorstep simulate sms` (in the README) is silently not registered")
-def test_simulate_sms_command_exists() -> None:
-    r = CliRunner().invoke(main, ["simulate", "sms", "--help"])
-    assert r.exit_code == 0 and "Usage:" in r.output
-
-
 # --- the real thing: `doorstep serve` with the Korean model, the command through click ------
 
 @pytest.fixture

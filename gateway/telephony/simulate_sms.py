@@ -1,0 +1,85 @@
+"""`doorstep simulate sms`: text a running gateway exactly as Twilio would, print its answers.
+
+Each text is posted to /twilio/sms as a Twilio inbound-message webhook (form fields as Twilio
+sends them, a fresh MessageSid, `X-Twilio-Signature` computed by the twilio library against
+DOORSTEP_PUBLIC_URL), one after the other, so several texts play a whole conversation.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+import click
+from twilio.request_validator import RequestValidator
+
+PATH = "/twilio/sms"
+_MESSAGE = re.compile(r"<Message[^>]*>(.*?)</Message>", re.S)
+
+
+def inbound_form(phone: str, body: str, *, to: str, account_sid: str,
+                 sid: str | None = None) -> dict[str, str]:
+    """The form of a Twilio inbound SMS webhook."""
+    sid = sid or "SM" + uuid.uuid4().hex
+    return {"MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid, "AccountSid": account_sid,
+            "From": phone, "To": to, "Body": body, "NumMedia": "0", "NumSegments": "1",
+            "ApiVersion": "2010-04-01"}
+
+
+def replies(twiml: str) -> list[str]:
+    """The texts of the <Message> elements of a TwiML answer."""
+    return [html.unescape(m) for m in _MESSAGE.findall(twiml)]
+
+
+def post_text(base_url: str, public_url: str, token: str, form: dict[str, str],
+              timeout: float = 15.0) -> tuple[int, str]:
+    """POST one signed webhook; (HTTP status, body)."""
+    signature = RequestValidator(token).compute_signature(public_url.rstrip("/") + PATH, form)
+    request = urllib.request.Request(
+        base_url.rstrip("/") + PATH, data=urllib.parse.urlencode(form).encode(),
+        headers={"X-Twilio-Signature": signature,
+                 "Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:  # noqa: S310 (our gateway)
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+@click.command("sms")
+@click.option("--from", "phone", required=True, help="The resident's number, e.g. +8613800000001.")
+@click.option("--to", default=None, help="The co-operative's number (default TWILIO_FROM_NUMBER).")
+@click.option("--url", default=None, help="Where the gateway listens (default "
+              "http://DOORSTEP_HOST:DOORSTEP_PORT).")
+@click.option("--sid", default=None, help="MessageSid of a single text (to replay a retry).")
+@click.argument("texts", nargs=-1)
+def sms(phone: str, to: str | None, url: str | None, sid: str | None,
+        texts: tuple[str, ...]) -> None:
+    """Send TEXTS (or one text per line of stdin) as the resident and print each answer."""
+    from gateway.cli import _settings
+
+    settings = _settings()
+    if not settings.twilio_auth_token:
+        raise click.ClickException("TWILIO_AUTH_TOKEN must be set (the same as the gateway's)")
+    if sid and len(texts) != 1:
+        raise click.ClickException("--sid goes with exactly one text")
+    base = url or f"http://{settings.host}:{settings.port}"
+    lines = list(texts) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for body in lines:
+        form = inbound_form(phone, body, to=to or settings.twilio_from_number or "+10000000000",
+                            account_sid=settings.twilio_account_sid or "AC" + "0" * 32, sid=sid)
+        try:
+            status, answer = post_text(base, settings.public_url, settings.twilio_auth_token,
+                                       form)
+        except (urllib.error.URLError, OSError) as exc:
+            raise click.ClickException(f"cannot reach the gateway at {base}: {exc}") from None
+        click.echo(f"> {body}")
+        if status != 200:
+            raise click.ClickException(f"{PATH}: HTTP {status} {answer[:200]}")
+        for text in replies(answer) or ["(no answer)"]:
+            click.echo(text)
