@@ -203,16 +203,21 @@ class MediaCall:
             st = CallState.from_row(row)
             if st.state not in ("listen", "readback"):
                 return
-            if utt.texts:
-                st.transcripts.append(utt.texts[0])
-            if digit:
-                await apply_key(s, st, digit)
-            elif hung_up:
-                if utt.outcome is Outcome.SPEECH or st.items:
-                    await review_order(s, services, call_sid, st, "the caller hung up")
-                st.state = "done" if st.order_id else "hangup"
+            best = utt.texts[0] if utt.texts else ""
+            if digit or hung_up:
+                if best:
+                    st.transcripts.append(best)
+                if digit:
+                    await apply_key(s, st, digit)
+                else:
+                    if utt.outcome is Outcome.SPEECH or st.items:
+                        await review_order(s, services, call_sid, st, "the caller hung up")
+                    st.state = "done" if st.order_id else "hangup"
             else:
-                await self._meaning(s, st, lang, utt)
+                # the transcript keeps the alternative that was acted on, else the best one
+                used = await self._meaning(s, st, lang, utt)
+                if used or best:
+                    st.transcripts.append(used or best)
             await finish_call(s, services, call_sid, st)
             st.save(row)
         if st.state == "done" and st.order_id and not hung_up:
@@ -220,40 +225,43 @@ class MediaCall:
         if self.garbage:
             log.info("call %s: %d malformed media frames ignored", call_sid, self.garbage)
 
-    async def _meaning(self, s: Any, st: CallState, lang: Any, utt: Utterance) -> None:
-        parses = [lang.parse(t) for t in utt.texts] if lang is not None else []
+    async def _meaning(self, s: Any, st: CallState, lang: Any, utt: Utterance) -> str:
+        """Act on the first alternative that means something; returns it ("" for none)."""
+        texts = utt.texts if lang is not None else []
+        parses = [(t, lang.parse(t)) for t in texts]
         if st.state == "listen":
             if utt.outcome is Outcome.FAILED:
                 st.to_record("failed")
-                return
+                return ""
             if utt.outcome is Outcome.NO_SPEECH:
                 st.fail("no_speech")
-                return
-            for p in parses:
+                return ""
+            for text, p in parses:
                 if p.intent == "order" and p.items:
                     st.read_back([item_dict(i) for i in p.items])
-                    return
+                    return text
                 if p.intent == "repeat":
                     items = await last_items(s, st.phone)
                     if items:
                         st.read_back(items, "repeat")
                     else:
                         st.prompt = "none_to_repeat"
-                    return
+                    return text
             st.fail("not_understood")
-            return
+            return ""
         # readback: a spoken yes confirms, a no asks again; anything else reads back again
-        for p in parses:
+        for text, p in parses:
             if p.intent == "confirm":
                 st.state = "confirm"
-                return
+                return text
             if p.intent == "cancel":
                 st.items = []
                 st.fail("again")
-                return
+                return text
             if p.intent == "order" and p.items:
                 st.read_back([item_dict(i) for i in p.items], "corrected")
-                return
+                return text
+        return ""
 
 
 async def media(request: web.Request) -> web.StreamResponse:

@@ -60,6 +60,19 @@ async def test_spoken_yes_confirms(make_client: Callable[..., Any], settings: An
     assert len(await recordings(demo_database)) == 2
 
 
+async def test_a_lower_alternative_that_parses_is_used_and_kept(
+        make_client: Callable[..., Any], settings: Any, demo_database: Any) -> None:
+    # N-best: the recogniser's best guesses mean nothing; the third is an order, the yes is
+    # only the second alternative of its utterance.
+    rec, _ = scripted([["呜呜", "哎呀", "大米两袋"], ["呜", "对"]])
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    log = await call(twilio, WANG, [tone(), tone(0.3)])
+    assert any("您要的是：大米2袋" in h for h in log.heard)
+    assert "好的，已经下单：大米2袋" in log.heard[-1]
+    [order] = await orders(demo_database)
+    assert order.status == "confirmed" and order.transcript == "大米两袋\n对"
+
+
 async def test_key_2_says_again_then_not_understood_leaves_a_message(
         make_client: Callable[..., Any], settings: Any, demo_database: Any) -> None:
     rec, _ = scripted(["大米两袋", "呜呜呜"])
