@@ -14,11 +14,11 @@ class Line:
     name: str
     unit: str
     quantity: Decimal = Decimal(0)
-    orders: set[int] = field(default_factory=set)
+    phones: set[str] = field(default_factory=set)  # a household is a phone number
 
     @property
     def households(self) -> int:
-        return len(self.orders)
+        return len(self.phones)
 
 
 def combine(orders: Iterable[Order], categories: Mapping[str, str]
@@ -32,7 +32,7 @@ def combine(orders: Iterable[Order], categories: Mapping[str, str]
             key = (categories.get(it.sku, ""), it.name, it.unit)
             line = lines.setdefault(key, Line(it.name, it.unit))
             line.quantity += Decimal(it.quantity)
-            line.orders.add(order.id)
+            line.phones.add(order.phone)
     groups: dict[str, list[Line]] = {}
     for (cat, _, _), line in sorted(lines.items(), key=lambda kv: (kv[0][0] == "", kv[0])):
         groups.setdefault(cat, []).append(line)
