@@ -77,6 +77,16 @@ class Harness:
         self.services.wake_dispatcher()
         return oid
 
+    async def assign_by_hand(self, order_id: int, leader: Leader) -> None:
+        """An operator gives the order to `leader`, as the console does."""
+        async with self.services.db.session() as s:
+            o = await db.orders.get(s, order_id)
+            assert o is not None
+            o.leader_id = leader.id
+            await change_status(s, o, "assigned", actor="operator:admin",
+                                listeners=self.services.listeners)
+        self.services.outbox.wake()
+
     async def get_order(self, order_id: int) -> Order:
         async with self.services.db.session() as s:
             o = await db.orders.get(s, order_id)

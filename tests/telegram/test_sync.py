@@ -34,13 +34,7 @@ async def test_operator_assigns_an_unassigned_order_by_hand(gw: Harness) -> None
     oid = await gw.order(await gw.resident())
     await gw.wait_status(oid, "unassigned")
     ld = await gw.leader(1001, "吴团长", 31.5, 120.5)  # far away: only a person would pick them
-    async with gw.services.db.session() as s:
-        o = await db.orders.get(s, oid)
-        assert o is not None
-        o.leader_id = ld.id
-        await change_status(s, o, "assigned", actor="operator:admin",
-                            listeners=gw.services.listeners)
-    gw.services.outbox.wake()
+    await gw.assign_by_hand(oid, ld)
     card = await gw.card(1001, oid, buttons=True)
     await gw.emu.press(1001, card, "接单")
     await gw.wait_status(oid, "accepted")

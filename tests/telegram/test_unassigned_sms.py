@@ -6,9 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import db.orders
 from db.models import utcnow
-from gateway.domain.orders import change_status
 from tests.telegram.conftest import Harness
 from tests.telegram.test_tasks import sms_bodies
 
@@ -37,12 +35,7 @@ async def test_not_texted_when_a_person_assigned_it_in_time(start_gateway: Any) 
     oid = await gw.order(await gw.resident())
     await gw.wait_status(oid, "unassigned")
     ld = await gw.leader(1001, "吴团长", 31.5, 120.5)
-    async with gw.services.db.session() as s:
-        o = await db.orders.get(s, oid)
-        assert o is not None
-        o.leader_id = ld.id
-        await change_status(s, o, "assigned", actor="operator:admin",
-                            listeners=gw.services.listeners)
+    await gw.assign_by_hand(oid, ld)
     await later(gw, 31)
     assert not [b for b in await sms_bodies(gw, "+8613800000001") if WAITING in b]
 
