@@ -159,6 +159,9 @@ def gateway_env(database_url: str, port: int, data_dir: Path, *, twilio_api_url:
         "DOORSTEP_LOG_LEVEL": "WARNING",
         "DOORSTEP_OUTBOX_POLL_SECONDS": "0.2",
         "DOORSTEP_DISPATCH_POLL_SECONDS": "0.5",
+        # No leader is on Telegram here, so every confirmed order becomes unassigned; texting
+        # its resident at once gives each order an outbound SMS, which the audits count.
+        "DOORSTEP_UNASSIGNED_SMS_MINUTES": "0",
         "DOORSTEP_VOICE_WORKERS": "0",
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
