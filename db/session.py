@@ -85,3 +85,14 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database could not be reached or used just now (connection lost
+    or refused, server restarting, pool exhausted, SQLite busy), as opposed to a bug."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError,
+                        ConnectionError, TimeoutError, OSError)):
+        return True
+    return isinstance(exc, sa.DBAPIError) and exc.connection_invalidated

@@ -19,3 +19,7 @@ class SendError(DoorstepError):
 
 class NotConfigured(DoorstepError):
     """A feature needs settings that are missing (a vendor token, a model path)."""
+
+
+class Unavailable(DoorstepError):
+    """A dependency (the database) is away for now: the request can be tried again."""

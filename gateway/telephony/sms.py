@@ -28,9 +28,11 @@ import db.orders
 import db.outbox
 import db.people
 from db.models import Order, utcnow
+from db.session import is_unavailable
 from gateway import sms_text
 from gateway.domain import conversation as conv
 from gateway.domain.orders import announce_created
+from gateway.errors import Unavailable
 from gateway.locales import normalize_locale
 from gateway.services import SERVICES, Services, services_of
 from gateway.telephony.signature import twiml_response, verified_form
@@ -154,11 +156,17 @@ class SmsGateway:
             guess_locale(phone, self.settings.default_locale)
 
     async def process(self, inbound_id: int, phone: str, body: str) -> str:
-        """Run the conversation for a stored text; never raises (a person gets the text)."""
+        """Run the conversation for a stored text. A failure is kept for a person, except the
+        database being away, which raises Unavailable (the stored text is processed again)."""
         try:
             async with self._number(phone):
                 reply, confirmed, queued = await self._process(inbound_id, phone, body)
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                # The text is stored but the database went away while it was being worked on:
+                # answer 503, so Twilio's retry (same MessageSid) or the sweeper redoes it.
+                log.warning("SMS %s: database unavailable, to be retried: %r", inbound_id, exc)
+                raise Unavailable("database unavailable") from exc
             log.exception("SMS %s could not be processed; keeping it for an operator", inbound_id)
             return await self._fail_safe(inbound_id, phone, body)
         if confirmed:
@@ -346,9 +354,11 @@ async def inbound_sms(request: web.Request) -> web.Response:
     msg = InboundSms.from_form(form)
     try:
         reply = await request.app[SMS].receive(msg)
+    except Unavailable:  # stored, or not even stored: Twilio's retry is safe either way
+        raise web.HTTPServiceUnavailable(text="try again later") from None
     except Exception:  # not even stored: let Twilio log the failure and use its fallback URL
         log.exception("could not store SMS %s", msg.sid)
-        raise web.HTTPServiceUnavailable(text="try again later")
+        raise web.HTTPServiceUnavailable(text="try again later") from None
     return twiml_response(twiml(reply))
 
 

@@ -122,6 +122,8 @@ async def test_database_connection_lost_under_load(pg_url: str, pg_proxy: TcpPro
     assert sum(stats.statuses[s] for s in stats.statuses if s >= 500) + \
         sum(stats.errors.values()) > 0, "the outage was not felt"
     await assert_audit(url, audit, outbox, final)
+    # no confirmation was answered with an apology: each became its order on a retry
+    assert audit.for_operator == 0 and audit.no_order == 0, audit.summary()
 
 
 @pytest.mark.postgres

@@ -187,6 +187,33 @@ async def test_processing_failure_keeps_the_text_for_an_operator(
     assert msg.order_id == order.id and msg.response == reply
 
 
+async def test_database_lost_mid_processing_answers_503_and_the_retry_is_processed(
+        texter: Texter, demo_database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.services import SERVICES
+
+    services = texter.app[SERVICES]
+    real = services.languages.get
+
+    async def gone(*_a: Any, **_k: Any) -> Any:
+        raise OperationalError("SELECT 1", {}, ConnectionResetError("connection reset"))
+
+    monkeypatch.setattr(services.languages, "get", gone)
+    params = {"MessageSid": new_sid(), "AccountSid": "AC" + "0" * 32, "From": GRANDMA,
+              "To": FROM_NUMBER, "Body": "大米两袋"}
+    status, _ = await texter.post(params)
+    assert status == 503  # Twilio tries again with the same MessageSid
+    (msg,) = await rows(demo_database, InboundMessage)
+    assert msg.processed_at is None and await rows(demo_database, Order) == []
+    monkeypatch.setattr(services.languages, "get", real)
+    status, xml = await texter.post(params)
+    assert status == 200 and "大米2袋" in reply_text(xml)
+    assert await texter.text("1") and len(await rows(demo_database, InboundMessage)) == 2
+    (order,) = await rows(demo_database, Order)
+    assert order.events[0].to_status == "confirmed"  # not kept for an operator
+
+
 async def test_unanswered_stored_texts_are_answered_by_the_sweeper(
         texter: Texter, demo_database: Database, fake_twilio: Any) -> None:
     from datetime import timedelta
