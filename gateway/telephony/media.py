@@ -151,6 +151,11 @@ class MediaCall:
             utt = Utterance(Outcome.NO_SPEECH, reason="hangup")
         else:
             utt = await listener.result()
+            if utt.outcome is not Outcome.NO_SPEECH and utt.ended_at:
+                # end of speech -> recognised (or failed): what the caller waits for
+                self.services.metrics.observe("doorstep_recognition_seconds",
+                                              time.monotonic() - utt.ended_at,
+                                              outcome=utt.outcome.value)
         if not hung_up:
             if len(self.voice.ended) > 10000:  # calls that never came back for /next
                 self.voice.ended.clear()

@@ -488,6 +488,15 @@ def setup(app: web.Application) -> None:
         recognizer = pool
     voice = VoiceService(services, recognizer)
     services.extras["voice"] = voice
+    if pool is not None:
+        services.metrics.describe("doorstep_voice_worker_restarts_total", "counter",
+                                  "recognition worker processes restarted after a crash")
+
+        async def pool_metrics(m: Any) -> None:
+            m.counters["doorstep_voice_worker_restarts_total"][()] = float(pool.restarts)
+            m.set("doorstep_voice_workers_alive", float(sum(w.alive for w in pool.workers)))
+
+        services.metrics.collectors.append(pool_metrics)
     app[VOICE] = voice
     app.router.add_post("/twilio/voice", answer)
     app.router.add_post("/twilio/voice/next", next_step)

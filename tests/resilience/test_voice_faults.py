@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 
@@ -141,6 +142,11 @@ async def test_recognition_worker_killed_mid_call(tmp_path: Path, gateway: Any) 
     assert await model_loaded(gw.proc.pid, not_pid=worker) != worker  # restarted, loaded
     second = await place_call(twilio, callers[1], [words], "1", pace=2.0)
     assert second.heard and second.heard[-1].startswith("주문되었습니다"), second.heard
+    async with aiohttp.ClientSession() as http:  # the restart and the waits are measured
+        metrics = await (await http.get(gw.url + "/metrics")).text()
+    assert "doorstep_voice_worker_restarts_total 1" in metrics, metrics
+    assert "doorstep_voice_workers_alive 1" in metrics
+    assert 'doorstep_recognition_seconds_count{outcome="speech"}' in metrics
     from db.models import Order
     from db.session import Database
 
