@@ -78,6 +78,7 @@ class OperatorSession:
     username: str
     expires: float
     fingerprint: str
+    issued: float = 0.0  # time.time() at login
 
     @property
     def actor(self) -> str:
@@ -102,11 +103,12 @@ class Sessions:
         return hmac.new(self.secret, message.encode(), hashlib.sha256).hexdigest()
 
     def issue(self, operator_id: int, username: str, password_hash: str) -> tuple[str, OperatorSession]:
+        now = time.time()
         sess = OperatorSession(sid=secrets.token_urlsafe(16), operator_id=operator_id,
-                               username=username, expires=time.time() + self.max_age,
-                               fingerprint=_fingerprint(password_hash))
+                               username=username, expires=now + self.max_age,
+                               fingerprint=_fingerprint(password_hash), issued=now)
         body = _b64(json.dumps({"sid": sess.sid, "uid": operator_id, "u": username,
-                                "exp": sess.expires, "fp": sess.fingerprint},
+                                "exp": sess.expires, "fp": sess.fingerprint, "iat": now},
                                separators=(",", ":")).encode())
         return f"{body}.{self._sign('session|' + body)}", sess
 
@@ -120,7 +122,7 @@ class Sessions:
             data = json.loads(_unb64(body))
             sess = OperatorSession(sid=str(data["sid"]), operator_id=int(data["uid"]),
                                    username=str(data["u"]), expires=float(data["exp"]),
-                                   fingerprint=str(data["fp"]))
+                                   fingerprint=str(data["fp"]), issued=float(data.get("iat", 0)))
         except (ValueError, KeyError, TypeError):
             return None
         if sess.expires < time.time() or sess.sid in self._revoked:
@@ -268,10 +270,25 @@ def _unknown_user_failed(request: web.Request, username: str, settings: Settings
 
 
 async def operator_still_valid(request: web.Request, sess: OperatorSession) -> bool:
-    """False once the operator is deleted or the password has changed since login."""
+    """False once the operator is deleted, the password has changed since login, or the
+    operator logged out after this session began (on any device, before a restart too)."""
     from gateway.services import services_of
 
     async with services_of(request).db.session() as s:
         op = await db.people.operator_by_username(s, sess.username)
-        return op is not None and op.id == sess.operator_id and \
-            _fingerprint(op.password_hash) == sess.fingerprint
+        if op is None or op.id != sess.operator_id or \
+                _fingerprint(op.password_hash) != sess.fingerprint:
+            return False
+        revoked = op.sessions_revoked_at
+        return revoked is None or sess.issued > revoked.timestamp()
+
+
+async def end_sessions(request: web.Request, sess: OperatorSession) -> None:
+    """Log out: this session now, and every other one of the operator issued before now."""
+    from gateway.services import services_of
+
+    sessions_of(request).revoke(sess)
+    async with services_of(request).db.session() as s:
+        op = await db.people.operator_by_username(s, sess.username)
+        if op is not None and op.id == sess.operator_id:
+            op.sessions_revoked_at = utcnow()

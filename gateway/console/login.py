@@ -12,6 +12,7 @@ from gateway.console.auth import (
     SESSION_COOKIE,
     check_login,
     current,
+    end_sessions,
     safe_next,
     sessions_of,
 )
@@ -56,7 +57,7 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     sessions = sessions_of(request)
-    sessions.revoke(current(request))
+    await end_sessions(request, current(request))
     response = web.HTTPSeeOther("/console/login")
     sessions.clear(response)
     raise response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -100,6 +101,29 @@ async def test_login_sets_a_safe_cookie_and_logout_ends_the_session(
     # The old cookie is refused too, not just forgotten by the browser.
     anon.session.cookie_jar.update_cookies({"doorstep_console": value})
     assert (await anon.get("/console/orders", allow_redirects=False)).status == 303
+
+
+async def test_logout_holds_after_a_restart_and_on_other_devices(
+        anon: Any, app: Any, console_settings: Any, make_app: Any,
+        make_client: Callable[..., Any]) -> None:
+    def session_cookie(r: Any) -> str:
+        c = next(c for c in r.headers.getall("Set-Cookie") if c.startswith("doorstep_console="))
+        return c.split(";")[0].split("=", 1)[1]
+
+    laptop = session_cookie(await login(anon))
+    phone_client = await make_client(make_app(console_settings))
+    phone = session_cookie(await login(phone_client))
+    assert (await phone_client.get("/console/orders", allow_redirects=False)).status == 200
+    token = await page_csrf(anon)
+    assert (await anon.post("/console/logout", data={"csrf": token},
+                            allow_redirects=False)).status == 303
+    # A restarted gateway (a new app, the same database and secret) refuses both old cookies.
+    restarted = await make_client(make_app(console_settings))
+    for value in (laptop, phone):
+        restarted.session.cookie_jar.update_cookies({"doorstep_console": value})
+        assert (await restarted.get("/console/orders", allow_redirects=False)).status == 303
+    assert (await login(restarted)).status == 303  # and a new login works
+    assert (await restarted.get("/console/orders", allow_redirects=False)).status == 200
 
 
 async def test_cookie_is_secure_behind_https(demo_database: Any, make_settings: Any,
