@@ -28,13 +28,14 @@ async def create(session: AsyncSession, *, channel: str, phone: str, status: str
                  reason: str = "") -> Order:
     """A new order with its items and the first event (from nothing to `status`), in one flush.
 
-    Its relationships are set here, so reading them later loads nothing: pass `resident` when
-    the caller has it already; with only `resident_id` it is loaded."""
+    Items, events, resident and leader are set here, so reading them later loads nothing: pass
+    `resident` when the caller has it already; with only `resident_id` it is loaded. Recordings
+    stay unloaded (the caller attaches them with an UPDATE; `refresh` reads them then)."""
     if resident is not None:
         resident_id = resident.id
     order = Order(channel=channel, phone=phone, status=status, locale=locale,
                   resident_id=resident_id, transcript=transcript, note=note,
-                  items=new_items(items), recordings=[], leader=None,
+                  items=new_items(items), leader=None,
                   events=[OrderEvent(from_status=None, to_status=status, actor=actor,
                                      reason=reason)])
     if resident is not None or resident_id is None:
