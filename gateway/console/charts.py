@@ -18,7 +18,7 @@ def color(index: int) -> str:
 
 @dataclass
 class Segment:
-    village: str
+    group: str  # what the bar is stacked by: a village, or a day
     quantity: Decimal
     x: float
     width: float
@@ -46,7 +46,8 @@ class BarChart:
 
 def bar_chart(totals: dict[tuple[str, str, str], dict[str, Decimal]], *, width: int = 760,
               label_width: int = 170, bar_height: int = 30, gap: int = 10) -> BarChart:
-    """Horizontal bars, one per (sku, name, unit), stacked by village, longest first.
+    """Horizontal bars, one per (sku, name, unit), stacked by the inner keys (villages or
+    days), longest first.
 
     Quantities in different units are not comparable, so each bar is scaled against the largest
     bar of its own unit."""

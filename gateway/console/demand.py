@@ -20,6 +20,7 @@ from gateway.console.render import qty, render, tz_of
 from gateway.services import services_of
 
 MAX_DAYS = 92
+Totals = dict[tuple[str, str, str], dict[str, Decimal]]  # (sku, name, unit) -> group -> quantity
 
 
 def _period(request: web.Request) -> tuple[date, int, str]:
@@ -37,25 +38,28 @@ async def _aggregate(request: web.Request) -> tuple[Any, ...]:
     async with services_of(request).db.session() as s:
         rows = await db.console.demand_rows(s, since=since, until=until, village=village or None)
         villages = await db.console.villages(s)
-    # (day, village, sku, name, unit) -> quantity, and (sku, name, unit) -> village -> quantity
+    # (day, village, sku, name, unit) -> quantity; (sku, name, unit) -> village or day -> quantity
     table: dict[tuple[str, str, str, str, str], Decimal] = defaultdict(Decimal)
-    totals: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    by_village: Totals = defaultdict(lambda: defaultdict(Decimal))
+    by_day: Totals = defaultdict(lambda: defaultdict(Decimal))
     for r in rows:
         day = r.created_at.astimezone(tz).date().isoformat()
         table[(day, r.village, r.sku, r.name, r.unit)] += r.quantity
-        totals[(r.sku, r.name, r.unit)][r.village] += r.quantity
+        by_village[(r.sku, r.name, r.unit)][r.village] += r.quantity
+        by_day[(r.sku, r.name, r.unit)][day] += r.quantity
     lines = sorted(table.items())
-    return start, days, village, villages, lines, totals
+    return start, days, village, villages, lines, by_village, by_day
 
 
 async def demand_page(request: web.Request) -> web.Response:
-    start, days, village, villages, lines, totals = await _aggregate(request)
+    start, days, village, villages, lines, by_village, by_day = await _aggregate(request)
     return render(request, "demand.html", start=start.isoformat(), days=days, village=village,
-                  villages=villages, lines=lines, chart=bar_chart(totals))
+                  villages=villages, lines=lines, chart=bar_chart(by_village),
+                  chart_days=bar_chart(by_day))
 
 
 async def demand_csv(request: web.Request) -> web.Response:
-    start, days, _, _, lines, _ = await _aggregate(request)
+    start, days, _, _, lines, _, _ = await _aggregate(request)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["day", "village", "sku", "name", "unit", "quantity"])

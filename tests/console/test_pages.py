@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -215,6 +217,11 @@ async def test_demand_chart_and_csv(client: Any, app: Any) -> None:
                                        "unit": "袋"}])
     html = await (await client.get("/console/demand")).text()
     assert "<svg" in html and "<rect" in html and "6 袋" in html  # 2+3+1, cancelled left out
+    # two charts: stacked by village, and by day (all of today here)
+    assert "各商品数量（按村分色）" in html and "各商品数量（按天分色）" in html
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    assert f"<title>{residents[1].village}: 3 袋</title>" in html
+    assert f"<title>{today}: 6 袋</title>" in html
     r = await client.get("/console/demand.csv?days=1")
     rows = list(csv.DictReader(io.StringIO((await r.read()).decode("utf-8-sig"))))
     assert sum(float(x["quantity"]) for x in rows if x["sku"] == "rice") == 6
