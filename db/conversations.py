@@ -20,19 +20,19 @@ def _dialect(session: AsyncSession) -> str:
 
 async def lock(session: AsyncSession, channel: str, key: str, *, locale: str) -> Conversation:
     """The conversation of (channel, key), created if new, locked for this transaction on
-    PostgreSQL (two texts from one number are handled one after the other)."""
-    q = select(Conversation).where(Conversation.channel == channel, Conversation.key == key) \
-        .execution_options(populate_existing=True)
-    if _dialect(session) == "postgresql":
-        q = q.with_for_update()
-    row = (await session.execute(q)).scalar_one_or_none()
-    if row is not None:  # the usual case: one statement
-        return row
+    PostgreSQL (two texts from one number are handled one after the other). The insert comes
+    first even when the row exists: on SQLite it takes the write lock before the read, so a
+    concurrent writer makes this wait (busy_timeout) instead of failing the transaction later
+    with "database is locked" when a read transaction tries to write."""
     ins = pg_insert(Conversation) if _dialect(session) == "postgresql" else \
         sqlite_insert(Conversation)
     await session.execute(ins.values(channel=channel, key=key, state="idle", locale=locale,
                                       draft={}, failures=0, updated_at=utcnow())
                           .on_conflict_do_nothing(index_elements=["channel", "key"]))
+    q = select(Conversation).where(Conversation.channel == channel, Conversation.key == key) \
+        .execution_options(populate_existing=True)
+    if _dialect(session) == "postgresql":
+        q = q.with_for_update()
     return (await session.execute(q)).scalar_one()
 
 
