@@ -23,6 +23,7 @@ from gateway.services import SERVICES, Services
 from gateway.settings import Settings
 from gateway.telegram import leaders, operators, residents
 from gateway.telegram.alerts import OperatorAlerts
+from gateway.telegram.storage import DatabaseStorage
 from gateway.telegram.messages import TelegramMessages
 from gateway.telegram.middleware import UpdateMiddleware
 from gateway.telegram.sender import TelegramSender
@@ -49,7 +50,8 @@ def webhook_secret(settings: Settings) -> str:
 
 
 def make_dispatcher(services: Services, messages: TelegramMessages) -> Dispatcher:
-    dp = Dispatcher()
+    # Dialogue state in the database: a half-finished /newresident survives a restart.
+    dp = Dispatcher(storage=DatabaseStorage(services.db))
     dp.update.outer_middleware(UpdateMiddleware(services, messages))
     # Operators first (their chat only), then the resident dialogue's states, then leaders.
     dp.include_routers(operators.router(), residents.router(), leaders.router())

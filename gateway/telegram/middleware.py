@@ -14,6 +14,7 @@ import db.people
 from db.models import Leader
 from gateway.services import Services
 from gateway.telegram.messages import TelegramMessages
+from gateway.telegram.storage import CURRENT_SESSION
 
 
 class Reply:
@@ -75,6 +76,10 @@ class UpdateMiddleware(BaseMiddleware):
                         dispatch=self.services.extras.get("dispatcher"),
                         reply=Reply(self.messages, s, chat.id if chat else None, locale,
                                     event.update_id))
-            result = await handler(event, data)
+            token = CURRENT_SESSION.set(s)  # the dialogue state is written in this session
+            try:
+                result = await handler(event, data)
+            finally:
+                CURRENT_SESSION.reset(token)
         self.services.outbox.wake()
         return result
