@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Order, OrderEvent, OrderItem, Resident, Task, utcnow
@@ -77,7 +77,7 @@ async def list_orders(session: AsyncSession, *, status: str | None = None, phone
                       village: str | None = None, limit: int = 100,
                       offset: int = 0) -> tuple[Sequence[Order], int]:
     """Newest first; returns (page, total matching)."""
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     if status:
         conds.append(Order.status.in_(status.split(",")))
     if phone:

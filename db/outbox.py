@@ -28,7 +28,7 @@ async def enqueue(session: AsyncSession, *, channel: str, recipient: str, body: 
     ins = pg_insert(Outbox) if dialect == "postgresql" else sqlite_insert(Outbox)
     stmt = ins.values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
     result = await session.execute(stmt)
-    queued = bool(result.rowcount)
+    queued = bool(result.rowcount)  # type: ignore[attr-defined]
     if queued:  # callers wake the outbox worker after the commit only if something was queued
         session.info[QUEUED] = True
     return queued

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from collections.abc import Coroutine
 from typing import Any, Awaitable, Callable, TypeVar
 
 import click
@@ -23,7 +24,7 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _run(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+def _run(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
     return asyncio.run(fn(*args))
 
 

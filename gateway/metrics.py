@@ -73,9 +73,9 @@ class Metrics:
         for name, series in sorted(self.gauges.items()):
             head(name, "gauge")
             out += [f"{name}{_fmt(k)} {v:g}" for k, v in sorted(series.items())]
-        for name, series in sorted(self.hists.items()):
+        for name, hseries in sorted(self.hists.items()):
             head(name, "histogram")
-            for k, h in sorted(series.items()):
+            for k, h in sorted(hseries.items()):
                 cum = 0.0
                 for bound, n in zip(LATENCY_BUCKETS, h):
                     cum += n

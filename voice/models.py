@@ -15,7 +15,7 @@ import urllib.request
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 MANIFEST = ".doorstep-model.json"
 CHUNK = 256 * 1024
@@ -135,7 +135,7 @@ def verify(path: Path) -> list[str]:
     return problems
 
 
-def _read_manifest(path: Path) -> dict[str, object] | None:
+def _read_manifest(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads((path / MANIFEST).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
     except (OSError, ValueError):
