@@ -6,8 +6,8 @@ import asyncio
 import json
 import logging
 import sys
-from pathlib import Path
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
 import click
