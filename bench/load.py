@@ -414,10 +414,9 @@ class Texter:
         self.retries, self.timeout, self.retry_delay = retries, timeout, retry_delay
 
     def form(self, phone: str, body: str, sid: str | None = None) -> dict[str, str]:
-        sid = sid or "SM" + uuid.uuid4().hex
-        return {"From": phone, "To": SERVICE_NUMBER, "Body": body, "MessageSid": sid,
-                "SmsMessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT_SID,
-                "NumMedia": "0", "NumSegments": "1", "ApiVersion": "2010-04-01",
+        from gateway.telephony.simulate_sms import inbound_form
+
+        return {**inbound_form(phone, body, to=SERVICE_NUMBER, account_sid=ACCOUNT_SID, sid=sid),
                 "FromCountry": "CN", "ToCountry": "CN"}
 
     async def send(self, params: dict[str, str]) -> tuple[int, str] | None:

@@ -97,7 +97,6 @@ def is_unavailable(exc: BaseException) -> bool:
     or refused, server restarting, pool exhausted, SQLite busy), as opposed to a bug."""
     from sqlalchemy import exc as sa
 
-    if isinstance(exc, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError,
-                        ConnectionError, TimeoutError, OSError)):
+    if isinstance(exc, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError, OSError)):
         return True
     return isinstance(exc, sa.DBAPIError) and exc.connection_invalidated

@@ -43,6 +43,10 @@ class Metrics:
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
         self.counters[name][_labels(labels)] += value
 
+    def total(self, name: str, value: float, **labels: str) -> None:
+        """Set a counter to a running total kept elsewhere (e.g. a pool's restart count)."""
+        self.counters[name][_labels(labels)] = value
+
     def set(self, name: str, value: float, **labels: str) -> None:
         self.gauges[name][_labels(labels)] = value
 

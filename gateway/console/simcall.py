@@ -22,6 +22,7 @@ import aiohttp
 from twilio.request_validator import RequestValidator
 
 from gateway.settings import Settings
+from gateway.telephony.simulate_sms import inbound_form, twiml_texts
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,6 @@ def _signed(settings: Settings, path: str, params: dict[str, str]) -> dict[str, 
     return {"X-Twilio-Signature": sig}
 
 
-def twiml_says(xml: str) -> list[str]:
-    """The texts of <Message>, <Say> and <Body> in a TwiML answer."""
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError:
-        return []
-    return [(el.text or "").strip() for el in root.iter() if el.tag in ("Message", "Say", "Body")
-            and (el.text or "").strip()]
-
-
 @dataclass
 class SmsResult:
     status: int
@@ -68,9 +59,8 @@ class SmsResult:
 
 async def send_sms(base_url: str, settings: Settings, phone: str, body: str) -> SmsResult:
     path = "/twilio/sms"
-    params = {"MessageSid": _sid("SM"), "AccountSid": settings.twilio_account_sid or _sid("AC"),
-              "From": phone, "To": settings.twilio_from_number or "+10000000000", "Body": body,
-              "NumMedia": "0"}
+    params = inbound_form(phone, body, to=settings.twilio_from_number or "+10000000000",
+                          account_sid=settings.twilio_account_sid or _sid("AC"))
     async with aiohttp.ClientSession() as http, http.post(base_url + path, data=params,
                          headers=_signed(settings, path, params)) as r:
         text = await r.text()
@@ -78,7 +68,7 @@ async def send_sms(base_url: str, settings: Settings, phone: str, body: str) -> 
         raise SimulationError("try.sms_missing")
     if r.status == 403:
         raise SimulationError("try.rejected")
-    return SmsResult(r.status, twiml_says(text) if r.status == 200 else [text[:300]])
+    return SmsResult(r.status, twiml_texts(text) if r.status == 200 else [text[:300]])
 
 
 def wav_to_mulaw(data: bytes) -> bytes:
@@ -159,7 +149,7 @@ async def place_call(base_url: str, settings: Settings, phone: str, audio: bytes
             raise SimulationError("try.voice_missing")
         if r.status == 403:
             raise SimulationError("try.rejected")
-        result = CallResult(twiml=twiml, said=twiml_says(twiml))
+        result = CallResult(twiml=twiml, said=twiml_texts(twiml))
         try:
             root = ET.fromstring(twiml)
         except ET.ParseError:

@@ -18,11 +18,11 @@ from gateway.console.simcall import (
     SimulationError,
     place_call,
     send_sms,
-    twiml_says,
     wav_to_mulaw,
 )
 from gateway.people import PeopleError, normalize_phone
 from gateway.services import services_of
+from gateway.telephony.simulate_sms import twiml_texts
 
 MAX_WAV_BYTES = 1900 * 1024
 # Telegram ids of the simulated accounts leaders join with on the try-it page: far above the
@@ -55,7 +55,7 @@ async def _phone_screen(s: Any, phone: str) -> list[dict[str, Any]]:
         lines.append({"at": m.received_at, "dir": "in", "text": m.body, "status": ""})
         # The webhook's own answer (TwiML), as stored with the text it answered.
         answer = m.response or ""
-        for said in twiml_says(answer) if answer.lstrip().startswith("<") else \
+        for said in twiml_texts(answer) if answer.lstrip().startswith("<") else \
                 [answer] if answer else []:
             lines.append({"at": m.processed_at or m.received_at, "dir": "out", "text": said,
                           "status": ""})

@@ -7,19 +7,17 @@ DOORSTEP_PUBLIC_URL), one after the other, so several texts play a whole convers
 
 from __future__ import annotations
 
-import html
-import re
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import xml.etree.ElementTree as ET
 
 import click
 from twilio.request_validator import RequestValidator
 
 PATH = "/twilio/sms"
-_MESSAGE = re.compile(r"<Message[^>]*>(.*?)</Message>", re.S)
 
 
 def inbound_form(phone: str, body: str, *, to: str, account_sid: str,
@@ -31,9 +29,14 @@ def inbound_form(phone: str, body: str, *, to: str, account_sid: str,
             "ApiVersion": "2010-04-01"}
 
 
-def replies(twiml: str) -> list[str]:
-    """The texts of the <Message> elements of a TwiML answer."""
-    return [html.unescape(m) for m in _MESSAGE.findall(twiml)]
+def twiml_texts(xml: str) -> list[str]:
+    """The texts of <Message>, <Say> and <Body> in a TwiML answer."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return []
+    return [(el.text or "").strip() for el in root.iter() if el.tag in ("Message", "Say", "Body")
+            and (el.text or "").strip()]
 
 
 def post_text(base_url: str, public_url: str, token: str, form: dict[str, str],
@@ -81,5 +84,5 @@ def sms(phone: str, to: str | None, url: str | None, sid: str | None,
         click.echo(f"> {body}")
         if status != 200:
             raise click.ClickException(f"{PATH}: HTTP {status} {answer[:200]}")
-        for text in replies(answer) or ["(no answer)"]:
+        for text in twiml_texts(answer) or ["(no answer)"]:
             click.echo(text)

@@ -493,7 +493,7 @@ def setup(app: web.Application) -> None:
                                   "recognition worker processes restarted after a crash")
 
         async def pool_metrics(m: Any) -> None:
-            m.counters["doorstep_voice_worker_restarts_total"][()] = float(pool.restarts)
+            m.total("doorstep_voice_worker_restarts_total", float(pool.restarts))
             m.set("doorstep_voice_workers_alive", float(sum(w.alive for w in pool.workers)))
 
         services.metrics.collectors.append(pool_metrics)
