@@ -15,13 +15,16 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from db import sqlite_inloop
+
 
 def async_url(url: str) -> str:
-    """Map `sqlite:///x.db` / `postgresql://u@h/db` to the aiosqlite / asyncpg drivers."""
+    """Map `sqlite:///x.db` / `postgresql://u@h/db` to the async drivers: SQLite on the event
+    loop thread (db.sqlite_inloop) and asyncpg."""
     u = make_url(url)
     backend = u.get_backend_name()
     if backend == "sqlite":
-        u = u.set(drivername="sqlite+aiosqlite")
+        u = u.set(drivername=f"sqlite+{sqlite_inloop.DRIVER}")
     elif backend in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+asyncpg")
     else:
@@ -49,7 +52,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA busy_timeout=0")  # a locked database is waited for off the loop
     cur.close()
 
 

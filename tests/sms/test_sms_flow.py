@@ -72,7 +72,10 @@ async def test_status_answers_with_the_latest_order(texter: Texter) -> None:
     await texter.text("鸡蛋一板")
     await texter.text("1")
     reply = await texter.text("状态")
-    assert "正在找团长" in reply
+    # The dispatcher may or may not have routed the order yet (no leader is on Telegram here,
+    # so routing makes it unassigned): the answer names whichever state it is in.
+    assert reply.startswith("订单") and "号：" in reply
+    assert "正在找团长" in reply or "暂时没有团长能接" in reply
 
 
 async def test_repeat_offers_the_last_order_as_a_draft(texter: Texter,
