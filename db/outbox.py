@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,10 @@ from db.models import Outbox, utcnow
 # A row stuck in 'sending' this long (its worker died mid-send) is tried again.
 SENDING_LEASE = timedelta(minutes=2)
 QUEUED = "doorstep.outbox_queued"  # session.info key
+_OUTBOX = Outbox.__table__
+_MARK_SENT = _OUTBOX.update().where(_OUTBOX.c.id == bindparam("row_id")).values(
+    status="sent", sent_at=bindparam("now"), vendor_id=bindparam("vendor_id"), last_error=None,
+    attempts=_OUTBOX.c.attempts + 1)
 
 
 async def enqueue(session: AsyncSession, *, channel: str, recipient: str, body: str,
@@ -63,20 +67,20 @@ async def claim_due(session: AsyncSession, *, limit: int = 20, now: datetime | N
 
 
 async def mark_sent(session: AsyncSession, row_id: int, vendor_id: str | None = None) -> None:
-    await session.execute(update(Outbox).where(Outbox.id == row_id).values(
-        status="sent", sent_at=utcnow(), vendor_id=vendor_id, last_error=None,
-        attempts=Outbox.attempts + 1))
+    conn = await session.connection()  # Core: no ORM bookkeeping for a row nobody holds
+    await conn.execute(_MARK_SENT, {"row_id": row_id, "now": utcnow(), "vendor_id": vendor_id})
 
 
 async def mark_failed(session: AsyncSession, row_id: int, error: str, *, retry_in: float | None,
                       ) -> None:
     """Record a failed attempt; `retry_in` seconds until the next try, or None to give up."""
-    values: dict[str, Any] = dict(attempts=Outbox.attempts + 1, last_error=error[:2000])
+    values: dict[str, Any] = dict(attempts=_OUTBOX.c.attempts + 1, last_error=error[:2000])
     if retry_in is None:
         values["status"] = "failed"
     else:
         values.update(status="pending", next_attempt_at=utcnow() + timedelta(seconds=retry_in))
-    await session.execute(update(Outbox).where(Outbox.id == row_id).values(**values))
+    conn = await session.connection()
+    await conn.execute(_OUTBOX.update().where(_OUTBOX.c.id == row_id).values(**values))
 
 
 async def depth(session: AsyncSession) -> dict[str, int]:

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Leader, Operator, Resident
@@ -22,8 +22,13 @@ def new_invite_code() -> str:
     return secrets.token_urlsafe(12)
 
 
+# Built once: every text and call looks its sender up (saves building the statement and its
+# cache key each time).
+_RESIDENT_BY_PHONE = select(Resident).where(Resident.phone == bindparam("phone"))
+
+
 async def resident_by_phone(session: AsyncSession, phone: str) -> Resident | None:
-    return (await session.execute(select(Resident).where(Resident.phone == phone))).scalar_one_or_none()
+    return (await session.execute(_RESIDENT_BY_PHONE, {"phone": phone})).scalar_one_or_none()
 
 
 async def upsert_resident(session: AsyncSession, phone: str, **fields: Any) -> tuple[Resident, bool]:

@@ -108,8 +108,9 @@ class OrderDispatcher:
             timeout = max(0.05, housekeeping_at - time.monotonic())
             if self._next_expiry is not None:
                 timeout = min(timeout, max(0.05, (self._next_expiry - utcnow()).total_seconds()))
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            with suppress(TimeoutError):  # not wait_for: see OutboxWorker.run
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def run_once(self, now: datetime | None = None, *, routing_only: bool = False) -> int:
         """Expire unanswered offers, route confirmed orders, hide old details; returns changes.
@@ -164,7 +165,7 @@ class OrderDispatcher:
     # -- steps, each inside the caller's transaction -----------------------------------------
 
     async def _route_confirmed(self, s: AsyncSession, order_id: int, now: datetime) -> bool:
-        order = await db.orders.get(s, order_id, for_update=True)
+        order = await db.orders.get(s, order_id, for_update=True, history=False)
         if order is None or order.status != S.CONFIRMED:
             return False
         await self._offer_next(s, order, now, reason="confirmed")

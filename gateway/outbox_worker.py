@@ -62,7 +62,8 @@ class OutboxWorker:
     async def _send_one(self, row_id: int, channel: str, attempts: int, row: Outbox) -> None:
         sender = self.senders[channel]
         try:
-            vendor_id = await asyncio.wait_for(sender(row), self.send_timeout)
+            async with asyncio.timeout(self.send_timeout):
+                vendor_id = await sender(row)
         except SendError as exc:
             retry = None if exc.permanent or attempts + 1 >= self.max_attempts else \
                 (exc.retry_after if exc.retry_after is not None else backoff(attempts + 1))
@@ -100,6 +101,9 @@ class OutboxWorker:
 
     async def run(self) -> None:
         while True:
+            # Cleared before the pass: a wake() during it (a message queued meanwhile) is seen
+            # below, so a pass that found less than a batch need not be followed by an empty one.
+            self._wake.clear()
             try:
                 n = await self.run_once()
             except asyncio.CancelledError:
@@ -107,12 +111,14 @@ class OutboxWorker:
             except Exception:  # the database may be restarting: keep going
                 log.exception("outbox pass failed; trying again")
                 n = 0
-            if n:
+            if n >= self.batch or self._wake.is_set():
                 continue
-            self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives just as the event is set, and stop() then waited forever.
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
 
     def start(self) -> None:

@@ -68,8 +68,9 @@ async def _forever(what: str, step, stop: asyncio.Event) -> None:  # type: ignor
             raise
         except Exception as exc:  # noqa: BLE001 - any failure: log, wait, try again
             log.warning("telegram %s failed, retrying in %.0fs: %r", what, RETRY_SECONDS, exc)
-            with suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
+            with suppress(TimeoutError):  # not wait_for: see OutboxWorker.run
+                async with asyncio.timeout(RETRY_SECONDS):
+                    await stop.wait()
 
 
 def setup(app: web.Application) -> None:

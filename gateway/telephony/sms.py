@@ -182,10 +182,10 @@ class SmsGateway:
             resident = await db.people.resident_by_phone(s, phone)
             locale = normalize_locale(resident.locale) if resident else \
                 guess_locale(phone, self.settings.default_locale)
-            row = await db.conversations.lock(s, CHANNEL, phone, locale=locale)
-            done, response = await db.conversations.answered(s, inbound_id)
-            if done:
-                return response or "", False, False  # a concurrent retry answered it
+            row = await db.conversations.lock_row(s, CHANNEL, phone, locale=locale,
+                                                  inbound_id=inbound_id)
+            if row.answered:
+                return row.answer or "", False, False  # a concurrent retry answered it
             state = conv.State.from_json(row.state, row.draft, row.failures, row.expires_at)
             known = resident is not None
             opted_out = bool(resident.opted_out) if resident else state.opted_out
@@ -206,9 +206,9 @@ class SmsGateway:
                 resident_opted_out=bool(resident.opted_out) if resident else False,
                 latest=latest, last=last), self.rules)
             new = decision.state
-            db.conversations.save(row, state=new.state, draft=new.draft_json(),
-                                  failures=new.failures, expires_at=new.expires_at,
-                                  locale=locale)
+            await db.conversations.save_row(s, row.id, state=new.state, draft=new.draft_json(),
+                                            failures=new.failures, expires_at=new.expires_at,
+                                            locale=locale)
             if decision.opt_out is not None and resident is not None:
                 resident.opted_out = decision.opt_out
             order = None
