@@ -55,6 +55,7 @@ class OrderDispatcher:
         self.index = LeaderIndex()
         self._signature: tuple[int, int] | None = None
         self._loaded_at = 0.0
+        self._checked_at = 0.0  # when leaders_signature was last read
         self._next_expiry: datetime | None = None
         self._wake = asyncio.Event()
         # One pass or press at a time in this process (SQLite has no row locks; PG also locks rows).
@@ -127,7 +128,9 @@ class OrderDispatcher:
             async with self.db.session() as s:
                 confirmed = list(await db.tasks.orders_with_status(s, S.CONFIRMED))
             if routing_only and confirmed:  # leaders may have joined since the last pass
-                await self._refresh_index()
+                # (those who join through the bot or the console are put in the index at once,
+                # by leader_moved; this catches other processes, at most once a second)
+                await self._refresh_index(min_interval=1.0)
             for order_id in confirmed:
                 changed += await self._guarded(self._route_confirmed, order_id, now)
             if not routing_only:
@@ -147,7 +150,10 @@ class OrderDispatcher:
             log.exception("dispatch step %s(%s) failed", fn.__name__, arg)
             return 0
 
-    async def _refresh_index(self) -> None:
+    async def _refresh_index(self, min_interval: float = 0.0) -> None:
+        if min_interval and time.monotonic() - self._checked_at < min_interval:
+            return
+        self._checked_at = time.monotonic()
         async with self.db.session() as s:
             sig = await db.tasks.leaders_signature(s)
             if sig == self._signature and time.monotonic() - self._loaded_at < INDEX_REFRESH_SECONDS:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 async def start(message: Message, command: CommandObject, session: AsyncSession,
-                leader: Leader | None, reply: Reply) -> None:
+                leader: Leader | None, reply: Reply, dispatch: Any) -> None:
     if leader is not None:
         await reply("start_again", leader=leader)
         return
@@ -40,6 +40,7 @@ async def start(message: Message, command: CommandObject, session: AsyncSession,
     if linked is None:
         await reply(f"start_{result.value}")
         return
+    dispatch.leader_moved(linked)  # routable from now on: in the index before the next order
     reply.locale = linked.locale
     await reply("start_linked", leader=linked)
 
