@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +15,7 @@ from db.models import Outbox, utcnow
 # A row stuck in 'sending' this long (its worker died mid-send) is tried again.
 SENDING_LEASE = timedelta(minutes=2)
 QUEUED = "doorstep.outbox_queued"  # session.info key
-_OUTBOX = Outbox.__table__
+_OUTBOX = cast(Table, Outbox.__table__)
 _MARK_SENT = _OUTBOX.update().where(_OUTBOX.c.id == bindparam("row_id")).values(
     status="sent", sent_at=bindparam("now"), vendor_id=bindparam("vendor_id"), last_error=None,
     attempts=_OUTBOX.c.attempts + 1)

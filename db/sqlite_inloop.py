@@ -59,35 +59,30 @@ class _Ready:
 _READY = _Ready()
 
 
-def _slow_path(conn: sqlite3.Connection, fn: Any, *args: Any) -> Any:
-    return await_(asyncio.to_thread(_waiting, conn, fn, *args))
+def _call(conn: sqlite3.Connection, fn: Any, *args: Any) -> Any:
+    """`fn(*args)` on the loop thread; if the database is locked, again on a worker thread
+    that waits for the lock (the greenlet awaits it, so the event loop runs meanwhile)."""
+    if in_greenlet():
+        await_(_READY)
+    try:
+        return fn(*args)
+    except sqlite3.OperationalError as exc:
+        if not _is_busy(exc):
+            raise
+        return await_(asyncio.to_thread(_waiting, conn, fn, *args))
 
 
 class Cursor(sqlite3.Cursor):
     async def _async_soft_close(self) -> None:
         """Called by the asyncio extension before a result is used outside the greenlet; a
         sqlite3 cursor can be read from anywhere, so nothing to do."""
+
     def execute(self, sql: str, parameters: Any = ()) -> Cursor:  # type: ignore[override]
-        if in_greenlet():
-            await_(_READY)
-        try:
-            super().execute(sql, parameters)
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-            _slow_path(self.connection, super().execute, sql, parameters)
+        _call(self.connection, super().execute, sql, parameters)
         return self
 
     def executemany(self, sql: str, seq: Any) -> Cursor:  # type: ignore[override]
-        if in_greenlet():
-            await_(_READY)
-        seq = list(seq)
-        try:
-            super().executemany(sql, seq)
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-            _slow_path(self.connection, super().executemany, sql, seq)
+        _call(self.connection, super().executemany, sql, list(seq))
         return self
 
 
@@ -96,12 +91,7 @@ class Connection(sqlite3.Connection):
         return super().cursor(factory)
 
     def commit(self) -> None:
-        try:
-            super().commit()
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-            _slow_path(self, super().commit)
+        _call(self, super().commit)
 
 
 class SQLiteDialect_doorstep(SQLiteDialect_pysqlite):  # noqa: N801 (SQLAlchemy's naming)
