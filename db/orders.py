@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import raiseload
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, inspect, select, update
+from sqlalchemy.orm import make_transient_to_detached, raiseload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Order, OrderEvent, OrderItem, Resident, Task, utcnow
+
+_EVENTS = cast(Table, OrderEvent.__table__)
+_ORDERS = cast(Table, Order.__table__)
+_INSERT_EVENT = insert(_EVENTS).values(
+    order_id=bindparam("order_id"), at=bindparam("at"), from_status=bindparam("from_status"),
+    to_status=bindparam("to_status"), actor=bindparam("actor"), reason=bindparam("reason")) \
+    .returning(_EVENTS.c.id)
+_SET_STATUS = update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).values(
+    status=bindparam("to_status"), updated_at=bindparam("at"))
 
 
 def new_items(items: Iterable[Any]) -> list[OrderItem]:
@@ -50,12 +60,24 @@ async def create(session: AsyncSession, *, channel: str, phone: str, status: str
 
 async def add_event(session: AsyncSession, order: Order, to_status: str, *, actor: str,
                     reason: str = "") -> OrderEvent:
-    ev = OrderEvent(order_id=order.id, from_status=order.status, to_status=to_status,
-                    actor=actor, reason=reason, at=utcnow())
-    order.status = to_status
-    order.updated_at = ev.at
+    """Record a status change (or a note, with the same status) and move `order` to it.
+
+    Two prebuilt Core statements instead of an ORM flush (the unit of work sorted the whole
+    session each time: ~13 % of the gateway's CPU under SMS load). The event comes back as a
+    persistent object of this session, and `order` (and its events, if loaded) are set as
+    committed values, so nothing is written twice and readers in this session see the change."""
+    params = dict(order_id=order.id, at=utcnow(), from_status=order.status,
+                  to_status=to_status, actor=actor, reason=reason)
+    conn = await session.connection()
+    event_id = (await conn.execute(_INSERT_EVENT, params)).scalar_one()
+    await conn.execute(_SET_STATUS, params)
+    ev = OrderEvent(id=event_id, **params)
+    make_transient_to_detached(ev)
     session.add(ev)
-    await session.flush()
+    set_committed_value(order, "status", to_status)
+    set_committed_value(order, "updated_at", params["at"])
+    if "events" in inspect(order).dict:
+        set_committed_value(order, "events", [*order.events, ev])
     return ev
 
 
