@@ -54,8 +54,9 @@ def language(quick: bool) -> dict[str, float]:
 
 
 def sms(quick: bool) -> dict[str, float]:
-    """Signed inbound texts end to end through `doorstep serve` (order + confirmation cycles)
-    on SQLite and PostgreSQL, and a bare aiohttp handler under the same load."""
+    """Signed inbound texts end to end through `doorstep serve` (order + confirmation cycles,
+    and texts alone: order text + cancel) on SQLite and PostgreSQL, and a bare aiohttp handler
+    under the same load."""
     from bench import load
 
     duration = 6.0 if quick else 12.0
@@ -85,6 +86,24 @@ def sms(quick: bool) -> dict[str, float]:
         row(f"{k}_cpu_ms", f"SMS end to end, {db}: gateway CPU", "ms/req", False)
         row(f"{k}_vs_bare_pct", f"SMS end to end, {db}: share of the bare rate", "%")
         row(f"{k}_audit_ok", f"SMS end to end, {db}: audit (no loss, no duplicate)", "1=ok")
+        # The webhook's own work alone (parse, store, TwiML): order text + cancel, no order.
+        try:
+            t = asyncio.run(load.run(database=db, residents=200, concurrency=20,
+                                     duration=duration, mix="texts"))
+        except Exception as exc:
+            print(f"  sms texts on {db}: {exc!r}", file=sys.stderr)
+            continue
+        out[f"{k}_texts_rps"] = t["rps"]
+        out[f"{k}_texts_p99_ms"] = t["p99_ms"]
+        out[f"{k}_texts_cpu_ms"] = t["gateway_cpu_ms_per_request"]
+        out[f"{k}_texts_vs_bare_pct"] = 100.0 * t["rps"] / base["rps"] if base["rps"] else 0.0
+        out[f"{k}_texts_audit_ok"] = float(t["audit"]["ok"])
+        row(f"{k}_texts_rps", f"SMS texts only (no order), {db}, 20 concurrent", "req/s")
+        row(f"{k}_texts_p99_ms", f"SMS texts only, {db}: p99", "ms", False)
+        row(f"{k}_texts_cpu_ms", f"SMS texts only, {db}: gateway CPU", "ms/req", False)
+        row(f"{k}_texts_vs_bare_pct", f"SMS texts only, {db}: share of the bare rate", "%")
+        row(f"{k}_texts_audit_ok", f"SMS texts only, {db}: audit (stored once, answered)",
+            "1=ok")
     try:
         half = asyncio.run(_sms_at_half_peak(out.get("sms.sqlite_rps", 0.0), duration))
         out.update(half)

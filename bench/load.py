@@ -379,6 +379,8 @@ class Stats:
         field(default_factory=dict)
     started: float = 0.0
     elapsed: float = 0.0
+    # texts-only mix: MessageSid -> phone of every text answered with 200
+    answered: dict[str, str] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
@@ -467,10 +469,33 @@ async def play_cycle(texter: Texter, phone: str, cycle: int) -> bool:
     return acked
 
 
+CANCEL = {"zh-CN": "取消", "ko-KR": "취소"}
+
+
+async def play_texts_cycle(texter: Texter, phone: str, cycle: int) -> bool:
+    """Texts only (the webhook's own work: parse, store, TwiML, no order): the order text and
+    its read-back, then "cancel" and its answer. False if a text was never answered."""
+    orders = ORDERS_BY_LOCALE[texter.locale]
+    for body in (orders[cycle % len(orders)][0], CANCEL[texter.locale]):
+        form = texter.form(phone, body)
+        answer = await texter.send(form)
+        if answer is None or answer[0] != 200 or "<Message>" not in answer[1]:
+            texter.stats.errors["text-not-answered"] += 1
+            return False
+        texter.stats.answered[form["MessageSid"]] = phone
+    return True
+
+
+MIXES = {"orders": play_cycle, "texts": play_texts_cycle}
+
+
 async def run_sms_load(base_url: str | list[str], phones: list[str], *, concurrency: int, duration: float,
                        max_cycles: int = 1000, stats: Stats | None = None,
-                       texter_options: dict[str, Any] | None = None) -> Stats:
-    """`concurrency` residents at a time, each playing order+confirm cycles, for `duration` s."""
+                       texter_options: dict[str, Any] | None = None,
+                       mix: str = "orders") -> Stats:
+    """`concurrency` residents at a time, each playing cycles of `mix` (MIXES: order + confirm,
+    or order text + cancel), for `duration` s."""
+    play = MIXES[mix]
     stats = stats or Stats()
     conn = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     async with aiohttp.ClientSession(connector=conn) as http:
@@ -489,7 +514,7 @@ async def run_sms_load(base_url: str | list[str], phones: list[str], *, concurre
                     i, phone, cycles = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                if await play_cycle(texter, phone, i + cycles) and cycles + 1 < max_cycles:
+                if await play(texter, phone, i + cycles) and cycles + 1 < max_cycles:
                     queue.put_nowait((i, phone, cycles + 1))
 
         await asyncio.gather(*(lane() for _ in range(concurrency)))
@@ -655,6 +680,36 @@ async def audit_orders(url: str, stats: Stats) -> Audit:
     return audit
 
 
+async def audit_texts(url: str, stats: Stats) -> dict[str, Any]:
+    """Texts-only mix: every answered text is stored once and marked answered, and no order was
+    made from them."""
+    from sqlalchemy import func, select
+
+    from db.models import InboundMessage, Order
+    from db.session import Database
+
+    sids = list(stats.answered)
+    database = Database(url)
+    try:
+        async with database.session() as s:
+            rows = (await s.execute(select(InboundMessage.vendor_id, InboundMessage.processed_at)
+                                    .where(InboundMessage.channel == "sms",
+                                           InboundMessage.vendor_id.in_(sids)))).all()
+            orders = (await s.execute(select(func.count(Order.id)).where(
+                Order.phone.in_(set(stats.answered.values()))))).scalar_one()
+    finally:
+        await database.dispose()
+    stored = Counter(vid for vid, _ in rows)
+    result = {"answered": len(sids), "stored": len(stored),
+              "lost": len(set(sids) - set(stored)),
+              "duplicated": sum(1 for n in stored.values() if n > 1),
+              "not_marked_answered": sum(1 for _, at in rows if at is None),
+              "orders": int(orders)}
+    result["ok"] = not (result["lost"] or result["duplicated"] or result["not_marked_answered"]
+                        or result["orders"])
+    return result
+
+
 async def audit_outbox(url: str, rest: TwilioRestStandIn) -> dict[str, Any]:
     """Each queued SMS sent once: compare the stand-in's receipts with the outbox rows."""
     from sqlalchemy import select
@@ -707,7 +762,7 @@ async def wait_outbox_drained(url: str, timeout: float, channels: tuple[str, ...
 
 async def run(*, database: str = "sqlite", residents: int = 200, concurrency: int = 40,
               duration: float = 15.0, max_cycles: int = 1000, keep: bool = False,
-              calls: int = 0) -> dict[str, Any]:
+              calls: int = 0, mix: str = "orders") -> dict[str, Any]:
     """Start the gateway on loopback, play the residents, audit; returns a JSON-able report."""
     work = Path(tempfile.mkdtemp(prefix="doorstep-load-"))
     created_pg = None
@@ -743,7 +798,7 @@ async def run(*, database: str = "sqlite", residents: int = 200, concurrency: in
         rss_idle = gw.rss_kb()
         cpu0 = gw.cpu_seconds()
         sms_task = run_sms_load(gw.url, phones, concurrency=concurrency, duration=duration,
-                                max_cycles=max_cycles, texter_options=options)
+                                max_cycles=max_cycles, texter_options=options, mix=mix)
         if calls:
             stats, call_stats = await asyncio.gather(sms_task, run_call_load(
                 gw.url, callers, speech, duration=duration))
@@ -753,7 +808,8 @@ async def run(*, database: str = "sqlite", residents: int = 200, concurrency: in
         rss_loaded = gw.rss_kb()
         drained = await wait_outbox_drained(url, timeout=30)
         await gw.stop()
-        audit = await audit_orders(url, stats)
+        audit: Any = await audit_orders(url, stats) if mix == "orders" else None
+        texts_audit = await audit_texts(url, stats) if mix == "texts" else None
         outbox = await audit_outbox(url, rest)
         calls_audit = await audit_calls(url, call_stats) if calls else None
     finally:
@@ -762,8 +818,9 @@ async def run(*, database: str = "sqlite", residents: int = 200, concurrency: in
         if created_pg and not keep:
             drop_pg_database(created_pg)
     return {"database": "postgresql" if "postgres" in url else "sqlite",
-            "residents": residents, "concurrency": concurrency, **stats.summary(),
-            "audit": audit.summary(), "outbox": {**outbox, "final": drained},
+            "residents": residents, "concurrency": concurrency, "mix": mix, **stats.summary(),
+            "audit": audit.summary() if audit is not None else texts_audit,
+            "outbox": {**outbox, "final": drained},
             **({"voice": {**call_stats.summary(), "audit": calls_audit}} if calls else {}),
             "gateway_cpu_s": round(cpu, 2),
             "gateway_cpu_ms_per_request": round(cpu / max(1, stats.requests) * 1000, 1),
@@ -780,6 +837,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=40)
     ap.add_argument("--duration", type=float, default=15.0, help="seconds of load (bounded)")
     ap.add_argument("--max-cycles", type=int, default=1000, help="orders per resident at most")
+    ap.add_argument("--mix", choices=sorted(MIXES), default="orders",
+                    help="orders: order text + confirmation (orders made, routed, texted); "
+                         "texts: order text + cancel (the webhook alone: parse, store, TwiML)")
     ap.add_argument("--calls", type=int, default=0,
                     help="also this many callers at once (real-time speech, one Vosk worker)")
     ap.add_argument("--baseline", action="store_true",
@@ -796,9 +856,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report = asyncio.run(run(database=args.database, residents=args.residents,
                              concurrency=args.concurrency, duration=min(args.duration, 600),
-                             max_cycles=args.max_cycles, calls=min(args.calls, 50)))
+                             max_cycles=args.max_cycles, calls=min(args.calls, 50),
+                             mix=args.mix))
     print(json.dumps(report, ensure_ascii=False, indent=2))
-    good = report["audit"]["ok"] and report["audit"]["confirmed"] > 0
+    done = report["audit"]["confirmed" if args.mix == "orders" else "answered"]
+    good = report["audit"]["ok"] and done > 0
     if "voice" in report:
         good = good and not report["voice"]["audit"]["lost"] \
             and not report["voice"]["audit"]["duplicated"]
