@@ -32,14 +32,17 @@ def _ensure_conversation(dialect: str) -> Any:
         .on_conflict_do_nothing(index_elements=["channel", "key"])
 
 
+_ANSWERED = select(_INBOUND.c.processed_at, _INBOUND.c.response) \
+    .where(_INBOUND.c.id == bindparam("inbound_id"))
+
+
 def _select_conversation(dialect: str) -> Any:
     """The conversation row, and whether the text being handled was answered meanwhile (by a
-    concurrent retry of it): one statement instead of two."""
-    inbound = select(_INBOUND.c.processed_at, _INBOUND.c.response) \
-        .where(_INBOUND.c.id == bindparam("inbound_id"))
-    q = select(_CONV, inbound.with_only_columns(_INBOUND.c.processed_at).scalar_subquery()
+    concurrent retry of it, as `answered` tells): one statement instead of two."""
+    q = select(_CONV, _ANSWERED.with_only_columns(_INBOUND.c.processed_at).scalar_subquery()
                .label("answered_at"),
-               inbound.with_only_columns(_INBOUND.c.response).scalar_subquery().label("answer")) \
+               _ANSWERED.with_only_columns(_INBOUND.c.response).scalar_subquery()
+               .label("answer")) \
         .where(_CONV.c.channel == bindparam("channel"), _CONV.c.key == bindparam("key"))
     return q.with_for_update(of=_CONV) if dialect == "postgresql" else q
 
@@ -68,8 +71,6 @@ _TOUCH_INBOUND = _INBOUND.update().where(_INBOUND.c.id == bindparam("inbound_id"
 _INBOUND_BY_VENDOR_ID = select(_INBOUND.c.id, _INBOUND.c.processed_at, _INBOUND.c.response) \
     .where(_INBOUND.c.channel == bindparam("channel"),
            _INBOUND.c.vendor_id == bindparam("vendor_id"))
-_ANSWERED = select(_INBOUND.c.processed_at, _INBOUND.c.response) \
-    .where(_INBOUND.c.id == bindparam("inbound_id"))
 _RECENT_COUNT = select(func.count(_INBOUND.c.id)).where(
     _INBOUND.c.channel == bindparam("channel"), _INBOUND.c.phone == bindparam("phone"),
     _INBOUND.c.received_at >= bindparam("since"))
@@ -79,16 +80,21 @@ def _statement(session: AsyncSession, name: str) -> Any:
     return _STATEMENTS["postgresql" if _dialect(session) == "postgresql" else "sqlite"][name]
 
 
+async def _ensure_row(session: AsyncSession, channel: str, key: str, locale: str) -> None:
+    """Create the conversation row if there is none (the first step of `lock` / `lock_row`)."""
+    conn = await session.connection()
+    await conn.execute(_statement(session, "ensure_conversation"),
+                       {"channel": channel, "key": key, "locale": locale, "draft": {},
+                        "now": utcnow()})
+
+
 async def lock(session: AsyncSession, channel: str, key: str, *, locale: str) -> Conversation:
     """The conversation of (channel, key), created if new, locked for this transaction on
     PostgreSQL (two texts from one number are handled one after the other). The insert comes
     first even when the row exists: on SQLite it takes the write lock before the read, so a
     concurrent writer makes this wait (busy_timeout) instead of failing the transaction later
     with "database is locked" when a read transaction tries to write."""
-    conn = await session.connection()
-    await conn.execute(_statement(session, "ensure_conversation"),
-                       {"channel": channel, "key": key, "locale": locale, "draft": {},
-                        "now": utcnow()})
+    await _ensure_row(session, channel, key, locale)
     q = select(Conversation).where(Conversation.channel == channel, Conversation.key == key) \
         .execution_options(populate_existing=True)
     if _dialect(session) == "postgresql":
@@ -115,12 +121,10 @@ async def lock_row(session: AsyncSession, channel: str, key: str, *, locale: str
                    inbound_id: int | None = None) -> ConversationRow:
     """`lock` as two prebuilt Core statements (the SMS hot path), also telling whether the
     stored message `inbound_id` was answered already (see `answered`); save with `save_row`."""
+    await _ensure_row(session, channel, key, locale)
     conn = await session.connection()
-    params = {"channel": channel, "key": key}
-    await conn.execute(_statement(session, "ensure_conversation"),
-                       {**params, "locale": locale, "draft": {}, "now": utcnow()})
     r = (await conn.execute(_statement(session, "select_conversation"),
-                            {**params, "inbound_id": inbound_id})).one()
+                            {"channel": channel, "key": key, "inbound_id": inbound_id})).one()
     return ConversationRow(id=r.id, state=r.state, locale=r.locale, draft=r.draft or {},
                            failures=r.failures, expires_at=r.expires_at,
                            answered=r.answered_at is not None, answer=r.answer)

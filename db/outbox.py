@@ -5,16 +5,34 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Sequence, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import ColumnElement, String, Table, bindparam, func, literal, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from db.models import Outbox, utcnow
 
 # A row stuck in 'sending' this long (its worker died mid-send) is tried again.
 SENDING_LEASE = timedelta(minutes=2)
 QUEUED = "doorstep.outbox_queued"  # session.info key
+# The idempotency key of the resident's text about one order event: order:<id>:event:<id>:sms
+_EVENT_SMS_KEY = ("order:", ":event:", ":sms")
+
+
+def event_sms_key(order_id: int, event_id: int) -> str:
+    """The outbox idempotency key of the text about one order event."""
+    head, mid, tail = _EVENT_SMS_KEY
+    return f"{head}{order_id}{mid}{event_id}{tail}"
+
+
+def event_sms_key_sql(order_id: ColumnElement[Any] | QueryableAttribute[Any],
+                      event_id: ColumnElement[Any] | QueryableAttribute[Any]) -> ColumnElement[str]:
+    """`event_sms_key` as an SQL expression of two id columns (to look the key up in a query)."""
+    head, mid, tail = _EVENT_SMS_KEY
+    return literal(head) + sql_cast(order_id, String) + literal(mid) \
+        + sql_cast(event_id, String) + literal(tail)
 _OUTBOX = cast(Table, Outbox.__table__)
 _MARK_SENT = _OUTBOX.update().where(_OUTBOX.c.id == bindparam("row_id")).values(
     status="sent", sent_at=bindparam("now"), vendor_id=bindparam("vendor_id"), last_error=None,

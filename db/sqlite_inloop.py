@@ -32,10 +32,10 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(exc) or "busy" in str(exc)
+    # sqlite_errorcode is there since Python 3.11 (the project's minimum); the low byte is the
+    # primary code (SQLITE_BUSY_SNAPSHOT and the like are BUSY too)
+    code = getattr(exc, "sqlite_errorcode", 0)  # 0: raised by hand, not by SQLite
+    return (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _waiting(conn: sqlite3.Connection, fn: Any, *args: Any) -> Any:

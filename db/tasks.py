@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import String, cast, exists, func, literal, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import db.outbox
 from db.models import Leader, Order, OrderEvent, Outbox, Product, Resident, Task, utcnow
 
 OPEN = ("offered", "accepted")
@@ -96,12 +97,11 @@ async def to_redact(session: AsyncSession, closed_before: datetime,
 async def long_unassigned(session: AsyncSession, since_before: datetime, limit: int = 100
                           ) -> Sequence[tuple[Order, OrderEvent]]:
     """Orders unassigned since before `since_before` whose resident has not been texted about
-    it yet (no outbox row under `gateway.notify.event_sms_key`), with that event; residents who
+    it yet (no outbox row under `db.outbox.event_sms_key`), with that event; residents who
     opted out are left out."""
     latest = select(OrderEvent.order_id, func.max(OrderEvent.id).label("event_id")) \
         .where(OrderEvent.to_status == "unassigned").group_by(OrderEvent.order_id).subquery()
-    key = literal("order:") + cast(Order.id, String) + literal(":event:") \
-        + cast(latest.c.event_id, String) + literal(":sms")
+    key = db.outbox.event_sms_key_sql(Order.id, latest.c.event_id)
     q = (select(Order, OrderEvent)
          .join(latest, latest.c.order_id == Order.id)
          .join(OrderEvent, OrderEvent.id == latest.c.event_id)

@@ -11,11 +11,6 @@ from db.models import Order, OrderEvent
 from gateway.templates import Templates
 
 
-def event_sms_key(order_id: int, event_id: int) -> str:
-    """The outbox idempotency key of the text about one order event (`db.tasks` matches it)."""
-    return f"order:{order_id}:event:{event_id}:sms"
-
-
 class ResidentSms:
     """Queues an SMS to the resident for each status that has a template `sms/event_<status>.j2`.
     Statuses in `delayed` are not texted on the event itself: the dispatcher texts them when the
@@ -39,5 +34,5 @@ class ResidentSms:
         body = self.templates.render(order.locale, name, order=order, event=event,
                                      resident=order.resident, leader=order.leader)
         return await db.outbox.enqueue(session, channel="sms", recipient=order.phone, body=body,
-                                       idempotency_key=event_sms_key(order.id, event.id),
+                                       idempotency_key=db.outbox.event_sms_key(order.id, event.id),
                                        payload={"order_id": order.id, "event_id": event.id})

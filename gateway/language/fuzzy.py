@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pypinyin import Style, pinyin
 
@@ -92,6 +92,16 @@ class PinyinIndex:
             per_char.append(rs)
         return itertools.islice(itertools.product(*per_char), MAX_KEYS)
 
+    def _hits(self, window: str, loose: bool,
+              table: Mapping[tuple[str, ...], set[str]]) -> set[str]:
+        """The skus under any key of `window` in `table` (the exact or the loose keys)."""
+        found: set[str] = set()
+        for key in self._keys(window, loose=loose):
+            hit = table.get(key)
+            if hit:
+                found |= hit
+        return found
+
     def lookup(self, window: str) -> str | None:
         """The one sku whose name sounds like `window`; None if none or several do."""
         size = len(window)
@@ -111,25 +121,11 @@ class PinyinIndex:
                 misses += 1
         if not exact_ok and (misses > 1 or misses == 1 and size < 3):
             return None
-        found: set[str] = set()
-        if exact_ok:
-            for key in self._keys(window, loose=False):
-                hit = self.exact.get(key)
-                if hit:
-                    found |= hit
-            if len(found) == 1:
-                return next(iter(found))
-            if found:
-                return None  # two products sound alike: never guess
-        if misses == 0:
-            for key in self._keys(window, loose=True):
-                hit = self.loose.get(key)
-                if hit:
-                    found |= hit
-            if len(found) == 1:
-                return next(iter(found))
-            if found:
-                return None
+        # Exact readings first, then loose ones; a tier that finds anything decides.
+        tiers = ((exact_ok, False, self.exact), (misses == 0, True, self.loose))
+        for usable, loose, table in tiers:
+            if usable and (found := self._hits(window, loose, table)):
+                return next(iter(found)) if len(found) == 1 else None  # two alike: never guess
         # Near keys of a length are the loose keys of the names of that length: all positions
         # but the one off must match.
         if size < 3 or misses > 1:

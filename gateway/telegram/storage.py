@@ -38,7 +38,8 @@ def row_key(key: StorageKey) -> str:
 
 
 class DatabaseStorage(BaseStorage):
-    """State and data of each chat's dialogue, each change in its own transaction."""
+    """State and data of each chat's dialogue: written in the update's session inside a
+    handler (`CURRENT_SESSION`), in a transaction of their own outside one."""
 
     def __init__(self, database: Database) -> None:
         self.db = database

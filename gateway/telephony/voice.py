@@ -18,11 +18,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.conversations
@@ -41,7 +42,6 @@ from gateway.telephony.signature import twiml_response, verified_form
 log = logging.getLogger(__name__)
 
 CHANNEL = "voice"
-AFTER_COMMIT = "doorstep.voice_after_commit"  # session.info key: callables run after commit
 ACTOR = "resident:voice"
 MAX_ATTEMPTS = 2
 SAY_LANGUAGE = {"zh-CN": "zh-CN", "ko-KR": "ko-KR"}
@@ -305,10 +305,8 @@ async def _step(request: web.Request, change: Any) -> web.Response:
     services, call = await _form(request)
     voice = voice_of(request.app)
     locale = services.settings.default_locale
-    after: list[Callable[[], None]] = []  # work that needs this step's rows committed
     try:
         async with services.db.session() as s:
-            s.info[AFTER_COMMIT] = after
             row = await db.conversations.lock(s, CHANNEL, call.call_sid, locale=locale)
             if row.state == "idle":
                 return twiml_response(error_twiml(services, row.locale))
@@ -318,8 +316,6 @@ async def _step(request: web.Request, change: Any) -> web.Response:
             await finish_call(s, services, call.call_sid, st)
             st.save(row)
             xml = render(services, st)
-        for fn in after:
-            fn()
         if st.state == "done":
             services.wake_dispatcher()
     except web.HTTPException:
@@ -378,8 +374,8 @@ async def recorded(request: web.Request) -> web.Response:
         # Only once the recording's row is committed: the download updates it from another
         # session (started before, it found no row on PostgreSQL and the size stayed 0).
         rec_id, voice = rec.id, voice_of_services(services)
-        s.info[AFTER_COMMIT].append(lambda: voice.spawn(
-            download_recording(services, rec_id, url, sid), name=f"recording-{sid}"))
+        event.listen(s.sync_session, "after_commit", lambda _: voice.spawn(
+            download_recording(services, rec_id, url, sid), name=f"recording-{sid}"), once=True)
         st.state = "left"
 
     return await _step(request, change)
