@@ -113,6 +113,17 @@ async def make_client() -> AsyncIterator[Callable[..., Any]]:
 
 
 @pytest.fixture
+async def twilio_rest() -> AsyncIterator[Any]:
+    """bench.load's stand-in for Twilio's Messages API on loopback (records what it was sent)."""
+    from bench.load import TwilioRestStandIn
+
+    rest = TwilioRestStandIn()
+    await rest.start()
+    yield rest
+    await rest.stop()
+
+
+@pytest.fixture
 async def demo_database(database: Database) -> Database:
     from gateway.demo import load_demo
 

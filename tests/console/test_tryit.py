@@ -39,6 +39,18 @@ def buttons_of(html: str) -> list[tuple[str, str]]:
     return BUTTON.findall(html)
 
 
+async def try_sms_as_a_resident(client: Any, app: Any, body: str = "两袋大米") -> str:
+    """Text `body` from the first resident on the try-it page; the page (asserted 200)."""
+    async with app[SERVICES].db.session() as s:
+        resident = (await db.people.list_residents(s))[0]
+    token = await page_csrf(client, "/console/try")
+    r = await client.post("/console/try/sms", data={"csrf": token, "phone": resident.phone,
+                                                    "body": body})
+    html = await r.text()
+    assert r.status == 200, html
+    return html
+
+
 def routes_of(app: Any) -> set[str]:
     return {r.resource.canonical for r in app.router.routes() if r.resource is not None}
 
@@ -166,13 +178,7 @@ async def test_real_sms_webhook_if_present(client: Any, app: Any) -> None:
     if not any(r.resource is not None and r.resource.canonical == "/twilio/sms"
                for r in app.router.routes()):
         pytest.skip("the SMS webhook (gateway.telephony.sms) is not in this build")
-    async with app[SERVICES].db.session() as s:
-        resident = (await db.people.list_residents(s))[0]
-    token = await page_csrf(client, "/console/try")
-    r = await client.post("/console/try/sms", data={"csrf": token, "phone": resident.phone,
-                                                    "body": "两袋大米"})
-    html = await r.text()
-    assert r.status == 200, html
+    html = await try_sms_as_a_resident(client, app)
     assert "bubble in" in html and "两袋大米" in html  # stored as received, shown on the phone
 
 
@@ -346,13 +352,7 @@ async def test_demo_mode_signs_the_twilio_endpoints_without_a_token(
     assert (await login(c)).status == 303
     html = await (await c.get("/console/try")).text()
     assert "没有设置 TWILIO_AUTH_TOKEN" not in html
-    async with app[SERVICES].db.session() as s:
-        resident = (await db.people.list_residents(s))[0]
-    token = await page_csrf(c, "/console/try")
-    r = await c.post("/console/try/sms", data={"csrf": token, "phone": resident.phone,
-                                               "body": "两袋大米"})
-    html = await r.text()
-    assert r.status == 200, html
+    html = await try_sms_as_a_resident(c, app)
     assert "bubble in" in html and "两袋大米" in html and "bubble out" in html
 
 

@@ -60,14 +60,6 @@ def via_proxy(url: str, proxy: TcpProxy) -> str:
     return url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
 
 
-@pytest.fixture
-async def twilio_rest() -> AsyncIterator[TwilioRestStandIn]:
-    rest = TwilioRestStandIn()
-    await rest.start()
-    yield rest
-    await rest.stop()
-
-
 GatewayFactory = Callable[..., Awaitable[GatewayProcess]]
 
 

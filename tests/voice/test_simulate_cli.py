@@ -11,7 +11,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 import pytest
 from click.testing import CliRunner
@@ -108,16 +108,6 @@ async def test_simulate_call_script_errors(make_client: Callable[..., Any], sett
 
 
 # --- the real thing: `doorstep serve` with the Korean model, the command through click ------
-
-@pytest.fixture
-async def twilio_rest() -> AsyncIterator[Any]:
-    from bench.load import TwilioRestStandIn
-
-    rest = TwilioRestStandIn()
-    await rest.start()
-    yield rest
-    await rest.stop()
-
 
 async def worker_ready(log: Path, timeout: float = 90.0) -> None:
     """Until the gateway logs that its recognition worker holds the model (before that, calls
