@@ -115,6 +115,7 @@ class ConversationRow:
     expires_at: datetime | None
     answered: bool = False
     answer: str | None = None
+    updated_at: datetime | None = None
 
 
 async def lock_row(session: AsyncSession, channel: str, key: str, *, locale: str,

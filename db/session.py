@@ -79,6 +79,18 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._hot: Any = None
+        self._hot_made = False
+
+    @property
+    def hot(self) -> Any:
+        """The SMS webhook's statements on a bare driver connection (`db.hotpath.HotPath`),
+        made on first use; None where it cannot run (an in-memory SQLite)."""
+        if not self._hot_made:
+            from db import hotpath
+
+            self._hot, self._hot_made = hotpath.for_url(self.url), True
+        return self._hot
 
     @property
     def is_sqlite(self) -> bool:
@@ -92,14 +104,21 @@ class Database:
                 yield s
 
     async def dispose(self) -> None:
+        if self._hot is not None:
+            await self._hot.close()
         await self.engine.dispose()
 
 
 def is_unavailable(exc: BaseException) -> bool:
     """Whether `exc` means the database could not be reached or used just now (connection lost
     or refused, server restarting, pool exhausted, SQLite busy), as opposed to a bug."""
+    import sqlite3
+
     from sqlalchemy import exc as sa
 
-    if isinstance(exc, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError, OSError)):
+    from db.hotpath import Disconnected
+
+    if isinstance(exc, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError, OSError,
+                        sqlite3.OperationalError, Disconnected)):
         return True
     return isinstance(exc, sa.DBAPIError) and exc.connection_invalidated

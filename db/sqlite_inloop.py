@@ -72,6 +72,17 @@ def _call(conn: sqlite3.Connection, fn: Any, *args: Any) -> Any:
         return await_(asyncio.to_thread(_waiting, conn, fn, *args))
 
 
+async def call_async(conn: sqlite3.Connection, fn: Any, *args: Any) -> Any:
+    """`_call` for callers outside SQLAlchemy's greenlet (db.hotpath): on the loop thread, or,
+    if the database is locked, on a worker thread that waits for the lock."""
+    try:
+        return fn(*args)
+    except sqlite3.OperationalError as exc:
+        if not _is_busy(exc):
+            raise
+        return await asyncio.to_thread(_waiting, conn, fn, *args)
+
+
 class Cursor(sqlite3.Cursor):
     async def _async_soft_close(self) -> None:
         """Called by the asyncio extension before a result is used outside the greenlet; a

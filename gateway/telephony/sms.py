@@ -27,6 +27,8 @@ import db.conversations
 import db.orders
 import db.outbox
 import db.people
+from db import hotpath
+from db.hotpath import HotPath
 from db.models import Order, utcnow
 from db.session import is_unavailable
 from gateway import sms_text
@@ -46,6 +48,7 @@ MAX_REPLY_PARTS = 3
 SWEEP_SECONDS = 30.0
 STALE_AFTER = timedelta(minutes=2)  # a stored text not answered by then is answered by SMS
 SEPARATOR = {"zh-CN": "", "ko-KR": " "}
+STEPS = "doorstep_sms_steps_total"  # texts answered, by path (hot, orm) and why not hot
 
 
 @dataclass(frozen=True)
@@ -127,32 +130,65 @@ class SmsGateway:
 
     # --- inbound -------------------------------------------------------------------------------
 
+    def _hot(self) -> HotPath | None:
+        return self.services.db.hot if self.settings.sms_hot_path else None
+
+    @asynccontextmanager
+    async def _orm_inbound(self) -> AsyncIterator[_OrmInbound]:
+        async with self._tx() as s:
+            yield _OrmInbound(s)
+
+    @asynccontextmanager
+    async def _hot_inbound(self) -> AsyncIterator[HotPath]:
+        hot = self._hot()
+        assert hot is not None
+        if self._sqlite_writer is None:
+            yield hot
+            return
+        async with self._sqlite_writer:
+            yield hot
+
     async def receive(self, msg: InboundSms) -> str:
         """Store the text, then answer it; the reply text ("" for none)."""
         body = sms_text.clean(msg.body)
+        if self._hot() is not None:
+            try:
+                stored = await self._store(self._hot_inbound, msg, body)
+            except hotpath.Disconnected as exc:
+                log.warning("SMS %s: storing on the hot path failed (%s); using the ORM path",
+                            msg.sid, exc)
+                stored = await self._store(self._orm_inbound, msg, body)
+        else:
+            stored = await self._store(self._orm_inbound, msg, body)
+        if isinstance(stored, str):
+            return stored
+        return await self.process(stored, msg.phone, body)
+
+    async def _store(self, inbound: Any, msg: InboundSms, body: str) -> int | str:
+        """Store the text raw: its id, or the answer when there is one already (a retry of a
+        text answered before) or at once (rate limit, size limit)."""
         limit = self.settings.sms_rate_limit
-        async with self._tx() as s:
-            stored = await db.conversations.store_inbound(
-                s, channel=CHANNEL, vendor_id=msg.sid, phone=msg.phone, body=body, raw=msg.raw)
+        async with inbound() as st:
+            stored = await st.store_inbound(channel=CHANNEL, vendor_id=msg.sid, phone=msg.phone,
+                                            body=body, raw=msg.raw)
             if stored.processed_at is not None:
                 return stored.response or ""
-            inbound_id = stored.id
             early: str | None = None
             if stored.new and limit:
-                n = await db.conversations.recent_count(s, CHANNEL, msg.phone, RATE_WINDOW)
+                n = await st.recent_count(CHANNEL, msg.phone, RATE_WINDOW)
                 if n > limit:  # say it once per window, then stay quiet
-                    early = self._render_one(await self._locale_of(s, msg.phone),
+                    early = self._render_one(await self._locale_of(st, msg.phone),
                                              "rate_limited") if n == limit + 1 else ""
             if early is None and len(body) > self.settings.sms_max_body:
-                early = self._render_one(await self._locale_of(s, msg.phone), "too_long")
+                early = self._render_one(await self._locale_of(st, msg.phone), "too_long")
             if early is not None:
-                await db.conversations.touch_inbound(s, inbound_id, response=early, order_id=None)
+                await st.touch_inbound(stored.id, response=early, order_id=None)
                 return early
-        return await self.process(inbound_id, msg.phone, body)
+        return stored.id
 
-    async def _locale_of(self, s: AsyncSession, phone: str) -> str:
-        resident = await db.people.resident_by_phone(s, phone)
-        return normalize_locale(resident.locale) if resident else \
+    async def _locale_of(self, st: Any, phone: str) -> str:
+        locale = await st.resident_locale(phone)
+        return normalize_locale(locale) if locale else \
             guess_locale(phone, self.settings.default_locale)
 
     async def process(self, inbound_id: int, phone: str, body: str) -> str:
@@ -175,50 +211,86 @@ class SmsGateway:
             self.services.outbox.wake()
         return reply
 
-    async def _process(self, inbound_id: int, phone: str, body: str) -> tuple[str, bool, bool]:
-        """(reply, whether an order was confirmed, whether the outbox got a message)."""
-        now = utcnow()
+    @asynccontextmanager
+    async def _orm_step(self) -> AsyncIterator[_OrmStep]:
         async with self._tx() as s:
-            resident = await db.people.resident_by_phone(s, phone)
-            locale = normalize_locale(resident.locale) if resident else \
-                guess_locale(phone, self.settings.default_locale)
-            row = await db.conversations.lock_row(s, CHANNEL, phone, locale=locale,
-                                                  inbound_id=inbound_id)
+            yield _OrmStep(s)
+
+    @asynccontextmanager
+    async def _hot_step(self) -> AsyncIterator[_HotStep]:
+        async with self._hot_inbound() as hot:
+            async with hot.transaction() as tx:
+                yield _HotStep(tx)
+
+    async def _process(self, inbound_id: int, phone: str, body: str) -> tuple[str, bool, bool]:
+        """(reply, whether an order was confirmed, whether the outbox got a message). A plain
+        text (no carrier keyword) goes the hot path; what that cannot do (orders, status,
+        repeat, unknown senders) rolls it back and goes the ORM path."""
+        metrics = self.services.metrics
+        if self._hot() is None:
+            why = "off"
+        elif conv.keyword(body) is not None:
+            why = "keyword"
+        else:
+            try:
+                done = await self._step(self._hot_step, inbound_id, phone, body)
+                metrics.inc(STEPS, path="hot", why="")
+                return done
+            except _NeedsSession as exc:
+                why = exc.why
+            except hotpath.Conflict:
+                why = "conflict"
+            except hotpath.Disconnected as exc:
+                log.warning("SMS %s: the hot path lost its connection (%s); using the ORM path",
+                            inbound_id, exc)
+                why = "disconnected"
+        done = await self._step(self._orm_step, inbound_id, phone, body)
+        metrics.inc(STEPS, path="orm", why=why)
+        return done
+
+    async def _step(self, open_step: Any, inbound_id: int, phone: str,
+                    body: str) -> tuple[str, bool, bool]:
+        now = utcnow()
+        async with open_step() as step:
+            loaded = await step.load(phone, inbound_id,
+                                     guess_locale(phone, self.settings.default_locale))
+            row = loaded.row
             if row.answered:
                 return row.answer or "", False, False  # a concurrent retry answered it
+            known = loaded.resident_locale is not None
+            locale = normalize_locale(loaded.resident_locale) if known else \
+                guess_locale(phone, self.settings.default_locale)
             state = conv.State.from_json(row.state, row.draft, row.failures, row.expires_at)
-            known = resident is not None
-            opted_out = bool(resident.opted_out) if resident else state.opted_out
+            opted_out = loaded.resident_opted_out if known else state.opted_out
             parsed = None
             if known and not opted_out and conv.keyword(body) is None:
-                language = await self.services.languages.get(s, locale)
-                parsed = conv.Parsed.of(language.parse(body))
+                parsed = conv.Parsed.of((await step.language(self.services, locale)).parse(body))
             latest = last = None
             need = conv.needs(parsed)
             if need == "latest":
-                o = await db.orders.latest_for_phone(s, phone)
+                o = await db.orders.latest_for_phone(step.session(), phone)
                 latest = _facts(o) if o is not None and o.status != "draft" else None
             elif need == "repeat" or need == "last":
-                o = await db.conversations.last_order_with_items(s, phone)
+                o = await db.conversations.last_order_with_items(step.session(), phone)
                 last = _facts(o) if o is not None else None
             decision = conv.decide(state, conv.Inbound(
                 text=body, now=now, known=known, parsed=parsed,
-                resident_opted_out=bool(resident.opted_out) if resident else False,
-                latest=latest, last=last), self.rules)
-            new = decision.state
-            await db.conversations.save_row(s, row.id, state=new.state, draft=new.draft_json(),
-                                            failures=new.failures, expires_at=new.expires_at,
-                                            locale=locale)
-            if decision.opt_out is not None and resident is not None:
-                resident.opted_out = decision.opt_out
+                resident_opted_out=loaded.resident_opted_out, latest=latest, last=last),
+                self.rules)
             order = None
+            if decision.opt_out is not None and known:
+                step.set_opted_out(decision.opt_out)
             if decision.order is not None:
-                order = await self._apply_order(s, decision.order, phone, locale, resident, now)
+                order = await self._apply_order(step.session(), decision.order, phone, locale,
+                                                step.resident(), now)
             reply = self.render(locale, decision.replies, order=order)
-            await db.conversations.touch_inbound(s, inbound_id, response=reply,
-                                                 order_id=order.id if order else None)
+            new = decision.state
+            await step.finish(row, state=new.state, draft=new.draft_json(),
+                              failures=new.failures, expires_at=new.expires_at, locale=locale,
+                              inbound_id=inbound_id, response=reply,
+                              order_id=order.id if order else None)
             confirmed = order is not None and order.status == "confirmed"
-        return reply, confirmed, db.outbox.queued_in(s)
+        return reply, confirmed, step.queued()
 
     async def _apply_order(self, s: AsyncSession, new: conv.NewOrder, phone: str, locale: str,
                            resident: Any, now: datetime) -> Order:
@@ -341,6 +413,109 @@ class SmsGateway:
             pass
 
 
+class _NeedsSession(Exception):
+    """The hot path cannot take this text (it needs an order, a fact or a resident object)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class _OrmInbound:
+    """The storing step's statements on an ORM session (one transaction)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def store_inbound(self, **kw: Any) -> db.conversations.Stored:
+        return await db.conversations.store_inbound(self.s, **kw)
+
+    async def recent_count(self, channel: str, phone: str, window: timedelta) -> int:
+        return await db.conversations.recent_count(self.s, channel, phone, window)
+
+    async def resident_locale(self, phone: str) -> str | None:
+        resident = await db.people.resident_by_phone(self.s, phone)
+        return resident.locale if resident is not None else None
+
+    async def touch_inbound(self, inbound_id: int, *, response: str | None,
+                            order_id: int | None) -> None:
+        await db.conversations.touch_inbound(self.s, inbound_id, response=response,
+                                             order_id=order_id)
+
+
+class _OrmStep:
+    """One conversation step on an ORM session: everything a text can ask for."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+        self._resident: Any = None
+
+    async def load(self, phone: str, inbound_id: int, guessed: str) -> hotpath.Loaded:
+        self._resident = r = await db.people.resident_by_phone(self.s, phone)
+        locale = normalize_locale(r.locale) if r is not None else guessed
+        row = await db.conversations.lock_row(self.s, CHANNEL, phone, locale=locale,
+                                              inbound_id=inbound_id)
+        return hotpath.Loaded(row, r.locale if r is not None else None,
+                              bool(r.opted_out) if r is not None else False)
+
+    async def language(self, services: Services, locale: str) -> Any:
+        return await services.languages.get(self.s, locale)
+
+    def session(self) -> AsyncSession:
+        return self.s
+
+    def resident(self) -> Any:
+        return self._resident
+
+    def set_opted_out(self, value: bool) -> None:
+        self._resident.opted_out = value
+
+    async def finish(self, row: db.conversations.ConversationRow, *, inbound_id: int,
+                     response: str, order_id: int | None, **state: Any) -> None:
+        await db.conversations.save_row(self.s, row.id, **state)
+        await db.conversations.touch_inbound(self.s, inbound_id, response=response,
+                                             order_id=order_id)
+
+    def queued(self) -> bool:
+        return db.outbox.queued_in(self.s)
+
+
+class _HotStep:
+    """One conversation step on the hot path: a plain text from a registered resident that
+    changes the draft; anything else raises _NeedsSession (the transaction rolls back)."""
+
+    def __init__(self, tx: hotpath.HotTransaction) -> None:
+        self.tx = tx
+
+    async def load(self, phone: str, inbound_id: int, guessed: str) -> hotpath.Loaded:
+        loaded = await self.tx.load(CHANNEL, phone, locale=guessed, inbound_id=inbound_id)
+        if loaded.resident_locale is None or loaded.resident_opted_out:
+            raise _NeedsSession("sender")  # kept as an order for an operator
+        return loaded
+
+    async def language(self, services: Services, locale: str) -> Any:
+        language = services.languages.cached(locale, services.db)
+        if language is None:
+            raise _NeedsSession("catalogue")  # not compiled yet, or the catalogue changed
+        return language
+
+    def session(self) -> AsyncSession:
+        raise _NeedsSession("orders")  # an order to make, or one to look up
+
+    def resident(self) -> Any:
+        raise _NeedsSession("orders")
+
+    def set_opted_out(self, value: bool) -> None:
+        raise _NeedsSession("opt-out")
+
+    async def finish(self, row: db.conversations.ConversationRow, *, inbound_id: int,
+                     response: str, order_id: int | None, **state: Any) -> None:
+        await self.tx.finish(row, inbound_id=inbound_id, response=response, **state)
+
+    def queued(self) -> bool:
+        return False
+
+
 def _facts(order: Order) -> conv.OrderFacts:
     return conv.OrderFacts(order.id, order.status, tuple(conv.Item.of(i) for i in order.items))
 
@@ -370,6 +545,8 @@ def setup(app: web.Application) -> None:
         return
     gateway = SmsGateway(services)
     app[SMS] = gateway
+    services.metrics.describe(STEPS, "counter", "SMS conversation steps by path (hot: the bare "
+                              "driver; orm: the session) and why a step was not hot")
     app.router.add_post("/twilio/sms", inbound_sms)
     app.cleanup_ctx.append(gateway.lifecycle)
     from gateway.telephony import twilio_rest
