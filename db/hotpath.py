@@ -324,7 +324,7 @@ class PostgresHotPath(HotPath):
             if not _is_disconnect(exc):
                 raise
             if self._pool is not None:
-                self._pool.expire_connections()  # the others are likely gone too
+                await self._pool.expire_connections()  # the others are likely gone too
             raise Disconnected(repr(exc)) from exc
 
     async def store_inbound(self, *, channel: str, vendor_id: str, phone: str | None, body: str,

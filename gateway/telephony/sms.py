@@ -48,7 +48,7 @@ MAX_REPLY_PARTS = 3
 SWEEP_SECONDS = 30.0
 STALE_AFTER = timedelta(minutes=2)  # a stored text not answered by then is answered by SMS
 SEPARATOR = {"zh-CN": "", "ko-KR": " "}
-STEPS = "doorstep_sms_steps_total"  # texts answered, by path (hot, orm) and why not hot
+STEPS = "doorstep_sms_steps_total"  # by stage (store, answer), path (hot, orm), why not hot
 
 
 @dataclass(frozen=True)
@@ -151,15 +151,19 @@ class SmsGateway:
     async def receive(self, msg: InboundSms) -> str:
         """Store the text, then answer it; the reply text ("" for none)."""
         body = sms_text.clean(msg.body)
+        why = "off"
         if self._hot() is not None:
             try:
                 stored = await self._store(self._hot_inbound, msg, body)
+                self.services.metrics.inc(STEPS, stage="store", path="hot", why="")
+                why = ""
             except hotpath.Disconnected as exc:
                 log.warning("SMS %s: storing on the hot path failed (%s); using the ORM path",
                             msg.sid, exc)
-                stored = await self._store(self._orm_inbound, msg, body)
-        else:
+                why = "disconnected"
+        if why:
             stored = await self._store(self._orm_inbound, msg, body)
+            self.services.metrics.inc(STEPS, stage="store", path="orm", why=why)
         if isinstance(stored, str):
             return stored
         return await self.process(stored, msg.phone, body)
@@ -234,7 +238,7 @@ class SmsGateway:
         else:
             try:
                 done = await self._step(self._hot_step, inbound_id, phone, body)
-                metrics.inc(STEPS, path="hot", why="")
+                metrics.inc(STEPS, stage="answer", path="hot", why="")
                 return done
             except _NeedsSession as exc:
                 why = exc.why
@@ -245,7 +249,7 @@ class SmsGateway:
                             inbound_id, exc)
                 why = "disconnected"
         done = await self._step(self._orm_step, inbound_id, phone, body)
-        metrics.inc(STEPS, path="orm", why=why)
+        metrics.inc(STEPS, stage="answer", path="orm", why=why)
         return done
 
     async def _step(self, open_step: Any, inbound_id: int, phone: str,
@@ -545,8 +549,8 @@ def setup(app: web.Application) -> None:
         return
     gateway = SmsGateway(services)
     app[SMS] = gateway
-    services.metrics.describe(STEPS, "counter", "SMS conversation steps by path (hot: the bare "
-                              "driver; orm: the session) and why a step was not hot")
+    services.metrics.describe(STEPS, "counter", "SMS steps (store, answer) by path (hot: the "
+                              "bare driver; orm: the session) and why a step was not hot")
     app.router.add_post("/twilio/sms", inbound_sms)
     app.cleanup_ctx.append(gateway.lifecycle)
     from gateway.telephony import twilio_rest
