@@ -26,7 +26,8 @@ def generated_catalog(n: int, seed: int = 7) -> list[CatalogItem]:
     rng = random.Random(seed)
     chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
     units = ["袋", "斤", "公斤", "瓶", "桶", "个", "板", "盒", "包", "提", "箱", "卷", "把", "颗"]
-    items, seen = [], set()
+    items: list[CatalogItem] = []
+    seen: set[str] = set()
     while len(items) < n:
         name = "".join(rng.choice(chars) for _ in range(rng.randint(2, 4)))
         if name in seen:

@@ -118,6 +118,15 @@ class ConversationRow:
     updated_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """A number's conversation as one conversation step reads it, with its resident's facts."""
+
+    row: ConversationRow
+    resident_locale: str | None  # None: the number is not a registered resident
+    resident_opted_out: bool
+
+
 async def lock_row(session: AsyncSession, channel: str, key: str, *, locale: str,
                    inbound_id: int | None = None) -> ConversationRow:
     """`lock` as two prebuilt Core statements (the SMS hot path), also telling whether the
@@ -216,6 +225,8 @@ class Stored:
     new: bool
     processed_at: datetime | None = None
     response: str | None = None
+    recent: int | None = None  # texts from this number in the rate window, if counted already
+    prefetched: Loaded | None = None  # the number's conversation, if read in the same statement
 
 
 async def store_inbound(session: AsyncSession, *, channel: str, vendor_id: str,

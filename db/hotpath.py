@@ -28,14 +28,13 @@ import logging
 import sqlite3
 from abc import ABC, abstractmethod
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator
 
 from sqlalchemy.engine import make_url
 
 from db import sqlite_inloop
-from db.conversations import ConversationRow, Stored
+from db.conversations import ConversationRow, Loaded, Stored
 from db.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -49,15 +48,6 @@ class Conflict(Exception):
 class Disconnected(Exception):
     """The driver connection is gone (server restarted, network, pool exhausted): the caller
     should do the same work on the ORM path, which reconnects."""
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """A number's conversation as `HotTransaction.load` read it, with its resident's facts."""
-
-    row: ConversationRow
-    resident_locale: str | None  # None: the number is not a registered resident
-    resident_opted_out: bool
 
 
 _STORE = """
@@ -110,6 +100,20 @@ WITH saved AS (
     WHERE id = $1 AND updated_at = $10 RETURNING id)
 UPDATE inbound_messages SET processed_at = $7, response = $8, order_id = NULL
 WHERE id = $9 AND EXISTS (SELECT 1 FROM saved) RETURNING id"""
+_COUNTED = """,
+    1 + (SELECT count(id) FROM inbound_messages
+         WHERE channel = $1 AND phone = $3 AND received_at >= $7)"""
+# The text stored and, in the same statement, the number's conversation read for the step that
+# follows (its save checks that nobody changed it since) and, if asked, the number's recent
+# texts (the new row is not visible to the rest of its own statement, hence the 1 +).
+_STORE_AND_READ_PG = {counted: f"""
+WITH stored AS ({_STORE})
+SELECT stored.id, c.id, c.state, c.locale, c.draft, c.failures, c.expires_at, NULL, NULL,
+    (SELECT locale FROM residents WHERE phone = $3),
+    (SELECT opted_out FROM residents WHERE phone = $3),
+    c.updated_at{_COUNTED if counted else ""}
+FROM stored LEFT JOIN conversations c ON c.channel = $1 AND c."key" = $3"""
+                      for counted in (False, True)}
 _EMPTY_DRAFT = json.dumps({})
 
 
@@ -145,8 +149,10 @@ class HotPath(ABC):
 
     @abstractmethod
     async def store_inbound(self, *, channel: str, vendor_id: str, phone: str | None, body: str,
-                            raw: dict[str, Any]) -> Stored:
-        """As `db.conversations.store_inbound`, committed at once."""
+                            raw: dict[str, Any], rate_window: timedelta | None = None) -> Stored:
+        """As `db.conversations.store_inbound`, committed at once; a new text also comes back
+        with the number's count of texts within `rate_window` (if given), and where the
+        backend reads it in the same statement, the number's conversation (`prefetched`)."""
 
     @abstractmethod
     async def recent_count(self, channel: str, phone: str, window: timedelta) -> int:
@@ -213,12 +219,17 @@ class SqliteHotPath(HotPath):
         return rows[0] if rows else None
 
     async def store_inbound(self, *, channel: str, vendor_id: str, phone: str | None, body: str,
-                            raw: dict[str, Any]) -> Stored:
+                            raw: dict[str, Any], rate_window: timedelta | None = None) -> Stored:
         async with self._lock:
+            now = utcnow()
             new = await self._one(_STORE, channel, vendor_id, phone, body, json.dumps(raw),
-                                  _sqlite_dt(utcnow()))
+                                  _sqlite_dt(now))
             if new is not None:
-                return Stored(int(new[0]), True)
+                recent = None
+                if rate_window is not None:
+                    recent = int((await self._one(_RECENT, channel, phone,
+                                                  _sqlite_dt(now - rate_window)))[0])
+                return Stored(int(new[0]), True, recent=recent)
             old = await self._one(_STORED, channel, vendor_id)
         return Stored(int(old[0]), False, _sqlite_parse_dt(old[1]), old[2])
 
@@ -287,53 +298,72 @@ def _is_disconnect(exc: BaseException) -> bool:
                             asyncpg.exceptions.InsufficientResourcesError))  # too many clients
 
 
-async def _reset(conn: Any) -> None:
-    """Returning a connection to the pool: asyncpg's own reset is a round trip (UNLISTEN, RESET
-    ALL, advisory unlocks...) for state these statements never create; only an open
-    transaction (an error in the middle of one) is undone."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
+# Server-side limits instead of asyncpg's command_timeout (a client-side timer per statement):
+# a statement or an open transaction that hangs is ended by the server.
+_SERVER_SETTINGS = {"statement_timeout": "10000", "idle_in_transaction_session_timeout": "10000",
+                    "application_name": "doorstep-hot"}
 
 
 class PostgresHotPath(HotPath):
-    """An asyncpg pool of its own (a few connections, made on first use)."""
+    """A few asyncpg connections of its own, made on first use, used by one event loop.
+
+    Not asyncpg's Pool: its release is a round trip (UNLISTEN, RESET ALL...) for session state
+    these statements never create, and a shielded task; here a connection goes back to a list,
+    and one that saw any error is dropped instead of reused."""
 
     def __init__(self, dsn: str, max_size: int = 8) -> None:
         self.dsn, self.max_size = dsn, max_size
-        self._pool: Any = None
-        self._opening = asyncio.Lock()
+        self._idle: list[Any] = []
+        self._slots = asyncio.Semaphore(max_size)
+        self.connects = 0
 
-    async def _get_pool(self) -> Any:
-        if self._pool is None:
-            import asyncpg
+    async def _acquire(self) -> Any:
+        import asyncpg
 
-            async with self._opening:
-                if self._pool is None:
-                    self._pool = await asyncpg.create_pool(
-                        self.dsn, min_size=1, max_size=self.max_size, timeout=5,
-                        command_timeout=10, reset=_reset)
-        return self._pool
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.is_closed():
+                return conn
+        self.connects += 1
+        return await asyncpg.connect(self.dsn, timeout=5, server_settings=_SERVER_SETTINGS)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
+        await self._slots.acquire()
+        conn = None
         try:
-            pool = await self._get_pool()
-            async with pool.acquire() as conn:
-                yield conn
-        except Exception as exc:
-            if not _is_disconnect(exc):
-                raise
-            if self._pool is not None:
-                await self._pool.expire_connections()  # the others are likely gone too
-            raise Disconnected(repr(exc)) from exc
+            conn = await self._acquire()
+            yield conn
+        except BaseException as exc:
+            if conn is not None:
+                conn.terminate()  # in an unknown state: not reused
+            if isinstance(exc, Exception) and _is_disconnect(exc):
+                self._drop_idle()  # the others are likely gone too
+                raise Disconnected(repr(exc)) from exc
+            raise
+        else:
+            self._idle.append(conn)
+        finally:
+            self._slots.release()
+
+    def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.terminate()
 
     async def store_inbound(self, *, channel: str, vendor_id: str, phone: str | None, body: str,
-                            raw: dict[str, Any]) -> Stored:
+                            raw: dict[str, Any], rate_window: timedelta | None = None) -> Stored:
         async with self._connection() as conn:
-            new_id = await conn.fetchval(_STORE, channel, vendor_id, phone, body, json.dumps(raw),
-                                         utcnow())
-            if new_id is not None:
-                return Stored(int(new_id), True)
+            now = utcnow()
+            args = [channel, vendor_id, phone, body, json.dumps(raw), now]
+            if rate_window is not None:
+                args.append(now - rate_window)
+            new = await conn.fetchrow(_STORE_AND_READ_PG[rate_window is not None], *args)
+            if new is not None:
+                return Stored(int(new[0]), True,
+                              recent=int(new[12]) if rate_window is not None else None,
+                              prefetched=_row(new[1:12], json.loads, lambda v: v)
+                              if new[1] is not None else None)
             old = await conn.fetchrow(_STORED, channel, vendor_id)
         return Stored(int(old[0]), False, old[1], old[2])
 
@@ -357,12 +387,12 @@ class PostgresHotPath(HotPath):
             yield _PostgresTransaction(conn)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
+        idle, self._idle = self._idle, []
+        for conn in idle:
             try:
-                await asyncio.wait_for(pool.close(), 5)
-            except Exception:  # a lost connection cannot be closed politely
-                pool.terminate()
+                await conn.close(timeout=2)
+            except Exception:  # noqa: BLE001 (a lost connection cannot be closed politely)
+                conn.terminate()
 
 
 class _PostgresTransaction(HotTransaction):

@@ -166,20 +166,23 @@ class SmsGateway:
             self.services.metrics.inc(STEPS, stage="store", path="orm", why=why)
         if isinstance(stored, str):
             return stored
-        return await self.process(stored, msg.phone, body)
+        return await self.process(stored.id, msg.phone, body, prefetched=stored.prefetched)
 
-    async def _store(self, inbound: Any, msg: InboundSms, body: str) -> int | str:
-        """Store the text raw: its id, or the answer when there is one already (a retry of a
-        text answered before) or at once (rate limit, size limit)."""
+    async def _store(self, inbound: Any, msg: InboundSms, body: str
+                     ) -> db.conversations.Stored | str:
+        """Store the text raw: what was stored, or the answer when there is one already (a
+        retry of a text answered before) or at once (rate limit, size limit)."""
         limit = self.settings.sms_rate_limit
         async with inbound() as st:
             stored = await st.store_inbound(channel=CHANNEL, vendor_id=msg.sid, phone=msg.phone,
-                                            body=body, raw=msg.raw)
+                                            body=body, raw=msg.raw,
+                                            rate_window=RATE_WINDOW if limit else None)
             if stored.processed_at is not None:
                 return stored.response or ""
             early: str | None = None
             if stored.new and limit:
-                n = await st.recent_count(CHANNEL, msg.phone, RATE_WINDOW)
+                n = stored.recent if stored.recent is not None else \
+                    await st.recent_count(CHANNEL, msg.phone, RATE_WINDOW)
                 if n > limit:  # say it once per window, then stay quiet
                     early = self._render_one(await self._locale_of(st, msg.phone),
                                              "rate_limited") if n == limit + 1 else ""
@@ -188,19 +191,22 @@ class SmsGateway:
             if early is not None:
                 await st.touch_inbound(stored.id, response=early, order_id=None)
                 return early
-        return stored.id
+        return stored
 
     async def _locale_of(self, st: Any, phone: str) -> str:
         locale = await st.resident_locale(phone)
         return normalize_locale(locale) if locale else \
             guess_locale(phone, self.settings.default_locale)
 
-    async def process(self, inbound_id: int, phone: str, body: str) -> str:
+    async def process(self, inbound_id: int, phone: str, body: str, *,
+                      prefetched: db.conversations.Loaded | None = None) -> str:
         """Run the conversation for a stored text. A failure is kept for a person, except the
-        database being away, which raises Unavailable (the stored text is processed again)."""
+        database being away, which raises Unavailable (the stored text is processed again).
+        `prefetched`: the conversation as read when the text was stored, if it was."""
         try:
             async with self._number(phone):
-                reply, confirmed, queued = await self._process(inbound_id, phone, body)
+                reply, confirmed, queued = await self._process(inbound_id, phone, body,
+                                                               prefetched)
         except Exception as exc:
             if is_unavailable(exc):
                 # The text is stored but the database went away while it was being worked on:
@@ -220,13 +226,17 @@ class SmsGateway:
         async with self._tx() as s:
             yield _OrmStep(s)
 
-    @asynccontextmanager
-    async def _hot_step(self) -> AsyncIterator[_HotStep]:
-        async with self._hot_inbound() as hot:
-            async with hot.transaction() as tx:
-                yield _HotStep(tx)
+    def _hot_step(self, prefetched: db.conversations.Loaded | None) -> Any:
+        @asynccontextmanager
+        async def step() -> AsyncIterator[_HotStep]:
+            async with self._hot_inbound() as hot:
+                async with hot.transaction() as tx:
+                    yield _HotStep(tx, prefetched)
+        return step
 
-    async def _process(self, inbound_id: int, phone: str, body: str) -> tuple[str, bool, bool]:
+    async def _process(self, inbound_id: int, phone: str, body: str,
+                       prefetched: db.conversations.Loaded | None = None
+                       ) -> tuple[str, bool, bool]:
         """(reply, whether an order was confirmed, whether the outbox got a message). A plain
         text (no carrier keyword) goes the hot path; what that cannot do (orders, status,
         repeat, unknown senders) rolls it back and goes the ORM path."""
@@ -237,7 +247,7 @@ class SmsGateway:
             why = "keyword"
         else:
             try:
-                done = await self._step(self._hot_step, inbound_id, phone, body)
+                done = await self._step(self._hot_step(prefetched), inbound_id, phone, body)
                 metrics.inc(STEPS, stage="answer", path="hot", why="")
                 return done
             except _NeedsSession as exc:
@@ -431,8 +441,9 @@ class _OrmInbound:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
-    async def store_inbound(self, **kw: Any) -> db.conversations.Stored:
-        return await db.conversations.store_inbound(self.s, **kw)
+    async def store_inbound(self, *, rate_window: timedelta | None = None,
+                            **kw: Any) -> db.conversations.Stored:
+        return await db.conversations.store_inbound(self.s, **kw)  # counted by recent_count
 
     async def recent_count(self, channel: str, phone: str, window: timedelta) -> int:
         return await db.conversations.recent_count(self.s, channel, phone, window)
@@ -454,12 +465,12 @@ class _OrmStep:
         self.s = session
         self._resident: Any = None
 
-    async def load(self, phone: str, inbound_id: int, guessed: str) -> hotpath.Loaded:
+    async def load(self, phone: str, inbound_id: int, guessed: str) -> db.conversations.Loaded:
         self._resident = r = await db.people.resident_by_phone(self.s, phone)
         locale = normalize_locale(r.locale) if r is not None else guessed
         row = await db.conversations.lock_row(self.s, CHANNEL, phone, locale=locale,
                                               inbound_id=inbound_id)
-        return hotpath.Loaded(row, r.locale if r is not None else None,
+        return db.conversations.Loaded(row, r.locale if r is not None else None,
                               bool(r.opted_out) if r is not None else False)
 
     async def language(self, services: Services, locale: str) -> Any:
@@ -488,11 +499,13 @@ class _HotStep:
     """One conversation step on the hot path: a plain text from a registered resident that
     changes the draft; anything else raises _NeedsSession (the transaction rolls back)."""
 
-    def __init__(self, tx: hotpath.HotTransaction) -> None:
-        self.tx = tx
+    def __init__(self, tx: hotpath.HotTransaction,
+                 prefetched: db.conversations.Loaded | None = None) -> None:
+        self.tx, self.prefetched = tx, prefetched
 
-    async def load(self, phone: str, inbound_id: int, guessed: str) -> hotpath.Loaded:
-        loaded = await self.tx.load(CHANNEL, phone, locale=guessed, inbound_id=inbound_id)
+    async def load(self, phone: str, inbound_id: int, guessed: str) -> db.conversations.Loaded:
+        loaded = self.prefetched or await self.tx.load(CHANNEL, phone, locale=guessed,
+                                                       inbound_id=inbound_id)
         if loaded.resident_locale is None or loaded.resident_opted_out:
             raise _NeedsSession("sender")  # kept as an order for an operator
         return loaded

@@ -194,3 +194,25 @@ async def test_in_memory_sqlite_has_no_hot_path() -> None:
     assert isinstance(hotpath.for_url("sqlite:////tmp/x.db"), hotpath.SqliteHotPath)
     pg = hotpath.for_url("postgresql://u:p@h:5432/db")
     assert isinstance(pg, hotpath.PostgresHotPath) and pg.dsn == "postgresql://u:p@h:5432/db"
+
+
+async def test_postgres_stale_prefetch_is_redone_on_the_orm_path(texter: Texter,
+                                                                 demo_database: Database) -> None:
+    """Two texts of one number stored before either is answered: both read the same
+    conversation with their store; the second one's save finds it changed and is redone on the
+    ORM path, so its answer has both texts' items."""
+    if demo_database.is_sqlite:
+        pytest.skip("SQLite stores without reading the conversation")
+    await texter.text("取消")  # the number has a conversation row now
+    gateway = texter.app[SMS]
+    hot = demo_database.hot
+    stored = [await hot.store_inbound(channel="sms", vendor_id=new_sid(), phone=GRANDMA,
+                                      body=body, raw={}) for body in ("大米两袋", "还要两瓶醋")]
+    assert all(s.prefetched is not None and s.prefetched.row.state == "idle" for s in stored)
+    first = await gateway.process(stored[0].id, GRANDMA, "大米两袋",
+                                  prefetched=stored[0].prefetched)
+    second = await gateway.process(stored[1].id, GRANDMA, "还要两瓶醋",
+                                   prefetched=stored[1].prefetched)
+    assert "大米2袋" in first and "醋" not in first
+    assert "大米2袋" in second and "醋2瓶" in second
+    assert steps(texter)[("orm", "conflict")] == 1
