@@ -298,6 +298,15 @@ def _is_disconnect(exc: BaseException) -> bool:
                             asyncpg.exceptions.InsufficientResourcesError))  # too many clients
 
 
+def _from_driver(exc: BaseException) -> bool:
+    """Raised by the driver or the connection (or a cancellation, which may come mid-statement),
+    as opposed to raised by the code between two statements."""
+    import asyncpg
+
+    return not isinstance(exc, Exception) or _is_disconnect(exc) or \
+        isinstance(exc, asyncpg.PostgresError)
+
+
 # Server-side limits instead of asyncpg's command_timeout (a client-side timer per statement):
 # a statement or an open transaction that hangs is ended by the server.
 _SERVER_SETTINGS = {"statement_timeout": "10000", "idle_in_transaction_session_timeout": "10000",
@@ -336,15 +345,22 @@ class PostgresHotPath(HotPath):
             yield conn
         except BaseException as exc:
             if conn is not None:
-                conn.terminate()  # in an unknown state: not reused
+                if _from_driver(exc) or conn.is_in_transaction():
+                    conn.terminate()  # possibly mid-statement: not reused
+                else:  # the caller's own reason to stop (e.g. the ORM path takes over)
+                    self._release(conn)
             if isinstance(exc, Exception) and _is_disconnect(exc):
                 self._drop_idle()  # the others are likely gone too
                 raise Disconnected(repr(exc)) from exc
             raise
         else:
-            self._idle.append(conn)
+            self._release(conn)
         finally:
             self._slots.release()
+
+    def _release(self, conn: Any) -> None:
+        if not conn.is_closed():
+            self._idle.append(conn)
 
     def _drop_idle(self) -> None:
         idle, self._idle = self._idle, []

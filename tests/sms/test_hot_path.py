@@ -44,6 +44,9 @@ async def test_plain_texts_go_hot_and_the_rest_the_orm_path(texter: Texter) -> N
     assert got == {("hot", ""): 4, ("orm", "orders"): 1, ("orm", "keyword"): 1,
                    ("orm", "sender"): 1}
     assert steps(texter, "store") == {("hot", ""): 8}
+    hot = texter.app[SERVICES].db.hot
+    if isinstance(hot, hotpath.PostgresHotPath):  # handing a text over kept the connection
+        assert hot.connects == 1
 
 
 async def test_off_means_every_text_on_the_orm_path(start_app: Any) -> None:
