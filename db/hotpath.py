@@ -318,9 +318,11 @@ class PostgresHotPath(HotPath):
 
     Not asyncpg's Pool: its release is a round trip (UNLISTEN, RESET ALL...) for session state
     these statements never create, and a shielded task; here a connection goes back to a list,
-    and one that saw any error is dropped instead of reused."""
+    and one that saw a driver error or a cancellation is dropped instead of reused. At most
+    `max_size` at once (made only as texts in flight need them): with 8, 20 texts at once spent
+    ~5 % of the CPU queueing for a connection."""
 
-    def __init__(self, dsn: str, max_size: int = 8) -> None:
+    def __init__(self, dsn: str, max_size: int = 16) -> None:
         self.dsn, self.max_size = dsn, max_size
         self._idle: list[Any] = []
         self._slots = asyncio.Semaphore(max_size)
