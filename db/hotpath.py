@@ -5,12 +5,13 @@ conversation, save the new draft, record the answer. Through an AsyncSession eac
 statements costs ~0.15 ms of Python (session and transaction objects, a greenlet switch per
 call, execution context, result processing), about four times what the driver itself spends;
 on PostgreSQL the pool's pre-ping adds a round trip per transaction as well. This module runs
-the same statements on the driver directly (sqlite3 on the event loop thread, an asyncpg pool),
-written once with `$n` placeholders (SQLite reads them as `?n`).
+the same statements on the driver directly (sqlite3 on the event loop thread, asyncpg
+connections of its own), written once with `$n` placeholders (SQLite reads them as `?n`).
 
-The step of a conversation is a transaction on SQLite (BEGIN IMMEDIATE: one writer anyway). On
-PostgreSQL it is a read and then a conditional write (see _SAVE_AND_TOUCH_PG), three round
-trips per text in all instead of about ten.
+The text is committed first, on its own, as on the ORM path. The step of the conversation that
+follows is a transaction on SQLite (BEGIN IMMEDIATE: one writer anyway). On PostgreSQL the
+statement that stores the text also reads the conversation, and the step ends with one
+conditional write (see _SAVE_AND_TOUCH_PG): two round trips per text instead of about ten.
 
 It covers only what a plain text needs; orders, opt-outs and the rest stay on the ORM path,
 which the caller falls back to whenever this one raises `Disconnected` (a PostgreSQL connection

@@ -151,17 +151,17 @@ class SmsGateway:
     async def receive(self, msg: InboundSms) -> str:
         """Store the text, then answer it; the reply text ("" for none)."""
         body = sms_text.clean(msg.body)
+        stored: db.conversations.Stored | str | None = None
         why = "off"
         if self._hot() is not None:
             try:
                 stored = await self._store(self._hot_inbound, msg, body)
                 self.services.metrics.inc(STEPS, stage="store", path="hot", why="")
-                why = ""
             except hotpath.Disconnected as exc:
                 log.warning("SMS %s: storing on the hot path failed (%s); using the ORM path",
                             msg.sid, exc)
                 why = "disconnected"
-        if why:
+        if stored is None:
             stored = await self._store(self._orm_inbound, msg, body)
             self.services.metrics.inc(STEPS, stage="store", path="orm", why=why)
         if isinstance(stored, str):
