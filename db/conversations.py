@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Conversation, InboundMessage, Order, utcnow
 
-# The statements of the SMS hot path, built once and run as Core on the session's connection:
-# an ORM statement costs ~0.4 ms more than the same Core one (statement building, cache key,
-# unit of work, identity map), and these run several times per text.
+# The SMS statements of the session path, built once and run as Core on the session's
+# connection: an ORM statement costs ~0.4 ms more than the same Core one (statement building,
+# cache key, unit of work, identity map), and these run several times per text. Plain texts
+# run the same statements as SQL text on the bare driver (db.hotpath).
 _CONV = cast(Table, Conversation.__table__)
 _INBOUND = cast(Table, InboundMessage.__table__)
 
@@ -129,8 +130,9 @@ class Loaded:
 
 async def lock_row(session: AsyncSession, channel: str, key: str, *, locale: str,
                    inbound_id: int | None = None) -> ConversationRow:
-    """`lock` as two prebuilt Core statements (the SMS hot path), also telling whether the
-    stored message `inbound_id` was answered already (see `answered`); save with `save_row`."""
+    """`lock` as two prebuilt Core statements (the SMS adapter's session path), also telling
+    whether the stored message `inbound_id` was answered already (see `answered`); save with
+    `save_row`."""
     await _ensure_row(session, channel, key, locale)
     conn = await session.connection()
     r = (await conn.execute(_statement(session, "select_conversation"),
@@ -225,7 +227,7 @@ class Stored:
     new: bool
     processed_at: datetime | None = None
     response: str | None = None
-    recent: int | None = None  # texts from this number in the rate window, if counted already
+    recent: int | None = None  # texts from this number in the rate window, if it was asked
     prefetched: Loaded | None = None  # the number's conversation, if read in the same statement
 
 

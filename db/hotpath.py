@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sqlite3
 from abc import ABC, abstractmethod
 from contextlib import asynccontextmanager
@@ -37,9 +36,6 @@ from sqlalchemy.engine import make_url
 from db import sqlite_inloop
 from db.conversations import ConversationRow, Loaded, Stored
 from db.models import utcnow
-
-log = logging.getLogger(__name__)
-
 
 class Conflict(Exception):
     """The conversation changed between reading and saving it (another process): nothing was
@@ -151,13 +147,9 @@ class HotPath(ABC):
     @abstractmethod
     async def store_inbound(self, *, channel: str, vendor_id: str, phone: str | None, body: str,
                             raw: dict[str, Any], rate_window: timedelta | None = None) -> Stored:
-        """As `db.conversations.store_inbound`, committed at once; a new text also comes back
-        with the number's count of texts within `rate_window` (if given), and where the
-        backend reads it in the same statement, the number's conversation (`prefetched`)."""
-
-    @abstractmethod
-    async def recent_count(self, channel: str, phone: str, window: timedelta) -> int:
-        """Texts from `phone` received within `window`, this one included."""
+        """As `db.conversations.store_inbound`, committed at once, with `recent` counted for
+        a new text when `rate_window` is given; where the backend reads it in the same
+        statement, the number's conversation comes back too (`prefetched`)."""
 
     @abstractmethod
     async def resident_locale(self, phone: str) -> str | None: ...
@@ -233,11 +225,6 @@ class SqliteHotPath(HotPath):
                 return Stored(int(new[0]), True, recent=recent)
             old = await self._one(_STORED, channel, vendor_id)
         return Stored(int(old[0]), False, _sqlite_parse_dt(old[1]), old[2])
-
-    async def recent_count(self, channel: str, phone: str, window: timedelta) -> int:
-        async with self._lock:
-            return int((await self._one(_RECENT, channel, phone,
-                                        _sqlite_dt(utcnow() - window)))[0])
 
     async def resident_locale(self, phone: str) -> str | None:
         async with self._lock:
@@ -385,10 +372,6 @@ class PostgresHotPath(HotPath):
                               if new[1] is not None else None)
             old = await conn.fetchrow(_STORED, channel, vendor_id)
         return Stored(int(old[0]), False, old[1], old[2])
-
-    async def recent_count(self, channel: str, phone: str, window: timedelta) -> int:
-        async with self._connection() as conn:
-            return int(await conn.fetchval(_RECENT, channel, phone, utcnow() - window))
 
     async def resident_locale(self, phone: str) -> str | None:
         async with self._connection() as conn:

@@ -33,6 +33,8 @@ def event_sms_key_sql(order_id: ColumnElement[Any] | QueryableAttribute[Any],
     head, mid, tail = _EVENT_SMS_KEY
     return literal(head) + sql_cast(order_id, String) + literal(mid) \
         + sql_cast(event_id, String) + literal(tail)
+
+
 _OUTBOX = cast(Table, Outbox.__table__)
 _MARK_SENT = _OUTBOX.update().where(_OUTBOX.c.id == bindparam("row_id")).values(
     status="sent", sent_at=bindparam("now"), vendor_id=bindparam("vendor_id"), last_error=None,

@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, AsyncIterator, Mapping
 from xml.sax.saxutils import escape
@@ -180,12 +180,10 @@ class SmsGateway:
             if stored.processed_at is not None:
                 return stored.response or ""
             early: str | None = None
-            if stored.new and limit:
-                n = stored.recent if stored.recent is not None else \
-                    await st.recent_count(CHANNEL, msg.phone, RATE_WINDOW)
-                if n > limit:  # say it once per window, then stay quiet
-                    early = self._render_one(await self._locale_of(st, msg.phone),
-                                             "rate_limited") if n == limit + 1 else ""
+            n = stored.recent  # counted for a new text when there is a limit
+            if n is not None and n > limit:  # say it once per window, then stay quiet
+                early = self._render_one(await self._locale_of(st, msg.phone),
+                                         "rate_limited") if n == limit + 1 else ""
             if early is None and len(body) > self.settings.sms_max_body:
                 early = self._render_one(await self._locale_of(st, msg.phone), "too_long")
             if early is not None:
@@ -265,15 +263,14 @@ class SmsGateway:
     async def _step(self, open_step: Any, inbound_id: int, phone: str,
                     body: str) -> tuple[str, bool, bool]:
         now = utcnow()
+        guessed = guess_locale(phone, self.settings.default_locale)
         async with open_step() as step:
-            loaded = await step.load(phone, inbound_id,
-                                     guess_locale(phone, self.settings.default_locale))
+            loaded = await step.load(phone, inbound_id, guessed)
             row = loaded.row
             if row.answered:
                 return row.answer or "", False, False  # a concurrent retry answered it
             known = loaded.resident_locale is not None
-            locale = normalize_locale(loaded.resident_locale) if known else \
-                guess_locale(phone, self.settings.default_locale)
+            locale = normalize_locale(loaded.resident_locale) if known else guessed
             state = conv.State.from_json(row.state, row.draft, row.failures, row.expires_at)
             opted_out = loaded.resident_opted_out if known else state.opted_out
             parsed = None
@@ -443,10 +440,11 @@ class _OrmInbound:
 
     async def store_inbound(self, *, rate_window: timedelta | None = None,
                             **kw: Any) -> db.conversations.Stored:
-        return await db.conversations.store_inbound(self.s, **kw)  # counted by recent_count
-
-    async def recent_count(self, channel: str, phone: str, window: timedelta) -> int:
-        return await db.conversations.recent_count(self.s, channel, phone, window)
+        stored = await db.conversations.store_inbound(self.s, **kw)
+        if not stored.new or rate_window is None:
+            return stored
+        return replace(stored, recent=await db.conversations.recent_count(
+            self.s, kw["channel"], kw["phone"], rate_window))
 
     async def resident_locale(self, phone: str) -> str | None:
         resident = await db.people.resident_by_phone(self.s, phone)
@@ -471,7 +469,7 @@ class _OrmStep:
         row = await db.conversations.lock_row(self.s, CHANNEL, phone, locale=locale,
                                               inbound_id=inbound_id)
         return db.conversations.Loaded(row, r.locale if r is not None else None,
-                              bool(r.opted_out) if r is not None else False)
+                                       bool(r.opted_out) if r is not None else False)
 
     async def language(self, services: Services, locale: str) -> Any:
         return await services.languages.get(self.s, locale)
