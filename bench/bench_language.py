@@ -10,7 +10,7 @@ import random
 import time
 from pathlib import Path
 
-from gateway.catalog import CatalogItem, read_csv
+from gateway.orders.catalog import CatalogItem, read_csv
 from gateway.language import compile_language
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,8 +68,8 @@ def long_texts(short: list[str], sep: str, size: int = 500) -> list[str]:
 
 
 def main() -> None:
-    zh = compile_language("zh-CN", read_csv(ROOT / "gateway" / "demo" / "catalog-zh-CN.csv"))
-    ko = compile_language("ko-KR", read_csv(ROOT / "gateway" / "demo" / "catalog-ko-KR.csv"))
+    zh = compile_language("zh-CN", read_csv(ROOT / "gateway" / "orders" / "demo" / "catalog-zh-CN.csv"))
+    ko = compile_language("ko-KR", read_csv(ROOT / "gateway" / "orders" / "demo" / "catalog-ko-KR.csv"))
     print(f"zh-CN short texts : {rate(zh.parse, SHORT_ZH):10,.0f} parses/s")
     print(f"zh-CN 500 chars   : {rate(zh.parse, long_texts(SHORT_ZH, '，')):10,.0f} parses/s")
     print(f"ko-KR short texts : {rate(ko.parse, SHORT_KO):10,.0f} parses/s")
@@ -88,7 +88,7 @@ def main() -> None:
     names = [f"{it.name}两{it.unit}" for it in big[:50]]
     print(f"zh-CN short texts, 2,000 products: {rate(lang.parse, names):10,.0f} parses/s")
     start = time.perf_counter()
-    compile_language("zh-CN", read_csv(ROOT / "gateway" / "demo" / "catalog-zh-CN.csv"))
+    compile_language("zh-CN", read_csv(ROOT / "gateway" / "orders" / "demo" / "catalog-zh-CN.csv"))
     print(f"first compile in a fresh process includes OpenCC setup; demo re-compile: "
           f"{(time.perf_counter() - start) * 1000:.1f} ms")
 
@@ -99,8 +99,8 @@ if __name__ == "__main__":
 
 def run(seconds: float = 2.0) -> dict[str, float]:
     """The figures of `main()` as data, for `python -m bench`."""
-    zh = compile_language("zh-CN", read_csv(ROOT / "gateway" / "demo" / "catalog-zh-CN.csv"))
-    ko = compile_language("ko-KR", read_csv(ROOT / "gateway" / "demo" / "catalog-ko-KR.csv"))
+    zh = compile_language("zh-CN", read_csv(ROOT / "gateway" / "orders" / "demo" / "catalog-zh-CN.csv"))
+    ko = compile_language("ko-KR", read_csv(ROOT / "gateway" / "orders" / "demo" / "catalog-ko-KR.csv"))
     out = {
         "zh_short_per_s": rate(zh.parse, SHORT_ZH, seconds),
         "zh_500_chars_per_s": rate(zh.parse, long_texts(SHORT_ZH, "，"), seconds),

@@ -12,7 +12,7 @@ import random
 import statistics
 import time
 
-from gateway.domain.routing import LeaderIndex, LeaderSpot, rank
+from gateway.dispatch.routing import LeaderIndex, LeaderSpot, rank
 
 AREA = (27.0, 31.5, 118.0, 123.0)  # lat0, lat1, lon0, lon1 (roughly Zhejiang)
 

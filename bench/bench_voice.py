@@ -60,8 +60,8 @@ def synth(text: str, tmp: Path) -> bytes:
 
 
 def word_list(engine: Any) -> list[str]:
-    from gateway.catalog import read_csv
-    from gateway.demo import demo_file
+    from gateway.orders.catalog import read_csv
+    from gateway.orders.demo import demo_file
     from gateway.language import compile_language
 
     lang = compile_language("ko-KR", read_csv(demo_file("catalog", "ko-KR")))
@@ -110,10 +110,10 @@ async def run_calls(n: int, model: Path, speech: bytes, tmp: Path) -> dict[str, 
     from db.migrate import upgrade
     from db.session import Database
     from gateway.app import create_app
-    from gateway.demo import load_demo
+    from gateway.orders.demo import load_demo
     from gateway.services import build_services
     from gateway.settings import Settings
-    from gateway.telephony.simulate_call import Twilio, place_call
+    from gateway.channels.twilio.simulate_call import Twilio, place_call
     from voice.pool import EngineSpec, WorkerPool
 
     url = f"sqlite:///{tmp}/bench-{n}.db"
@@ -132,8 +132,8 @@ async def run_calls(n: int, model: Path, speech: bytes, tmp: Path) -> dict[str, 
     pin(0, 1)
     services = build_services(settings, database)
     services.extras["recognizer"] = pool
-    app = create_app(settings, services, modules=("gateway.health", "gateway.telephony.voice",
-                                                  "gateway.telephony.media"), workers=False)
+    app = create_app(settings, services, modules=("gateway.channels.http_api.health", "gateway.channels.twilio.voice",
+                                                  "gateway.channels.twilio.media"), workers=False)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     twilio = Twilio(str(client.make_url("")).rstrip("/"), settings.public_url, "bench-token")

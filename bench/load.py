@@ -348,7 +348,7 @@ async def prepare_database(url: str, phones: Iterable[str]) -> None:
     """Migrate, load the demo catalogue and leaders, and register one resident per phone."""
     import db.people
     from db.session import Database
-    from gateway.demo import load_demo
+    from gateway.orders.demo import load_demo
 
     env = {**os.environ, "DOORSTEP_DATABASE_URL": url, "PYTHONPATH": str(SOURCE)}
     await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "gateway.cli", "db", "upgrade"],
@@ -416,7 +416,7 @@ class Texter:
         self.retries, self.timeout, self.retry_delay = retries, timeout, retry_delay
 
     def form(self, phone: str, body: str, sid: str | None = None) -> dict[str, str]:
-        from gateway.telephony.simulate_sms import inbound_form
+        from gateway.channels.twilio.simulate_sms import inbound_form
 
         return {**inbound_form(phone, body, to=SERVICE_NUMBER, account_sid=ACCOUNT_SID, sid=sid),
                 "FromCountry": "CN", "ToCountry": "CN"}
@@ -540,7 +540,7 @@ class CallStats:
 async def run_call_load(base_url: str, phones: list[str], speech: bytes, *, duration: float,
                         stats: CallStats | None = None) -> CallStats:
     """Each phone calls, says the order in real time and presses 1, again until `duration`."""
-    from gateway.telephony.simulate_call import Twilio, place_call
+    from gateway.channels.twilio.simulate_call import Twilio, place_call
 
     stats = stats or CallStats()
     twilio = Twilio(base_url, base_url, TWILIO_TOKEN)

@@ -56,7 +56,7 @@ def children(pid: int) -> list[int]:
 
 def speech_ulaw(text: str, tmp: Path) -> bytes:
     """Korean speech from espeak-ng, as the 8 kHz mu-law a phone line carries."""
-    from gateway.telephony.simulate_call import load_speech
+    from gateway.channels.twilio.simulate_call import load_speech
 
     raw, wav = tmp / "say.wav", tmp / "say8k.wav"
     subprocess.run(["espeak-ng", "-v", "ko", "-s", "140", "-w", str(raw), text], check=True,
@@ -82,7 +82,7 @@ async def _settle_rss(gw: GatewayProcess, seconds: float = 30.0) -> tuple[int, i
 
 async def run(calls: int = 20) -> dict[str, Any]:
     """Idle and loaded RSS of the gateway (MB) and of its recognition workers."""
-    from gateway.telephony.simulate_call import Twilio, place_call
+    from gateway.channels.twilio.simulate_call import Twilio, place_call
 
     if not (shutil.which("espeak-ng") and shutil.which("sox")):
         raise RuntimeError("espeak-ng and sox are needed")
@@ -139,7 +139,7 @@ async def run(calls: int = 20) -> dict[str, Any]:
 async def _register_ko(url: str, phones: list[str]) -> None:
     import db.people
     from db.session import Database
-    from gateway.demo import load_demo
+    from gateway.orders.demo import load_demo
 
     database = Database(url)
     try:

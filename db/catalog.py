@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Product, utcnow
-from gateway.catalog import CatalogItem
+from gateway.orders.catalog import CatalogItem
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from gateway.notify import ResidentSms
+from gateway.notify.residents import ResidentSms
 from gateway.services import SERVICES, Services, build_services
 from gateway.settings import Settings
 
@@ -16,14 +16,14 @@ log = logging.getLogger(__name__)
 
 # One module per actor; each exports setup(app). Order matters only for middlewares.
 MODULES = (
-    "gateway.health",
-    "gateway.api",
-    "gateway.telephony.sms",
-    "gateway.telephony.voice",
-    "gateway.telephony.media",
-    "gateway.telegram.bot",
-    "gateway.dispatch",
-    "gateway.console",
+    "gateway.channels.http_api.health",
+    "gateway.channels.http_api.orders",
+    "gateway.channels.twilio.sms",
+    "gateway.channels.twilio.voice",
+    "gateway.channels.twilio.media",
+    "gateway.channels.telegram.bot",
+    "gateway.dispatch.dispatcher",
+    "gateway.channels.console",
 )
 
 MAX_REQUEST_BYTES = 2 * 1024 * 1024

@@ -8,10 +8,10 @@ from typing import Any, Callable
 from aiohttp import web
 
 from db.session import Database
-from gateway.domain.orders import OrderListener
-from gateway.languages import LanguageCache
-from gateway.metrics import Metrics
-from gateway.outbox_worker import OutboxWorker
+from gateway.orders.events import OrderListener
+from gateway.language.cache import LanguageCache
+from gateway.observe.metrics import Metrics
+from gateway.notify.outbox_worker import OutboxWorker
 from gateway.settings import Settings
 from gateway.templates import Templates
 

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.locales import SUPPORTED_LOCALES as LOCALES
+from gateway.language.locales import SUPPORTED_LOCALES as LOCALES
 
 log = logging.getLogger(__name__)
 

@@ -125,7 +125,7 @@ async def twilio_rest() -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def demo_database(database: Database) -> Database:
-    from gateway.demo import load_demo
+    from gateway.orders.demo import load_demo
 
     await load_demo(database, "zh-CN")
     return database

@@ -11,7 +11,7 @@ import pytest
 import db.people
 from db.session import Database
 from gateway.app import create_app
-from gateway.passwords import hash_password
+from gateway.channels.console.passwords import hash_password
 from gateway.services import SERVICES
 
 USER, PASSWORD = "alice", "correct horse battery"

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.services import SERVICES
-from gateway.telephony.signature import is_valid, twiml_response, verified_form
+from gateway.channels.twilio.signature import is_valid, twiml_response, verified_form
 
 RECEIVED = web.AppKey("fake_twilio_received", dict)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import db.people
-from gateway.passwords import hash_password
+from gateway.channels.console.passwords import hash_password
 from tests.console.conftest import PASSWORD, USER, csrf_of, login, page_csrf
 
 PAGES = ("/console/orders", "/console/orders/1", "/console/orders/rows", "/console/entry",
@@ -211,7 +211,7 @@ async def test_english_switch(client: Any) -> None:
 
 
 async def test_secret_is_generated_once_and_kept(make_settings: Any, tmp_path: Any) -> None:
-    from gateway.console.auth import load_secret
+    from gateway.channels.console.auth import load_secret
 
     settings = make_settings(data_dir=tmp_path / "d")
     first = load_secret(settings)

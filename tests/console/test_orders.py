@@ -9,7 +9,7 @@ import db.console
 import db.orders
 import db.people
 from db.models import Recording, Task
-from gateway.domain.orders import change_status
+from gateway.orders.events import change_status
 from gateway.services import SERVICES
 from tests.console.conftest import page_csrf
 
@@ -198,7 +198,7 @@ async def test_reassign_without_a_dispatcher_keeps_tasks_itself(
     from tests.console.conftest import add_operator, login
 
     await add_operator(demo_database)
-    app = make_app(console_settings, modules=tuple(m for m in MODULES if m != "gateway.dispatch"))
+    app = make_app(console_settings, modules=tuple(m for m in MODULES if m != "gateway.dispatch.dispatcher"))
     c = await make_client(app)
     await login(c)
     oid = await _order(app, status="confirmed")

@@ -21,13 +21,13 @@ import db.console
 import db.orders
 import db.people
 from gateway.app import MODULES
-from gateway.console.simcall import _ulaw, wav_to_mulaw
+from gateway.channels.console.simcall import _ulaw, wav_to_mulaw
 from gateway.services import SERVICES
 from tests.conftest import TWILIO_TOKEN
 from tests.console.conftest import add_operator, login, page_csrf
 from tests.console.fake_twilio import RECEIVED
 
-FAKE = tuple(m for m in MODULES if not m.startswith("gateway.telephony.")) + \
+FAKE = tuple(m for m in MODULES if not m.startswith("gateway.channels.twilio.")) + \
     ("tests.console.fake_twilio",)
 
 
@@ -80,7 +80,7 @@ def _wav(seconds: float = 0.5, rate: int = 16000, channels: int = 1) -> bytes:
 @pytest.fixture
 async def fake_client(demo_database: Any, console_settings: Any, make_client: Any,
                       make_app: Any, monkeypatch: Any) -> Any:
-    from gateway.console import tryit
+    from gateway.channels.console import tryit
 
     # The stand-in webhooks speak only <Connect><Stream>: use the console's own small caller.
     monkeypatch.setattr(tryit, "real_simulator", lambda: None)
@@ -144,7 +144,7 @@ async def test_bad_inputs_to_the_call(fake_client: Any) -> None:
 
 async def test_a_rejected_signature_is_reported_not_crashed(fake_client: Any,
                                                              monkeypatch: Any) -> None:
-    from gateway.console import simcall
+    from gateway.channels.console import simcall
 
     monkeypatch.setattr(simcall, "_signed", lambda *a: {"X-Twilio-Signature": "forged"})
     token = await page_csrf(fake_client, "/console/try")
@@ -157,10 +157,10 @@ async def test_a_rejected_signature_is_reported_not_crashed(fake_client: Any,
 async def test_missing_webhooks_give_a_clear_notice(demo_database: Any, console_settings: Any,
                                                     make_client: Any, make_app: Any) -> None:
     await add_operator(demo_database)
-    modules = tuple(m for m in MODULES if m not in ("gateway.telephony.sms",
-                                                    "gateway.telephony.voice",
-                                                    "gateway.telephony.media",
-                                                    "gateway.dispatch"))
+    modules = tuple(m for m in MODULES if m not in ("gateway.channels.twilio.sms",
+                                                    "gateway.channels.twilio.voice",
+                                                    "gateway.channels.twilio.media",
+                                                    "gateway.dispatch.dispatcher"))
     c = await make_client(make_app(console_settings, modules=modules))
     await login(c)
     html = await (await c.get("/console/try")).text()
@@ -177,7 +177,7 @@ async def test_missing_webhooks_give_a_clear_notice(demo_database: Any, console_
 async def test_real_sms_webhook_if_present(client: Any, app: Any) -> None:
     if not any(r.resource is not None and r.resource.canonical == "/twilio/sms"
                for r in app.router.routes()):
-        pytest.skip("the SMS webhook (gateway.telephony.sms) is not in this build")
+        pytest.skip("the SMS webhook (gateway.channels.twilio.sms) is not in this build")
     html = await try_sms_as_a_resident(client, app)
     assert "bubble in" in html and "两袋大米" in html  # stored as received, shown on the phone
 
@@ -185,7 +185,7 @@ async def test_real_sms_webhook_if_present(client: Any, app: Any) -> None:
 async def test_leader_buttons_go_through_the_dispatcher(client: Any, app: Any) -> None:
     services = app[SERVICES]
     if "dispatcher" not in services.extras:
-        pytest.skip("the dispatcher (gateway.dispatch) is not in this build")
+        pytest.skip("the dispatcher (gateway.dispatch.dispatcher) is not in this build")
     async with services.db.session() as s:
         resident = (await db.people.list_residents(s))[0]
         leader = (await db.people.list_leaders(s))[0]
@@ -274,7 +274,7 @@ async def test_the_whole_flow_on_the_embedded_default(demo_database: Any, demo_s
 
 
 async def test_a_call_through_the_real_voice_webhooks(client: Any, app: Any) -> None:
-    from gateway.console.tryit import real_simulator
+    from gateway.channels.console.tryit import real_simulator
 
     routes = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     if "/twilio/voice" not in routes or real_simulator() is None:
@@ -293,7 +293,7 @@ async def test_a_call_through_the_real_voice_webhooks(client: Any, app: Any) -> 
 
 def test_leader_buttons_follow_the_telegram_card() -> None:
     """Rows, actions and labels as the bot's card, in the leader's locale."""
-    from gateway.console.tryit import leader_buttons
+    from gateway.channels.console.tryit import leader_buttons
     from gateway.templates import Templates
 
     services = SimpleNamespace(templates=Templates(), settings=None)
@@ -333,7 +333,7 @@ async def test_demo_mode_signs_the_twilio_endpoints_without_a_token(
     await add_operator(demo_database)
     app = make_app(demo_settings)
     if "/twilio/sms" not in routes_of(app):
-        pytest.skip("the SMS webhook (gateway.telephony.sms) is not in this build")
+        pytest.skip("the SMS webhook (gateway.channels.twilio.sms) is not in this build")
     c = await make_client(app)
     url = demo_settings.public_url + "/twilio/sms"
     params = _sms_params()
@@ -364,7 +364,7 @@ def test_serve_demo_generates_the_token_and_says_so(monkeypatch: Any, tmp_path: 
 
     import gateway.app
     import gateway.cli
-    import gateway.logs
+    import gateway.observe.logs
 
     for k in list(__import__("os").environ):
         if k.startswith(("DOORSTEP_", "TWILIO_", "TELEGRAM_")):
@@ -373,7 +373,7 @@ def test_serve_demo_generates_the_token_and_says_so(monkeypatch: Any, tmp_path: 
     built: list[Any] = []
     monkeypatch.setattr(gateway.cli, "_migrate", lambda settings: None)
     monkeypatch.setattr(gateway.cli, "_load_demo", lambda settings: None)
-    monkeypatch.setattr(gateway.logs, "configure", lambda *a, **kw: None)
+    monkeypatch.setattr(gateway.observe.logs, "configure", lambda *a, **kw: None)
     monkeypatch.setattr(gateway.app, "create_app", lambda settings: built.append(settings))
     monkeypatch.setattr(aiohttp.web, "run_app", lambda app, **kw: None)
     runner = CliRunner()

@@ -9,7 +9,7 @@ import pytest
 import db.orders
 import db.people
 from gateway.app import create_app
-from gateway.domain.orders import change_status
+from gateway.orders.events import change_status
 from tests.conftest import API_TOKEN
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -7,9 +7,9 @@ import itertools
 import pytest
 
 import db.orders
-from gateway.domain import lifecycle
-from gateway.domain.lifecycle import IllegalTransition, Status, TRANSITIONS
-from gateway.domain.orders import change_status
+from gateway.orders import lifecycle
+from gateway.orders.lifecycle import IllegalTransition, Status, TRANSITIONS
+from gateway.orders.events import change_status
 
 ALL = list(Status)
 LEGAL = [(a, b) for a in ALL for b in sorted(TRANSITIONS[a])]

@@ -8,7 +8,7 @@ import logging
 
 import db.orders
 from gateway.app import create_app
-from gateway.logs import JsonFormatter, Redactor, mask_phone
+from gateway.observe.logs import JsonFormatter, Redactor, mask_phone
 
 
 def test_mask_phone() -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 import db.outbox
 from db.models import Outbox
 from gateway.errors import SendError
-from gateway.outbox_worker import OutboxWorker, backoff
+from gateway.notify.outbox_worker import OutboxWorker, backoff
 
 
 class FlakySender:

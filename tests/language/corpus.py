@@ -7,14 +7,14 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
-from gateway.catalog import read_csv
+from gateway.orders.catalog import read_csv
 from gateway.language import OrderLanguage, compile_language
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 CATALOGS = {
-    ("demo", "zh-CN"): ROOT / "gateway" / "demo" / "catalog-zh-CN.csv",
-    ("demo", "ko-KR"): ROOT / "gateway" / "demo" / "catalog-ko-KR.csv",
+    ("demo", "zh-CN"): ROOT / "gateway" / "orders" / "demo" / "catalog-zh-CN.csv",
+    ("demo", "ko-KR"): ROOT / "gateway" / "orders" / "demo" / "catalog-ko-KR.csv",
     ("alt", "zh-CN"): HERE / "catalog_alt_zh.csv",
     ("alt", "ko-KR"): HERE / "catalog_alt_ko.csv",
     ("fresh", "zh-CN"): HERE / "catalog_fresh_zh.csv",

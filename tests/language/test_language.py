@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.catalog import CatalogItem, read_csv_text
+from gateway.orders.catalog import CatalogItem, read_csv_text
 from gateway.language import (
     SUPPORTED_LOCALES,
     ParseResult,

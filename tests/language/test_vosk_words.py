@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.catalog import read_csv, read_csv_text
+from gateway.orders.catalog import read_csv, read_csv_text
 from gateway.language import compile_language
 from gateway.language.vosk_words import split_known
 

@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 import db.outbox
 from bench.load import TwilioRestStandIn
 from db.models import Outbox, utcnow
-from gateway.outbox_worker import OutboxWorker
-from gateway.telephony.twilio_rest import TwilioSmsSender
+from gateway.notify.outbox_worker import OutboxWorker
+from gateway.channels.twilio.rest import TwilioSmsSender
 
 
 async def test_reclaimed_row_already_sent_is_not_sent_again(

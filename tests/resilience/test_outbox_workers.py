@@ -13,7 +13,7 @@ import db.outbox
 from db.migrate import upgrade
 from db.models import Outbox
 from db.session import Database
-from gateway.outbox_worker import OutboxWorker
+from gateway.notify.outbox_worker import OutboxWorker
 from tests.resilience.conftest import via_proxy
 from tests.resilience.proxy import TcpProxy
 

@@ -20,7 +20,7 @@ import db.orders
 from db.models import Outbox, Recording
 from gateway.app import create_app
 from gateway.services import build_services
-from gateway.telephony.simulate_call import Twilio
+from gateway.channels.twilio.simulate_call import Twilio
 from tests.conftest import PUBLIC_URL, TWILIO_TOKEN
 from tests.voice.calls import MODULES, call, scripted, tone
 
@@ -62,7 +62,7 @@ async def test_recordings_disk_full_orders_still_taken(make_client: Callable[...
     rec, _ = scripted(["大米两袋"])
     services = build_services(settings, demo_database)
     services.extras["recognizer"] = rec
-    app = create_app(settings, services, modules=(*MODULES, "gateway.telegram.bot"),
+    app = create_app(settings, services, modules=(*MODULES, "gateway.channels.telegram.bot"),
                      workers=False)  # the Telegram module brings the operator alerts
     client = await make_client(app)
     twilio = Twilio(str(client.make_url("")).rstrip("/"), PUBLIC_URL, TWILIO_TOKEN)
@@ -105,7 +105,7 @@ async def test_recognition_worker_killed_mid_call(tmp_path: Path, gateway: Any) 
     recognises the next caller."""
     from bench.load import TWILIO_TOKEN, Stats, resident_phones, run_sms_load
     from bench.memory import _register_ko, speech_ulaw
-    from gateway.telephony.simulate_call import Twilio, place_call
+    from gateway.channels.twilio.simulate_call import Twilio, place_call
     from voice.models import packaged_model
 
     if packaged_model("ko-KR") is None:

@@ -116,7 +116,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedGateway]:
     """A migrated SQLite database with the demo data, and the gateway serving it."""
     from db.migrate import upgrade
     from db.session import Database
-    from gateway.demo import load_demo
+    from gateway.orders.demo import load_demo
 
     tmp = tmp_path_factory.mktemp("security")
     settings = security_settings(tmp)

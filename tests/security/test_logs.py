@@ -80,6 +80,6 @@ async def test_logs_mask_phones_and_hold_no_secrets(tmp_path: Path) -> None:
     ("我的电话是+8613912345678", "+8613912345678"), ("电话13912345678谢谢", "13912345678"),
     ("전화 01055512345 입니다", "01055512345"), ("from=+821055512345&x=1", "+821055512345")])
 def test_phones_are_masked_in_any_surrounding_text(text: str, phone: str) -> None:
-    from gateway.logs import Redactor
+    from gateway.observe.logs import Redactor
 
     assert phone not in Redactor().clean(text)

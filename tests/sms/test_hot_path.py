@@ -17,7 +17,7 @@ from db import hotpath
 from db.models import Conversation, InboundMessage, Order, utcnow
 from db.session import Database
 from gateway.services import SERVICES
-from gateway.telephony.sms import SMS, STEPS
+from gateway.channels.twilio.sms import SMS, STEPS
 from tests.resilience.proxy import TcpProxy
 from tests.sms.conftest import GRANDMA, GRANDPA, STRANGER, Texter, new_sid
 

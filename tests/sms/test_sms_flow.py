@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from db.models import Conversation, InboundMessage, Order, utcnow
 from db.session import Database
-from gateway import sms_text
+from gateway.conversation import reply_text as sms_text
 from gateway.services import SERVICES
-from gateway.telephony.sms import SMS
+from gateway.channels.twilio.sms import SMS
 from tests.sms.conftest import GRANDMA, GRANDPA, STRANGER, Texter
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from db.models import Conversation, InboundMessage, Order
 from db.session import Database
-from gateway import sms_text
+from gateway.conversation import reply_text as sms_text
 from tests.sms.conftest import FROM_NUMBER, GRANDMA, Texter, new_sid, reply_text
 from tests.twilio_sign import signed_headers
 
@@ -220,7 +220,7 @@ async def test_unanswered_stored_texts_are_answered_by_the_sweeper(
 
     from db.conversations import store_inbound
     from db.models import utcnow
-    from gateway.telephony.sms import SMS
+    from gateway.channels.twilio.sms import SMS
 
     async with demo_database.session() as s:  # as if the process died right after storing
         await store_inbound(s, channel="sms", vendor_id="SMlost", phone=GRANDMA, body="大米两袋",

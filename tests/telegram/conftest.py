@@ -12,7 +12,7 @@ import db.orders
 import db.people
 from db.models import Leader, Order, Recording
 from gateway.app import create_app
-from gateway.domain.orders import change_status
+from gateway.orders.events import change_status
 from gateway.services import SERVICES, Services
 from tests.telegram.emulator import BotApiEmulator
 
@@ -21,7 +21,7 @@ OPERATOR_CHAT = -100777
 SECRET = "test-webhook-secret"
 
 # Only what this suite exercises; the other adapters have suites of their own.
-MODULES = ("gateway.health", "gateway.telegram.bot", "gateway.dispatch")
+MODULES = ("gateway.channels.http_api.health", "gateway.channels.telegram.bot", "gateway.dispatch.dispatcher")
 
 # A village near Huzhou; leaders a few hundred metres to some kilometres apart.
 HOME = (30.6000, 119.7000)

@@ -95,7 +95,7 @@ async def test_operators_hear_of_unassigned_review_and_unknown_callers(gw: Harne
     async with gw.services.db.session() as s:
         o = await db.orders.create(s, channel="sms", phone="+8613900009999", status="draft",
                                    actor="resident", transcript="要两袋米")
-        from gateway.domain.orders import announce_created
+        from gateway.orders.events import announce_created
         await announce_created(s, o, gw.services.listeners)
         await gw.services.extras["operator_alerts"].unknown_caller(
             s, "+8613900008888", "voice")

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gateway.domain.routing import LeaderIndex, LeaderSpot, distance_km, rank
+from gateway.dispatch.routing import LeaderIndex, LeaderSpot, distance_km, rank
 
 
 def test_distance_is_great_circle() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from db.models import Order, OrderItem
-from gateway.telegram.shopping import combine
+from gateway.channels.telegram.shopping import combine
 
 
 def order(oid: int, phone: str, *items: tuple[str, str, str, str]) -> Order:

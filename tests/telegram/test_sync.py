@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import db.orders
 import db.tasks
-from gateway.domain.orders import change_status
+from gateway.orders.events import change_status
 from tests.telegram.conftest import HOME, Harness
 
 NEAR = (HOME[0] + 0.004, HOME[1])

@@ -14,7 +14,7 @@ from tests.twilio_sign import signed_headers
 async def test_an_unknown_caller_alerts_the_operators_once(
         tg_settings: Callable[..., Any], make_client: Callable[..., Any], emulator: Any) -> None:
     settings = tg_settings(telegram_mode="polling")
-    app = create_app(settings, modules=(*MODULES, "gateway.telephony.voice"))
+    app = create_app(settings, modules=(*MODULES, "gateway.channels.twilio.voice"))
     client = await make_client(app)
     gw = Harness(app[SERVICES], emulator, client)
     stranger = "+8613900007777"

@@ -9,12 +9,12 @@ from typing import Any, Callable, Sequence
 from gateway.app import create_app
 from gateway.services import build_services
 from gateway.settings import Settings
-from gateway.telephony.simulate_call import CallLog, Twilio, place_call
+from gateway.channels.twilio.simulate_call import CallLog, Twilio, place_call
 from tests.conftest import PUBLIC_URL, TWILIO_TOKEN
 from voice.audio import silence_ulaw, ulaw_encode
 from voice.recognizer import FakeEngine, LocalRecognizer
 
-MODULES = ("gateway.health", "gateway.api", "gateway.telephony.voice", "gateway.telephony.media")
+MODULES = ("gateway.channels.http_api.health", "gateway.channels.http_api.orders", "gateway.channels.twilio.voice", "gateway.channels.twilio.media")
 
 
 def tone(seconds: float = 0.6, amp: int = 8000) -> bytes:

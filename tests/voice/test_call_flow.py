@@ -115,7 +115,7 @@ async def test_key_0_at_the_read_back_leaves_a_message(
 
 
 def _voice_key() -> Any:
-    from gateway.telephony.voice import VOICE
+    from gateway.channels.twilio.voice import VOICE
     return VOICE
 
 

@@ -124,7 +124,7 @@ async def test_simulate_call_through_click_against_doorstep_serve_with_vosk(
         call_audio: Callable[..., bytes], monkeypatch: pytest.MonkeyPatch) -> None:
     from bench.load import ACCOUNT_SID, GatewayProcess, free_port, gateway_env
     from bench.load import TWILIO_TOKEN as GW_TOKEN
-    from gateway.demo import load_demo
+    from gateway.orders.demo import load_demo
 
     await load_demo(database, "ko-KR")
     port = free_port()

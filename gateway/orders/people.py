@@ -1,0 +1,109 @@
+"""Residents and leaders as plain data: validation of phone numbers and CSV lists."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.language.locales import normalize_locale
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+RESIDENT_COLUMNS = ("phone", "name", "address", "village", "lat", "lon", "locale")
+LEADER_COLUMNS = (*RESIDENT_COLUMNS, "radius_km", "capacity")
+
+
+class PeopleError(ValueError):
+    """A person's data that cannot be used; the message says which field and why."""
+
+
+def normalize_phone(raw: str) -> str:
+    """E.164 form of a phone number: spaces, dashes and brackets dropped, `00` prefix to `+`."""
+    p = re.sub(r"[\s\-().]", "", raw or "")
+    if p.startswith("00"):
+        p = "+" + p[2:]
+    if not E164.match(p):
+        raise PeopleError(f"phone {raw!r} is not an international number like +8613800000000")
+    return p
+
+
+def _float(value: str | None, what: str, lo: float, hi: float) -> float | None:
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        f = float(value)
+    except ValueError:
+        raise PeopleError(f"{what} {value!r} is not a number") from None
+    if not lo <= f <= hi:
+        raise PeopleError(f"{what} {f} is outside {lo}..{hi}")
+    return f
+
+
+@dataclass
+class PersonRow:
+    phone: str
+    name: str
+    address: str = ""
+    village: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    locale: str = "zh-CN"
+    radius_km: float | None = None
+    capacity: int | None = None
+
+
+def person(phone: str, name: str, address: str | None = "", village: str | None = "",
+           lat: float | str | None = None, lon: float | str | None = None,
+           locale: str | None = None, radius_km: float | str | None = None,
+           capacity: int | str | None = None) -> PersonRow:
+    """Validate one person's fields."""
+    if not (name or "").strip():
+        raise PeopleError("the name is empty")
+    lat_f = _float(None if lat is None else str(lat), "latitude", -90, 90)
+    lon_f = _float(None if lon is None else str(lon), "longitude", -180, 180)
+    if (lat_f is None) != (lon_f is None):
+        raise PeopleError("give both latitude and longitude, or neither")
+    radius = _float(None if radius_km is None else str(radius_km), "radius_km", 0.01, 1000)
+    cap: int | None = None
+    if capacity is not None and str(capacity).strip() != "":
+        try:
+            cap = int(str(capacity))
+        except ValueError:
+            raise PeopleError(f"capacity {capacity!r} is not a whole number") from None
+        if cap < 0:
+            raise PeopleError("capacity is negative")
+    return PersonRow(phone=normalize_phone(phone), name=name.strip(),
+                     address=(address or "").strip(), village=(village or "").strip(),
+                     lat=lat_f, lon=lon_f, locale=normalize_locale(locale),
+                     radius_km=radius, capacity=cap)
+
+
+def read_people_csv(path: str | Path, *, leaders: bool = False) -> list[PersonRow]:
+    """Rows of a residents (or leaders) CSV; errors name the line."""
+    text = Path(path).read_text(encoding="utf-8-sig")
+    reader = csv.DictReader(io.StringIO(text))
+    need = {"phone", "name"} | ({"lat", "lon"} if leaders else set())
+    missing = need - set(reader.fieldnames or ())
+    if missing:
+        raise PeopleError(f"the header lacks the column(s): {', '.join(sorted(missing))}")
+    rows = []
+    for i, r in enumerate(reader, start=2):
+        if not any((v or "").strip() for v in r.values() if isinstance(v, str)):
+            continue
+        try:
+            row = person(r.get("phone") or "", r.get("name") or "", r.get("address"),
+                         r.get("village"), r.get("lat"), r.get("lon"), r.get("locale"),
+                         r.get("radius_km") if leaders else None,
+                         r.get("capacity") if leaders else None)
+        except PeopleError as exc:
+            raise PeopleError(f"line {i}: {exc}") from None
+        if leaders and row.lat is None:
+            raise PeopleError(f"line {i}: a leader needs a base location (lat, lon)")
+        rows.append(row)
+    return rows
+
+
+def invite_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username}?start={code}"
