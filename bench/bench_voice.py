@@ -131,9 +131,9 @@ async def run_calls(n: int, model: Path, speech: bytes, tmp: Path) -> dict[str, 
     pin(worker_pid, 0)
     pin(0, 1)
     services = build_services(settings, database)
-    services.extras["recognizer"] = pool
-    app = create_app(settings, services, modules=("gateway.channels.http_api.health", "gateway.channels.twilio.voice",
-                                                  "gateway.channels.twilio.media"), workers=False)
+    services.recognizer = pool
+    app = create_app(settings, services, parts=("health", "voice",
+                                                  "media"), workers=False)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     twilio = Twilio(str(client.make_url("")).rstrip("/"), settings.public_url, "bench-token")

@@ -1,32 +1,68 @@
-"""The aiohttp application: one process with web, Twilio, Telegram, console and workers."""
+"""The composition root: builds the services and mounts the parts of one gateway process.
+
+Each part is one actor's `setup(app)` (web routes, background work); `PARTS` is the whole
+gateway in mount order (order matters only for middlewares). Tests and benches mount a subset
+by name.
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
+
+Part = Callable[["web.Application"], None]
 
 from aiohttp import web
 
+from gateway.channels import console
+from gateway.channels.http_api import health, orders as orders_api
+from gateway.channels.telegram import bot as telegram_bot
+from gateway.channels.telegram.messages import TelegramMessages
+from gateway.channels.twilio import media, sms, voice
+from gateway.dispatch.dispatcher import OrderDispatcher, TaskSync
 from gateway.notify.residents import ResidentSms
 from gateway.services import SERVICES, Services, build_services
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# One module per actor; each exports setup(app). Order matters only for middlewares.
-MODULES = (
-    "gateway.channels.http_api.health",
-    "gateway.channels.http_api.orders",
-    "gateway.channels.twilio.sms",
-    "gateway.channels.twilio.voice",
-    "gateway.channels.twilio.media",
-    "gateway.channels.telegram.bot",
-    "gateway.dispatch.dispatcher",
-    "gateway.channels.console",
-)
-
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
+
+
+async def _dispatch_worker(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    dispatcher = services.dispatcher
+    assert dispatcher is not None
+    # Runs with the other background workers only (create_app(workers=False) leaves them off).
+    running = services.outbox.running
+    if running:
+        dispatcher.start()
+    yield
+    await dispatcher.stop()
+
+
+def setup_dispatch(app: web.Application) -> None:
+    """The dispatcher, telling leaders through the Telegram channel's messages."""
+    services = app[SERVICES]
+    assert services.leader_notifier is not None
+    dispatcher = OrderDispatcher(services, services.leader_notifier,
+                                 poll_seconds=services.settings.dispatch_poll_seconds)
+    services.dispatcher = dispatcher
+    services.wake_dispatcher = dispatcher.wake
+    services.listeners.append(TaskSync(dispatcher))
+    app.cleanup_ctx.append(_dispatch_worker)
+
+
+PARTS: dict[str, Part] = {
+    "health": health.setup,
+    "api": orders_api.setup,
+    "sms": sms.setup,
+    "voice": voice.setup,
+    "media": media.setup,
+    "telegram": telegram_bot.setup,
+    "dispatch": setup_dispatch,
+    "console": console.setup,
+}
 
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
@@ -38,19 +74,26 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, services: Services | None = None, *,
-               modules: tuple[str, ...] = MODULES, workers: bool = True) -> web.Application:
-    """Build the application. `workers=False` leaves background workers to the caller (tests)."""
+               parts: Iterable[str | Part] = tuple(PARTS), workers: bool = True
+               ) -> web.Application:
+    """Build the application with `parts`: names from PARTS, or a setup function of the
+    caller's (a test's stand-in). `workers=False` leaves background workers to the caller."""
+    parts = tuple(parts)
+    unknown = [p for p in parts if isinstance(p, str) and p not in PARTS]
+    if unknown:
+        raise ValueError(f"unknown parts {unknown}; known: {list(PARTS)}")
     services = services or build_services(settings)
-    resident_sms = ResidentSms(services.templates,
-                               delayed=("unassigned",) if settings.unassigned_sms_minutes else ())
-    services.extras["resident_sms"] = resident_sms
-    services.listeners.append(resident_sms)
+    services.resident_sms = ResidentSms(
+        services.templates, delayed=("unassigned",) if settings.unassigned_sms_minutes else ())
+    services.listeners.append(services.resident_sms)
+    if services.leader_notifier is None and ("telegram" in parts or "dispatch" in parts):
+        services.leader_notifier = TelegramMessages(services.templates, settings)
     for warning in settings.warnings():
         log.warning(warning)
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[SERVICES] = services
-    for name in modules:
-        importlib.import_module(name).setup(app)
+    for part in parts:
+        (PARTS[part] if isinstance(part, str) else part)(app)
     if workers:
         app.cleanup_ctx.insert(0, _workers)
     return app

@@ -1,19 +1,31 @@
-"""Everything the handlers need, built once at start and handed down (no globals)."""
+"""Everything the handlers need, built once at start and handed down (no globals).
+
+The composition root (`gateway.app`) fills the optional fields of the parts it enables; a
+field left None means that part is off in this process (a test may build only some parts).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from aiohttp import web
 
 from db.session import Database
-from gateway.orders.events import OrderListener
 from gateway.language.cache import LanguageCache
-from gateway.observe.metrics import Metrics
 from gateway.notify.outbox_worker import OutboxWorker
+from gateway.observe.metrics import Metrics
+from gateway.orders.events import OrderListener
 from gateway.settings import Settings
 from gateway.templates import Templates
+
+if TYPE_CHECKING:
+    from gateway.channels.telegram.alerts import OperatorAlerts
+    from gateway.channels.twilio.voice import VoiceService
+    from gateway.dispatch.dispatcher import OrderDispatcher
+    from gateway.dispatch.notifier import LeaderNotifier
+    from gateway.notify.residents import ResidentSms
+    from voice.recognizer import Recognizer
 
 
 @dataclass
@@ -27,8 +39,15 @@ class Services:
     listeners: list[OrderListener] = field(default_factory=list)
     # Called after a commit that confirmed an order; the dispatcher replaces it with its wake().
     wake_dispatcher: Callable[[], None] = lambda: None
-    # Filled by the adapters that are enabled (voice pool, Telegram bot, router...).
-    extras: dict[str, Any] = field(default_factory=dict)
+    # The parts that are enabled in this process (see gateway.app.PARTS).
+    resident_sms: ResidentSms | None = None
+    leader_notifier: LeaderNotifier | None = None
+    operator_alerts: OperatorAlerts | None = None
+    dispatcher: OrderDispatcher | None = None
+    voice: VoiceService | None = None
+    # A recogniser handed in from outside (tests, benches); the voice part builds its own pool
+    # when this is None.
+    recognizer: Recognizer | None = None
 
 
 def build_services(settings: Settings, database: Database | None = None) -> Services:

@@ -13,12 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.orders
@@ -28,10 +26,10 @@ from db.models import Leader, Order, OrderEvent, Task, utcnow
 from gateway.orders import lifecycle
 from gateway.orders.events import change_status
 from gateway.dispatch.routing import LeaderIndex, LeaderSpot, rank
-from gateway.services import SERVICES, Services
+from gateway.dispatch.notifier import LeaderNotifier
 
 if TYPE_CHECKING:
-    from gateway.channels.telegram.messages import TelegramMessages
+    from gateway.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +44,7 @@ def _spot(ld: Leader) -> LeaderSpot:
 class OrderDispatcher:
     """Routes orders and applies leaders' answers; every method commits its own transaction."""
 
-    def __init__(self, services: Services, messages: TelegramMessages,
+    def __init__(self, services: Services, messages: LeaderNotifier,
                  poll_seconds: float = 5.0) -> None:
         self.services = services
         self.db = services.db
@@ -207,7 +205,7 @@ class OrderDispatcher:
     async def _text_long_unassigned(self, s: AsyncSession, _: int, now: datetime) -> int:
         """Text residents whose order has found no leader for `unassigned_sms_minutes`."""
         minutes = self.services.settings.unassigned_sms_minutes
-        sms = self.services.extras.get("resident_sms")
+        sms = self.services.resident_sms
         if not minutes or sms is None:
             return 0
         sent = 0
@@ -356,30 +354,3 @@ class TaskSync:
                 await self.dispatcher.messages.update_card(
                     session, leader, task, order, state, hidden=to != S.DELIVERED,
                     key=f"task:{task.id}:{state}:{event.id}")
-
-
-async def _worker(app: web.Application) -> AsyncIterator[None]:
-    services = app[SERVICES]
-    dispatcher: OrderDispatcher = services.extras["dispatcher"]
-    # Runs with the other background workers only (create_app(workers=False) leaves them off).
-    running = getattr(services.outbox, "_task", None) is not None
-    if running:
-        dispatcher.start()
-    yield
-    await dispatcher.stop()
-
-
-def setup(app: web.Application) -> None:
-    from gateway.channels.telegram.messages import TelegramMessages
-
-    services = app[SERVICES]
-    messages = services.extras.get("telegram_messages")
-    if messages is None:
-        messages = services.extras["telegram_messages"] = TelegramMessages(
-            services.templates, services.settings)
-    dispatcher = OrderDispatcher(services, messages,
-                                 poll_seconds=services.settings.dispatch_poll_seconds)
-    services.extras["dispatcher"] = dispatcher
-    services.wake_dispatcher = dispatcher.wake
-    services.listeners.append(TaskSync(dispatcher))
-    app.cleanup_ctx.append(_worker)

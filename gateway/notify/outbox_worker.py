@@ -121,6 +121,10 @@ class OutboxWorker:
             except TimeoutError:
                 pass
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self.run(), name="outbox-worker")

@@ -194,11 +194,11 @@ async def test_cancel_needs_a_reason_and_is_final(client: Any, app: Any) -> None
 
 async def test_reassign_without_a_dispatcher_keeps_tasks_itself(
         demo_database: Any, console_settings: Any, make_client: Any, make_app: Any) -> None:
-    from gateway.app import MODULES
+    from gateway.app import PARTS
     from tests.console.conftest import add_operator, login
 
     await add_operator(demo_database)
-    app = make_app(console_settings, modules=tuple(m for m in MODULES if m != "gateway.dispatch.dispatcher"))
+    app = make_app(console_settings, parts=tuple(m for m in PARTS if m != "dispatch"))
     c = await make_client(app)
     await login(c)
     oid = await _order(app, status="confirmed")

@@ -20,15 +20,15 @@ from twilio.request_validator import RequestValidator
 import db.console
 import db.orders
 import db.people
-from gateway.app import MODULES
+from gateway.app import PARTS
 from gateway.channels.console.simcall import _ulaw, wav_to_mulaw
 from gateway.services import SERVICES
 from tests.conftest import TWILIO_TOKEN
 from tests.console.conftest import add_operator, login, page_csrf
+from tests.console import fake_twilio
 from tests.console.fake_twilio import RECEIVED
 
-FAKE = tuple(m for m in MODULES if not m.startswith("gateway.channels.twilio.")) + \
-    ("tests.console.fake_twilio",)
+FAKE = (*(p for p in PARTS if p not in ("sms", "voice", "media")), fake_twilio.setup)
 
 
 BUTTON = re.compile(r'name="action" value="(\w+)"[^>]*>([^<]+)</button>')
@@ -85,7 +85,7 @@ async def fake_client(demo_database: Any, console_settings: Any, make_client: An
     # The stand-in webhooks speak only <Connect><Stream>: use the console's own small caller.
     monkeypatch.setattr(tryit, "real_simulator", lambda: None)
     await add_operator(demo_database)
-    app = make_app(console_settings, modules=FAKE)
+    app = make_app(console_settings, parts=FAKE)
     c = await make_client(app)
     assert (await login(c)).status == 303
     return c
@@ -157,11 +157,11 @@ async def test_a_rejected_signature_is_reported_not_crashed(fake_client: Any,
 async def test_missing_webhooks_give_a_clear_notice(demo_database: Any, console_settings: Any,
                                                     make_client: Any, make_app: Any) -> None:
     await add_operator(demo_database)
-    modules = tuple(m for m in MODULES if m not in ("gateway.channels.twilio.sms",
-                                                    "gateway.channels.twilio.voice",
-                                                    "gateway.channels.twilio.media",
-                                                    "gateway.dispatch.dispatcher"))
-    c = await make_client(make_app(console_settings, modules=modules))
+    modules = tuple(m for m in PARTS if m not in ("sms",
+                                                    "voice",
+                                                    "media",
+                                                    "dispatch"))
+    c = await make_client(make_app(console_settings, parts=modules))
     await login(c)
     html = await (await c.get("/console/try")).text()
     assert "短信接口（/twilio/sms）还没有装好" in html and "派单模块还没有装好" in html
@@ -184,7 +184,7 @@ async def test_real_sms_webhook_if_present(client: Any, app: Any) -> None:
 
 async def test_leader_buttons_go_through_the_dispatcher(client: Any, app: Any) -> None:
     services = app[SERVICES]
-    if "dispatcher" not in services.extras:
+    if services.dispatcher is None:
         pytest.skip("the dispatcher (gateway.dispatch.dispatcher) is not in this build")
     async with services.db.session() as s:
         resident = (await db.people.list_residents(s))[0]
@@ -228,7 +228,7 @@ async def test_the_whole_flow_on_the_embedded_default(demo_database: Any, demo_s
     app = make_app(demo_settings, workers=True)
     services = app[SERVICES]
     routes = routes_of(app)
-    if "/twilio/sms" not in routes or "dispatcher" not in services.extras:
+    if "/twilio/sms" not in routes or services.dispatcher is None:
         pytest.skip("needs the SMS webhook and the dispatcher in this build")
     c = await make_client(app)
     await login(c)

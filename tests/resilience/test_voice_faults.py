@@ -22,7 +22,7 @@ from gateway.app import create_app
 from gateway.services import build_services
 from gateway.channels.twilio.simulate_call import Twilio
 from tests.conftest import PUBLIC_URL, TWILIO_TOKEN
-from tests.voice.calls import MODULES, call, scripted, tone
+from tests.voice.calls import PARTS, call, scripted, tone
 
 WANG = "+8613800000001"  # 王奶奶 in the demo data
 OPERATORS = -100777
@@ -61,8 +61,8 @@ async def test_recordings_disk_full_orders_still_taken(make_client: Callable[...
     settings = make_settings(data_dir=full_disk, operator_chat_id=OPERATORS)
     rec, _ = scripted(["大米两袋"])
     services = build_services(settings, demo_database)
-    services.extras["recognizer"] = rec
-    app = create_app(settings, services, modules=(*MODULES, "gateway.channels.telegram.bot"),
+    services.recognizer = rec
+    app = create_app(settings, services, parts=(*PARTS, "telegram"),
                      workers=False)  # the Telegram module brings the operator alerts
     client = await make_client(app)
     twilio = Twilio(str(client.make_url("")).rstrip("/"), PUBLIC_URL, TWILIO_TOKEN)

@@ -21,7 +21,7 @@ OPERATOR_CHAT = -100777
 SECRET = "test-webhook-secret"
 
 # Only what this suite exercises; the other adapters have suites of their own.
-MODULES = ("gateway.channels.http_api.health", "gateway.channels.telegram.bot", "gateway.dispatch.dispatcher")
+PARTS = ("health", "telegram", "dispatch")
 
 # A village near Huzhou; leaders a few hundred metres to some kilometres apart.
 HOME = (30.6000, 119.7000)
@@ -37,7 +37,7 @@ class Harness:
 
     @property
     def dispatcher(self) -> Any:
-        return self.services.extras["dispatcher"]
+        return self.services.dispatcher
 
     async def leader(self, user_id: int, name: str, lat: float, lon: float, *,
                      link: bool = True, **fields: Any) -> Leader:
@@ -139,7 +139,7 @@ async def start_gateway(tg_settings: Callable[..., Any], make_client: Callable[.
                         emulator: BotApiEmulator) -> Callable[..., Any]:
     async def start(**overrides: Any) -> Harness:
         settings = tg_settings(**overrides)
-        app = create_app(settings, modules=MODULES)
+        app = create_app(settings, parts=PARTS)
         client = await make_client(app)
         if settings.telegram_mode == "webhook":
             emulator.webhook_target = str(client.make_url("/telegram/webhook"))

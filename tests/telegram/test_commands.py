@@ -97,7 +97,7 @@ async def test_operators_hear_of_unassigned_review_and_unknown_callers(gw: Harne
                                    actor="resident", transcript="要两袋米")
         from gateway.orders.events import announce_created
         await announce_created(s, o, gw.services.listeners)
-        await gw.services.extras["operator_alerts"].unknown_caller(
+        await gw.services.operator_alerts.unknown_caller(
             s, "+8613900008888", "voice")
     gw.services.outbox.wake()
     text = (await gw.emu.wait_message(OPERATOR_CHAT, "+8613900009999"))["text"]

@@ -15,7 +15,7 @@ WAITING = "暂时没有团长"
 
 async def later(gw: Harness, minutes: float) -> None:
     """A dispatcher pass as if `minutes` had gone by."""
-    await gw.services.extras["dispatcher"].run_once(now=utcnow() + timedelta(minutes=minutes))
+    await gw.services.dispatcher.run_once(now=utcnow() + timedelta(minutes=minutes))
 
 
 async def test_texted_after_the_wait_once(gw: Harness) -> None:

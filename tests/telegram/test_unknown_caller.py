@@ -7,14 +7,14 @@ from typing import Any, Callable
 
 from gateway.app import create_app
 from gateway.services import SERVICES
-from tests.telegram.conftest import MODULES, OPERATOR_CHAT, Harness
+from tests.telegram.conftest import PARTS, OPERATOR_CHAT, Harness
 from tests.twilio_sign import signed_headers
 
 
 async def test_an_unknown_caller_alerts_the_operators_once(
         tg_settings: Callable[..., Any], make_client: Callable[..., Any], emulator: Any) -> None:
     settings = tg_settings(telegram_mode="polling")
-    app = create_app(settings, modules=(*MODULES, "gateway.channels.twilio.voice"))
+    app = create_app(settings, parts=(*PARTS, "voice"))
     client = await make_client(app)
     gw = Harness(app[SERVICES], emulator, client)
     stranger = "+8613900007777"

@@ -14,7 +14,7 @@ from tests.conftest import PUBLIC_URL, TWILIO_TOKEN
 from voice.audio import silence_ulaw, ulaw_encode
 from voice.recognizer import FakeEngine, LocalRecognizer
 
-MODULES = ("gateway.channels.http_api.health", "gateway.channels.http_api.orders", "gateway.channels.twilio.voice", "gateway.channels.twilio.media")
+PARTS = ("health", "api", "voice", "media")
 
 
 def tone(seconds: float = 0.6, amp: int = 8000) -> bytes:
@@ -41,8 +41,8 @@ async def start(make_client: Callable[..., Any], settings: Settings, database: A
                 recognizer: Any | None) -> tuple[Any, Twilio]:
     services = build_services(settings, database)
     if recognizer is not None:
-        services.extras["recognizer"] = recognizer
-    app = create_app(settings, services, modules=MODULES, workers=False)
+        services.recognizer = recognizer
+    app = create_app(settings, services, parts=PARTS, workers=False)
     client = await make_client(app)
     base = str(client.make_url("")).rstrip("/")
     return client, Twilio(base, PUBLIC_URL, TWILIO_TOKEN)

@@ -166,7 +166,7 @@ def _card_withdrawn(dispatcher: Any) -> Any:
 
 async def reassign(request: web.Request) -> web.Response:
     services = services_of(request)
-    dispatcher = services.extras.get("dispatcher")
+    dispatcher = services.dispatcher
 
     async def work(s: AsyncSession, order: Order, form: Any, actor: str) -> str:
         leader_id = optional_int(text(form, "leader"))
@@ -188,7 +188,7 @@ async def cancel(request: web.Request) -> web.Response:
     async def work(s: AsyncSession, order: Order, form: Any, actor: str) -> str:
         await actions.cancel(s, order, actor=actor, reason=text(form, "reason"),
                              listeners=services.listeners,
-                             dispatcher_offers="dispatcher" in services.extras)
+                             dispatcher_offers=services.dispatcher is not None)
         return "cancelled"
     return await _act(request, work)
 

@@ -103,7 +103,7 @@ async def save_leader(request: web.Request) -> web.Response:
                                                   radius_km=p.radius_km, capacity=p.capacity,
                                                   locale=p.locale)
     # The dispatcher keeps leaders' bases in an index: tell it about the new place or radius.
-    dispatcher = services.extras.get("dispatcher")
+    dispatcher = services.dispatcher
     if dispatcher is not None and hasattr(dispatcher, "leader_moved"):
         dispatcher.leader_moved(leader)
     services.wake_dispatcher()

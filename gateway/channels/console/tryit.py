@@ -113,7 +113,7 @@ async def try_page(request: web.Request, *, result: dict[str, Any] | None = None
             result=result or {}, error=error, answered=answered,
             twilio_ready=settings.twilio_enabled,
             has_sms="/twilio/sms" in routes, has_voice="/twilio/voice" in routes,
-            has_dispatcher="dispatcher" in services.extras,
+            has_dispatcher=services.dispatcher is not None,
             can_join=not settings.telegram_enabled)
 
 
@@ -208,7 +208,7 @@ async def try_leader(request: web.Request) -> web.Response:
     leader_id = optional_int(text(form, "leader"))
     task_id = optional_int(text(form, "task"))
     action = text(form, "action")
-    dispatcher = services.extras.get("dispatcher")
+    dispatcher = services.dispatcher
     if dispatcher is None or not hasattr(dispatcher, "press"):
         return await try_page(request, error=t("try.dispatcher_missing"), status=409,
                               result={"leader_id": leader_id})

@@ -76,19 +76,15 @@ async def _forever(what: str, step, stop: asyncio.Event) -> None:  # type: ignor
 def setup(app: web.Application) -> None:
     services = app[SERVICES]
     settings = services.settings
-    messages = services.extras.get("telegram_messages")
-    if messages is None:
-        messages = services.extras["telegram_messages"] = TelegramMessages(
-            services.templates, settings)
+    messages = services.leader_notifier
+    assert isinstance(messages, TelegramMessages)
     alerts = OperatorAlerts(messages)
-    services.extras["operator_alerts"] = alerts
+    services.operator_alerts = alerts
     services.listeners.append(alerts)
     if not settings.telegram_enabled:
         return  # messages still queue in the outbox; they go out once a bot is configured
     bot = make_bot(settings)
     dp = make_dispatcher(services, messages)
-    services.extras["telegram_bot"] = bot
-    services.extras["telegram_dispatcher"] = dp
     services.outbox.register("telegram", TelegramSender(bot, services.db))
     stop = asyncio.Event()
 

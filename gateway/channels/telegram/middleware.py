@@ -73,7 +73,7 @@ class UpdateMiddleware(BaseMiddleware):
             locale = leader.locale if leader else self.services.settings.default_locale
             data.update(session=s, leader=leader, services=self.services,
                         messages=self.messages, locale=locale,
-                        dispatch=self.services.extras.get("dispatcher"),
+                        dispatch=self.services.dispatcher,
                         reply=Reply(self.messages, s, chat.id if chat else None, locale,
                                     event.update_id))
             token = CURRENT_SESSION.set(s)  # the dialogue state is written in this session

@@ -193,7 +193,7 @@ class MediaCall:
                 services.metrics.inc("doorstep_recording_write_failures_total")
                 wav, unsaved = None, str(exc)
         async with services.db.session() as s:
-            alerts = services.extras.get("operator_alerts")
+            alerts = services.operator_alerts
             if unsaved and alerts is not None:
                 day = time.strftime("%Y-%m-%d")
                 await alerts.messages.operator_alert(
@@ -279,7 +279,7 @@ async def media(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="invalid Twilio signature")
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, autoping=True)
     await ws.prepare(request)
-    call = MediaCall(services, voice_of(request.app), ws)
+    call = MediaCall(services, voice_of(services), ws)
     try:
         await call.run()
     except Exception:

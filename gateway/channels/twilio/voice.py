@@ -168,13 +168,6 @@ class VoiceService:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-VOICE = web.AppKey("voice", VoiceService)
-
-
-def voice_of(app: web.Application) -> VoiceService:
-    return app[VOICE]
-
-
 def stream_url(settings: Settings) -> str:
     return "ws" + settings.public_url[4:] + "/twilio/media"
 
@@ -186,7 +179,7 @@ def render(services: Services, st: CallState) -> str:
     ctx: dict[str, Any] = dict(
         st=st, say_language=SAY_LANGUAGE.get(st.locale, st.locale),
         stream_url=stream_url(settings), base="/twilio/voice", items=st.items,
-        listen=voice_of_services(services).can_listen(st.locale))
+        listen=voice_of(services).can_listen(st.locale))
     name = {"listen": "listen", "readback": "readback", "record": "record", "done": "confirmed",
             "unknown": "unknown", "left": "left"}.get(st.state, "goodbye")
     if st.state == "listen" and not ctx["listen"]:
@@ -195,8 +188,10 @@ def render(services: Services, st: CallState) -> str:
     return services.templates.render(st.locale, f"voice/{name}.xml.j2", **ctx)
 
 
-def voice_of_services(services: Services) -> VoiceService:
-    return services.extras["voice"]  # type: ignore[no-any-return]
+def voice_of(services: Services) -> VoiceService:
+    """The voice part of this process (set up by `setup`)."""
+    assert services.voice is not None, "the voice part is not set up"
+    return services.voice
 
 
 def error_twiml(services: Services, locale: str) -> str:
@@ -284,7 +279,7 @@ async def answer(request: web.Request) -> web.Response:
                                name=resident.name if resident else "")
                 if resident is None:
                     st.state, st.reason = "unknown", "unknown"
-                    alerts = services.extras.get("operator_alerts")
+                    alerts = services.operator_alerts
                     if alerts is not None:  # even if they hang up before leaving a message
                         await alerts.unknown_caller(s, call.phone, CHANNEL)
                 st.save(row)
@@ -303,7 +298,7 @@ async def answer(request: web.Request) -> web.Response:
 
 async def _step(request: web.Request, change: Any) -> web.Response:
     services, call = await _form(request)
-    voice = voice_of(request.app)
+    voice = voice_of(services)
     locale = services.settings.default_locale
     try:
         async with services.db.session() as s:
@@ -373,7 +368,7 @@ async def recorded(request: web.Request) -> web.Response:
         await review_order(s, services, call.call_sid, st, reason)
         # Only once the recording's row is committed: the download updates it from another
         # session (started before, it found no row on PostgreSQL and the size stayed 0).
-        rec_id, voice = rec.id, voice_of_services(services)
+        rec_id, voice = rec.id, voice_of(services)
         event.listen(s.sync_session, "after_commit", lambda _: voice.spawn(
             download_recording(services, rec_id, url, sid), name=f"recording-{sid}"), once=True)
         st.state = "left"
@@ -485,13 +480,13 @@ SHUTDOWN_GRACE = 5.0
 
 def setup(app: web.Application) -> None:
     services = app[SERVICES]
-    recognizer = services.extras.get("recognizer")
+    recognizer = services.recognizer
     pool = None
     if recognizer is None:
         pool = build_recognizer(services.settings)
         recognizer = pool
     voice = VoiceService(services, recognizer)
-    services.extras["voice"] = voice
+    services.voice = voice
     if pool is not None:
         services.metrics.describe("doorstep_voice_worker_restarts_total", "counter",
                                   "recognition worker processes restarted after a crash")
@@ -501,7 +496,6 @@ def setup(app: web.Application) -> None:
             m.set("doorstep_voice_workers_alive", float(sum(w.alive for w in pool.workers)))
 
         services.metrics.collectors.append(pool_metrics)
-    app[VOICE] = voice
     app.router.add_post("/twilio/voice", answer)
     app.router.add_post("/twilio/voice/next", next_step)
     app.router.add_post("/twilio/voice/key", key)
