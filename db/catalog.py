@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from decimal import Decimal
+from typing import Iterable, Protocol, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Product, utcnow
-from gateway.orders.catalog import CatalogItem
 
 
 @dataclass
@@ -19,19 +19,28 @@ class ImportResult:
     unchanged: int = 0
 
 
-def to_item(p: Product) -> CatalogItem:
-    return CatalogItem(sku=p.sku, name=p.name, aliases=tuple(p.aliases or ()), unit=p.unit,
-                       units=tuple(p.units or ()), price=p.price, category=p.category,
-                       active=p.active)
+class ItemFields(Protocol):
+    """What an imported item must carry (the order language's CatalogItem does)."""
+
+    sku: str
+    name: str
+    aliases: tuple[str, ...]
+    unit: str
+    price: Decimal | None
+    category: str
+    active: bool
+
+    @property
+    def all_units(self) -> tuple[str, ...]: ...
 
 
-def _fields(item: CatalogItem) -> dict[str, object]:
+def _fields(item: ItemFields) -> dict[str, object]:
     return {"name": item.name, "aliases": list(item.aliases), "unit": item.unit,
             "units": list(item.all_units), "price": item.price, "category": item.category,
             "active": item.active}
 
 
-async def import_items(session: AsyncSession, items: Iterable[CatalogItem]) -> ImportResult:
+async def import_items(session: AsyncSession, items: Iterable[ItemFields]) -> ImportResult:
     """Create new products and update existing ones by sku."""
     items = list(items)
     existing = {p.sku: p for p in (await session.execute(
@@ -59,10 +68,6 @@ async def list_products(session: AsyncSession, *, active_only: bool = False) -> 
     if active_only:
         q = q.where(Product.active.is_(True))
     return (await session.execute(q)).scalars().all()
-
-
-async def catalog_items(session: AsyncSession) -> list[CatalogItem]:
-    return [to_item(p) for p in await list_products(session, active_only=True)]
 
 
 async def version(session: AsyncSession) -> tuple[int, str]:

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Callable
 
 from aiohttp import web
 
+import db.catalog
 from db.session import Database
 from gateway.language.cache import LanguageCache
 from gateway.notify.outbox_worker import OutboxWorker
 from gateway.observe.metrics import Metrics
+from gateway.orders.catalog import active_items
 from gateway.orders.events import OrderListener
 from gateway.settings import Settings
 from gateway.templates import Templates
@@ -56,7 +58,7 @@ def build_services(settings: Settings, database: Database | None = None) -> Serv
         settings=settings,
         db=database,
         templates=Templates(),
-        languages=LanguageCache(),
+        languages=LanguageCache(version=db.catalog.version, items=active_items),
         outbox=OutboxWorker(database, poll_seconds=settings.outbox_poll_seconds,
                             max_attempts=settings.outbox_max_attempts),
     )

@@ -161,13 +161,13 @@ def catalog_import(file: Path) -> None:
 def catalog_export() -> None:
     """Print the catalogue as CSV (the import format)."""
     import db.catalog
-    from gateway.orders.catalog import write_csv
+    from gateway.orders.catalog import from_product, write_csv
 
     settings = _settings()
 
     async def work(database: Any) -> str:
         async with database.session() as s:
-            return write_csv(db.catalog.to_item(p) for p in await db.catalog.list_products(s))
+            return write_csv(from_product(p) for p in await db.catalog.list_products(s))
 
     click.echo(_run(_with_db, settings, work), nl=False)
 
@@ -440,11 +440,11 @@ def _db_catalog(settings: Settings, locale: str) -> list[Any]:
     """Active products from the database; the demo catalogue if the database has none."""
     import db.catalog
     from gateway.orders.demo import demo_file
-    from gateway.orders.catalog import read_csv
+    from gateway.orders.catalog import active_items, read_csv
 
     async def work(database: Any) -> list[Any]:
         async with database.session() as s:
-            return await db.catalog.catalog_items(s)
+            return await active_items(s)
 
     try:
         items = _run(_with_db, settings, work)

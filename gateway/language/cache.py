@@ -1,15 +1,20 @@
-"""The compiled order language per locale, rebuilt only when the catalogue changes."""
+"""The compiled order language per locale, rebuilt only when the catalogue changes.
+
+The cache reads the catalogue through two functions it is given (its version, and its active
+items), so the language package itself knows no tables.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import db.catalog
+from gateway.language.catalog import CatalogItem
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +26,11 @@ RECHECK_SECONDS = 1.0
 class LanguageCache:
     """Compiles `gateway.language` once per (locale, catalogue version)."""
 
-    def __init__(self, recheck_seconds: float = RECHECK_SECONDS) -> None:
+    def __init__(self, version: Callable[[AsyncSession], Awaitable[Any]],
+                 items: Callable[[AsyncSession], Awaitable[Sequence[CatalogItem]]],
+                 recheck_seconds: float = RECHECK_SECONDS) -> None:
+        self._read_catalog_version = version
+        self._read_items = items
         self._cache: dict[str, tuple[Any, Any]] = {}
         self._lock = asyncio.Lock()
         self.recheck_seconds = recheck_seconds
@@ -32,7 +41,7 @@ class LanguageCache:
     async def _current_version(self, session: AsyncSession) -> Any:
         now = time.monotonic()
         if self._version is None or now - self._checked_at >= self.recheck_seconds:
-            self._version = await db.catalog.version(session)
+            self._version = await self._read_catalog_version(session)
             self._checked_at = now
         return self._version
 
@@ -49,7 +58,7 @@ class LanguageCache:
             hit = self._cache.get(locale)
             if hit is not None and hit[0] == version:
                 return hit[1]
-            items = await db.catalog.catalog_items(session)
+            items = await self._read_items(session)
             lang = await asyncio.to_thread(compile_language, locale, items)
             self._cache[locale] = (version, lang)
             return lang

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 
-from gateway.orders.catalog import CatalogItem
+from gateway.language.catalog import CatalogItem
 
 from .fuzzy import PinyinIndex, merge_compounds, repair
 from .grammar import interpret

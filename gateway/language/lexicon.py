@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from gateway.orders.catalog import CatalogItem
+from gateway.language.catalog import CatalogItem
 
 from .locales import LocaleData
 from .numbers import korean_number_words

@@ -1,52 +1,25 @@
-"""Catalogue entries as plain data, and the CSV format `doorstep catalog import` reads."""
+"""The catalogue's CSV format (`doorstep catalog import`), and products read from the database
+as the order language's `CatalogItem`."""
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import db.catalog
+from db.models import Product
+from gateway.language.catalog import CatalogItem
 
 CSV_COLUMNS = ("sku", "name", "aliases", "unit", "units", "price", "category")
 
 
 class CatalogError(ValueError):
     """A catalogue file or row that cannot be used; the message names the row."""
-
-
-@dataclass(frozen=True)
-class CatalogItem:
-    """One product as the order language and the database see it."""
-
-    sku: str
-    name: str
-    aliases: tuple[str, ...] = ()
-    unit: str = ""
-    units: tuple[str, ...] = ()
-    price: Decimal | None = None
-    category: str = ""
-    active: bool = True
-    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def all_units(self) -> tuple[str, ...]:
-        """The default unit first, then the others, without repeats."""
-        seen: list[str] = []
-        for u in (self.unit, *self.units):
-            if u and u not in seen:
-                seen.append(u)
-        return tuple(seen)
-
-    @property
-    def all_names(self) -> tuple[str, ...]:
-        """The name first, then the aliases, without repeats."""
-        seen: list[str] = []
-        for n in (self.name, *self.aliases):
-            if n and n not in seen:
-                seen.append(n)
-        return tuple(seen)
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -125,3 +98,15 @@ def write_csv(items: Iterable[CatalogItem]) -> str:
             "" if it.price is None else str(it.price), it.category, "1" if it.active else "0",
         ])
     return out.getvalue()
+
+
+def from_product(p: Product) -> CatalogItem:
+    """A stored product as the order language sees it."""
+    return CatalogItem(sku=p.sku, name=p.name, aliases=tuple(p.aliases or ()), unit=p.unit,
+                       units=tuple(p.units or ()), price=p.price, category=p.category,
+                       active=p.active)
+
+
+async def active_items(session: AsyncSession) -> list[CatalogItem]:
+    """The products on sale now, for compiling the order language."""
+    return [from_product(p) for p in await db.catalog.list_products(session, active_only=True)]

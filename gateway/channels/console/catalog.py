@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp import web
 
 import db.catalog
-from gateway.orders.catalog import CatalogError, parse_row, read_csv_text, write_csv
+from gateway.orders.catalog import (CatalogError, from_product, parse_row, read_csv_text,
+                                    write_csv)
 from gateway.channels.console.forms import text
 from gateway.channels.console.render import render, t_for
 from gateway.services import services_of
@@ -61,7 +62,7 @@ async def set_active(request: web.Request) -> web.Response:
         p = await db.catalog.get_by_sku(s, request.match_info["sku"])
         if p is None:
             raise web.HTTPNotFound(text="no such product")
-        item = db.catalog.to_item(p)
+        item = from_product(p)
     from dataclasses import replace
 
     await _import(request, [replace(item, active=text(form, "active") == "1")])
@@ -91,7 +92,7 @@ async def import_csv(request: web.Request) -> web.Response:
 
 async def export_csv(request: web.Request) -> web.Response:
     async with services_of(request).db.session() as s:
-        items = [db.catalog.to_item(p) for p in await db.catalog.list_products(s)]
+        items = [from_product(p) for p in await db.catalog.list_products(s)]
     return web.Response(body=("\ufeff" + write_csv(items)).encode("utf-8"),
                         content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": 'attachment; filename="catalog.csv"'})
