@@ -13,7 +13,7 @@ from voice import models as vm
 
 
 def _settings() -> Any:
-    from gateway.cli import _settings as load
+    from gateway.cli.common import cli_settings as load
 
     return load()
 

@@ -1,4 +1,5 @@
-"""Residents and leaders as plain data: validation of phone numbers and CSV lists."""
+"""Residents and leaders: validation of phone numbers and CSV lists, and saving a validated
+row (every way people come in: CLI, console, demo, a leader's /newresident)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import db.people
+from db.models import Leader, Resident
 from gateway.language.locales import normalize_locale
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -107,3 +112,26 @@ def read_people_csv(path: str | Path, *, leaders: bool = False) -> list[PersonRo
 
 def invite_link(bot_username: str, code: str) -> str:
     return f"https://t.me/{bot_username}?start={code}"
+
+
+async def save_resident(session: AsyncSession, row: PersonRow, *, registered_by: str,
+                        preferred_leader_id: int | None = None,
+                        replace_location: bool = False) -> tuple[Resident, bool]:
+    """Add the resident of `row`, or update the one with its phone; returns (resident, created).
+    A row without a location keeps the stored one unless `replace_location` (a form that shows
+    the location and may clear it). `registered_by` is kept from the first registration."""
+    r, created = await db.people.upsert_resident(
+        session, row.phone, name=row.name, address=row.address, village=row.village,
+        lat=row.lat, lon=row.lon, locale=row.locale, preferred_leader_id=preferred_leader_id)
+    if replace_location:
+        r.lat, r.lon = row.lat, row.lon
+    if not r.registered_by:
+        r.registered_by = registered_by
+    return r, created
+
+
+async def save_leader(session: AsyncSession, row: PersonRow) -> tuple[Leader, bool]:
+    """Add the leader of `row` (with a fresh invite code), or update the one with its phone."""
+    return await db.people.upsert_leader(session, row.phone, name=row.name, lat=row.lat,
+                                         lon=row.lon, radius_km=row.radius_km,
+                                         capacity=row.capacity, locale=row.locale)

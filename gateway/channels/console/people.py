@@ -13,6 +13,8 @@ from gateway.channels.console.forms import optional_int, text
 from gateway.channels.console.render import render, t_for
 from gateway.language.locales import SUPPORTED_LOCALES
 from gateway.orders.people import PeopleError, invite_link, person
+from gateway.orders.people import save_leader as store_leader
+from gateway.orders.people import save_resident as store_resident
 from gateway.services import services_of
 
 
@@ -55,11 +57,7 @@ async def save_resident(request: web.Request) -> web.Response:
         return await residents_page(request, error=t("error.person", detail=str(exc)),
                                     status=400, edit=fields)
     async with services_of(request).db.session() as s:
-        r, _ = await db.people.upsert_resident(s, p.phone, name=p.name, address=p.address,
-                                               village=p.village, locale=p.locale)
-        r.lat, r.lon = p.lat, p.lon
-        if not r.registered_by:
-            r.registered_by = "console"
+        await store_resident(s, p, registered_by="console", replace_location=True)
     raise web.HTTPSeeOther("/console/residents?done=saved")
 
 
@@ -99,9 +97,7 @@ async def save_leader(request: web.Request) -> web.Response:
                                   status=400, edit=fields)
     services = services_of(request)
     async with services.db.session() as s:
-        leader, _ = await db.people.upsert_leader(s, p.phone, name=p.name, lat=p.lat, lon=p.lon,
-                                                  radius_km=p.radius_km, capacity=p.capacity,
-                                                  locale=p.locale)
+        leader, _ = await store_leader(s, p)
     # The dispatcher keeps leaders' bases in an index: tell it about the new place or radius.
     dispatcher = services.dispatcher
     if dispatcher is not None and hasattr(dispatcher, "leader_moved"):

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.people
 from db.models import Leader
-from gateway.orders.people import PeopleError, normalize_phone
 from gateway.channels.telegram.middleware import Reply
+from gateway.orders.people import PeopleError, PersonRow, normalize_phone, save_resident
 
 
 class NewResident(StatesGroup):
@@ -73,10 +73,10 @@ async def location(message: Message, session: AsyncSession, leader: Leader, repl
     data = await state.get_data()
     lat, lon = (message.location.latitude, message.location.longitude) if message.location \
         else (leader.lat, leader.lon)
-    resident, _ = await db.people.upsert_resident(
-        session, data["phone"], name=data["name"], address=data["address"], lat=lat, lon=lon,
-        locale=leader.locale, registered_by=f"leader:{leader.id}",
-        preferred_leader_id=leader.id)
+    row = PersonRow(phone=data["phone"], name=data["name"], address=data["address"], lat=lat,
+                    lon=lon, locale=leader.locale)
+    resident, _ = await save_resident(session, row, registered_by=f"leader:{leader.id}",
+                                      preferred_leader_id=leader.id)
     await state.clear()
     await reply("newresident_done", resident=resident)
 

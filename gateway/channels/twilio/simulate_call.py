@@ -311,7 +311,7 @@ def load_speech(path: Path) -> bytes:
 def call(phone: str, wavs: tuple[Path, ...], digits: str, url: str | None, realtime: bool,
          hang_up_after: float | None) -> None:
     """Play a phone call into a running gateway (signed webhooks, media frames, keys)."""
-    from gateway.cli import _settings
+    from gateway.cli.common import cli_settings as _settings
 
     settings = _settings()
     if not settings.twilio_auth_token:

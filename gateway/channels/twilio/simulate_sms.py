@@ -64,7 +64,7 @@ def post_text(base_url: str, public_url: str, token: str, form: dict[str, str],
 def sms(phone: str, to: str | None, url: str | None, sid: str | None,
         texts: tuple[str, ...]) -> None:
     """Send TEXTS (or one text per line of stdin) as the resident and print each answer."""
-    from gateway.cli import _settings
+    from gateway.cli.common import cli_settings as _settings
 
     settings = _settings()
     if not settings.twilio_auth_token:

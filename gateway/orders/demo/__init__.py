@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import db.catalog
-import db.people
 from db.session import Database
 from gateway.orders.catalog import read_csv
-from gateway.orders.people import read_people_csv
+from gateway.orders.people import read_people_csv, save_leader, save_resident
 
 HERE = Path(__file__).parent
 
@@ -24,13 +23,9 @@ async def load_demo(database: Database, locale: str = "zh-CN") -> dict[str, int]
         cat = await db.catalog.import_items(s, read_csv(demo_file("catalog", locale)))
         residents = read_people_csv(demo_file("residents", locale))
         for r in residents:
-            await db.people.upsert_resident(s, r.phone, name=r.name, address=r.address,
-                                            village=r.village, lat=r.lat, lon=r.lon,
-                                            locale=r.locale, registered_by="demo")
+            await save_resident(s, r, registered_by="demo")
         leaders = read_people_csv(demo_file("leaders", locale), leaders=True)
         for ld in leaders:
-            await db.people.upsert_leader(s, ld.phone, name=ld.name, lat=ld.lat, lon=ld.lon,
-                                          radius_km=ld.radius_km, capacity=ld.capacity,
-                                          locale=ld.locale)
+            await save_leader(s, ld)
     return {"products": cat.created + cat.updated + cat.unchanged, "residents": len(residents),
             "leaders": len(leaders)}
