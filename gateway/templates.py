@@ -9,6 +9,8 @@ from typing import Any
 
 import jinja2
 
+from gateway.language.model import format_quantity
+
 FALLBACK_LOCALE = "zh-CN"
 
 
@@ -16,10 +18,10 @@ def templates_dir() -> Path:
     return Path(str(resources.files("templates")))
 
 
-def _qty(value: Any) -> str:
+def qty(value: Any) -> str:
+    """The `qty` filter: a number as people write it (2, 1.5), anything else as it is."""
     if isinstance(value, (Decimal, float, int)):
-        d = Decimal(str(value)).normalize()
-        return format(d, "f")
+        return format_quantity(Decimal(str(value)))
     return str(value)
 
 
@@ -36,7 +38,7 @@ class Templates:
             # shipped with the package: read once, not stat()ed on every render (~15 µs each)
             auto_reload=False,
         )
-        self.env.filters["qty"] = _qty
+        self.env.filters["qty"] = qty
 
     def get(self, locale: str, name: str) -> jinja2.Template:
         try:

@@ -13,7 +13,7 @@ from db.models import Leader, Order, OrderEvent, Task, utcnow
 from gateway.channels.console.forms import FormError, ItemRow
 from gateway.orders import lifecycle
 from gateway.orders.events import OrderListener, change_status
-from gateway.templates import _qty as qty
+from gateway.templates import qty
 
 # Statuses whose items an operator may still correct (not once bought or delivered).
 CORRECTABLE = ("draft", "needs_review", "confirmed", "assigned", "accepted", "unassigned")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +13,7 @@ from aiohttp import web
 
 from gateway.channels.console.auth import OPERATOR, current, sessions_of
 from gateway.services import services_of
-from gateway.templates import templates_dir
+from gateway.templates import qty, templates_dir
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -34,12 +33,6 @@ def strings(lang: str) -> dict[str, str]:
 def language_of(request: web.Request) -> str:
     lang = request.cookies.get(LANG_COOKIE, "")
     return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-
-
-def qty(value: Any) -> str:
-    if isinstance(value, (Decimal, float, int)):
-        return format(Decimal(str(value)).normalize(), "f")
-    return str(value)
 
 
 @lru_cache(maxsize=1)
