@@ -1,0 +1,1 @@
+"""Logs (phone numbers masked, secrets never written) and Prometheus metrics."""
