@@ -26,7 +26,8 @@ from .scan import TIMES, Tok
 ONE = Decimal(1)
 HALF_Q = Decimal("0.5")
 APPROX = frozenset(("来", "多", "余", "几", "把"))
-LIST_INDEX = frozenset(".、)）")  # "1.白菜" "2、鸡蛋" "1）西红柿": a list number before them
+LIST_INDEX = frozenset(".、)）")
+PRICE = "price"  # a price question was asked (多少钱): goods named without a count are asked about  # "1.白菜" "2、鸡蛋" "1）西红柿": a list number before them
 
 
 class Qty:
@@ -86,6 +87,7 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str]]:
     not_counts, ordinals = lex.not_counts, lex.ordinals
     spec_markers, titles, compounds = lex.spec_markers, lex.titles, lex.compounds
     address_digits = lex.address_digits
+    price_words = lex.price_words
     els: list[Element] = []
     append = els.append
     intents: list[str] = []
@@ -104,6 +106,7 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str]]:
         elif k == NUM:
             after = tokens[i + 1] if i + 1 < n else None
             text = t.text
+            start = i
             if after is not None and (after.kind == CONTEXT or after.text in not_counts
                                       or after.kind == UNKNOWN
                                       and after.text[:1] in not_counts) \
@@ -165,6 +168,9 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str]]:
             if i < n and tokens[i].text in spec_markers:
                 q.spec = True  # 10斤装, 5连包, 15구짜리
                 i += 1
+            if start > 0 and tokens[start - 1].text in price_words \
+                    or i < n and tokens[i].text in price_words:
+                continue  # 多少钱一斤, 一斤多少钱: the price's unit, not a count
             append(q)
             continue
         elif k == UNKNOWN:
@@ -198,6 +204,8 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str]]:
             context = True
         elif k == INTENT:
             intents.append(t.value)  # type: ignore[arg-type]
+            if t.text in price_words:
+                intents.append(PRICE)
         elif k == REMOVE or k == CHANGE:
             append(Mark("R" if k == REMOVE else "C", text=t.text,
                         fallback=t.value))  # type: ignore[arg-type]
@@ -221,8 +229,9 @@ def _neighbour(els: list[Element], k: int, step: int) -> tuple[Noun | None, int]
                 gap = 1
             j += step
             continue
-        if (e is MARK_S or e is MARK_CONJ) and gap < 2:
-            gap = 2
+        if (e is MARK_S or e is MARK_CONJ) and (gap < 2 or els[j - step] is MARK_S
+                                                 or els[j - step] is MARK_CONJ):
+            gap = 2  # one separator; "，再来" (a comma, then a separating verb) is one too
             j += step
             continue
         return None, gap
@@ -481,6 +490,10 @@ def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]
         counted.add(p.sku)
         if e.replaces:
             corrections.append(Correction("changed", p.sku, p.name, e.said, value, unit))
+    if PRICE in intents and not counted and not corrections \
+            or not items and "help" in intents:
+        # 黄瓜多少钱一斤: a question about goods, not an order; 你好，我想订菜，怎么弄: how to
+        return ParseResult("help", [], [])
     if items or unmatched:
         intent = "order"
         for special in ("cancel", "status", "repeat"):

@@ -55,6 +55,7 @@ class Lexicon:
     not_counts: frozenset[str] = frozenset()  # 三点, 五号, 두 시: not a count of goods
     ordinals: frozenset[str] = frozenset()    # 第三: not a count either
     spec_markers: frozenset[str] = frozenset()  # 10斤装, 15구짜리: the quantity is a package size
+    price_words: frozenset[str] = frozenset()  # 多少钱一斤: the quantity is the price's unit
     titles: frozenset[str] = frozenset()      # 姜阿姨, 김 할머니: the word before is a name
     name_markers: frozenset[str] = frozenset()  # 我姓米: the word after is a name
     address_digits: int = 0                   # a bare number this long is a room, not a count
@@ -217,6 +218,7 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
     for big, small, factor in units.get("compounds", []):
         lex.compounds[(normalize(big), normalize(small))] = Decimal(str(factor))
     lex.titles = frozenset(each_word(words.get("titles", [])))
+    lex.price_words = frozenset(each_word(intents.get("price", [])))
     lex.name_markers = frozenset(each_word(words.get("name_markers", [])))
     lex.ordinals = frozenset(each_word(numbers.get("ordinals", [])))
     for w in lex.ordinals:
@@ -229,9 +231,9 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
     # count (改成三根, 아니 한 모만). Said with nothing to take back or change, a word that is
     # also an intent word keeps that intent (不要了 alone cancels).
     intent_of: dict[str, str] = {}
-    for intent in ("confirm", "cancel", "status", "repeat", "help"):
+    for intent in ("confirm", "cancel", "status", "repeat", "help", "price"):
         for w in each_word(intents.get(intent, [])):
-            intent_of.setdefault(w, intent)
+            intent_of.setdefault(w, "help" if intent == "price" else intent)
     corrections: dict[str, int] = {}
     for w in each_word(words.get("remove", [])):
         corrections[w] = REMOVE

@@ -17,7 +17,8 @@ LIST_CHARS = frozenset("、/+")
 TIMES = frozenset("x×*")
 HAN_SPACE_RE = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 SPACE_RE = re.compile(r"\s+")
-SPACED_SPLIT_RE = re.compile(r"([,，、;；。.!！?？\n:：/|~()（）])")  # compiled once, not per text
+# Compiled once, not per text; a point between digits (2.5리터) is a decimal point.
+SPACED_SPLIT_RE = re.compile(r"([,，、;；。!！?？\n:：/|~()（）]|(?<!\d)\.|\.(?!\d))")
 
 
 class Tok:
@@ -147,7 +148,9 @@ class HanScanner:
                     run = 1  # 啤九一箱: "九" may belong to the unknown word before it
             if tok is not None and len(tok.text) >= run and not (
                     len(tok.text) == 1 and c in numeral_chars
-                    and not (out and out[-1].kind == NUM and unk < 0)):
+                    and not (out and out[-1].kind == NUM and unk < 0
+                             and out[-1].text[0] not in TIMES
+                             and not (i + 1 < n and text[i + 1] in unit_chars))):
                 if unk >= 0:
                     append(Tok(UNKNOWN, text[unk:i]))
                     unk = -1
