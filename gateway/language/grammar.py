@@ -491,7 +491,7 @@ def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]
         if e.replaces:
             corrections.append(Correction("changed", p.sku, p.name, e.said, value, unit))
     if PRICE in intents and not counted and not corrections \
-            or not items and "help" in intents:
+            or not items and ("help" in intents or unmatched and "greeting" in intents):
         # 黄瓜多少钱一斤: a question about goods, not an order; 你好，我想订菜，怎么弄: how to
         return ParseResult("help", [], [])
     if items or unmatched:

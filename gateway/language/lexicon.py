@@ -231,7 +231,7 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
     # count (改成三根, 아니 한 모만). Said with nothing to take back or change, a word that is
     # also an intent word keeps that intent (不要了 alone cancels).
     intent_of: dict[str, str] = {}
-    for intent in ("confirm", "cancel", "status", "repeat", "help", "price"):
+    for intent in ("confirm", "cancel", "status", "repeat", "help", "price", "greeting"):
         for w in each_word(intents.get(intent, [])):
             intent_of.setdefault(w, "help" if intent == "price" else intent)
     corrections: dict[str, int] = {}

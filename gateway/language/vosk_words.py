@@ -45,7 +45,8 @@ def source_words(lang: OrderLanguage) -> list[str]:
     for key in ("fillers", "order_verbs", "separators", "each", "context", "remove", "change",
                 "titles", "name_markers"):
         words.extend(data.words("words", key))
-    for intent in ("confirm", "cancel", "status", "repeat", "help", "price"):
+    for intent in ("confirm", "cancel", "status", "repeat", "help", "price",
+                   "greeting"):
         words.extend(data.words("intents", intent))
     out: list[str] = []
     seen: set[str] = set()
