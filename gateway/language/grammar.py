@@ -82,7 +82,7 @@ def _compose(a: Decimal, b: Decimal) -> Decimal | None:
     return None
 
 
-def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str]]:
+def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], list[Mark]]:
     """Quantity phrases (一斤半, 두 개, 半斤, bare 袋 before a product) and marks; the intents."""
     not_counts, ordinals = lex.not_counts, lex.ordinals
     spec_markers, titles, compounds = lex.spec_markers, lex.titles, lex.compounds
@@ -91,6 +91,7 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str]]:
     els: list[Element] = []
     append = els.append
     intents: list[str] = []
+    marks: list[Mark] = []  # corrections said (R, C)
     context = False
     n = len(tokens)
     i = 0
@@ -207,10 +208,12 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str]]:
             if t.text in price_words:
                 intents.append(PRICE)
         elif k == REMOVE or k == CHANGE:
-            append(Mark("R" if k == REMOVE else "C", text=t.text,
-                        fallback=t.value))  # type: ignore[arg-type]
+            m = Mark("R" if k == REMOVE else "C", text=t.text,
+                     fallback=t.value)  # type: ignore[arg-type]
+            append(m)
+            marks.append(m)
         i += 1
-    return els, intents
+    return els, intents, marks
 
 
 def _neighbour(els: list[Element], k: int, step: int) -> tuple[Noun | None, int]:
@@ -257,7 +260,11 @@ def drop_specs(els: list[Element], lex: Lexicon) -> list[Element]:
     """Package sizes are not counts: a quantity marked as one (10斤装, 100g*12, 15구짜리) goes,
     and of two quantities said one after the other (花生油5L一桶, 물 500ml 한 묶음) the one
     the product is not sold by goes, else the first (面粉25斤一袋)."""
-    out = [e for e in els if type(e) is not Qty or not e.spec]
+    out = els
+    for e in els:
+        if type(e) is Qty and e.spec:
+            out = [e for e in els if type(e) is not Qty or not e.spec]
+            break
     k = 0
     while k < len(out):
         a = out[k]
@@ -271,6 +278,8 @@ def drop_specs(els: list[Element], lex: Lexicon) -> list[Element]:
         if type(b) is not Qty or b.unit is None or a.unit is None:
             k += 1
             continue
+        if out is els:
+            out = list(els)  # never change the caller's list
         noun = _noun_by(out, k, -1) or _noun_by(out, j, +1)
         drop = k
         if noun is not None and noun.skus is not None and len(noun.skus) == 1:
@@ -353,17 +362,16 @@ def _same_line(lex: Lexicon, a: Noun, b: Noun) -> Noun | None:
 
 def merge_same(els: list[Element], lex: Lexicon) -> None:
     """Side-by-side products that are one line (국거리 소고기): the specific one keeps it."""
-    for k in range(len(els) - 1):
-        a, b = els[k], els[k + 1]
-        if type(a) is not Noun or type(b) is not Noun:
-            continue
-        one = _same_line(lex, a, b)
-        if one is None:
-            continue
-        other = b if one is a else a
-        if one.qty is None and other.qty is not None:
-            one.qty, one.before = other.qty, other.before
-        other.qty, other.skus, other.removed = None, None, True
+    a: Element | None = None
+    for b in els:
+        if type(a) is Noun and type(b) is Noun:
+            one = _same_line(lex, a, b)
+            if one is not None:
+                other = b if one is a else a
+                if one.qty is None and other.qty is not None:
+                    one.qty, one.before = other.qty, other.before
+                other.qty, other.skus, other.removed = None, None, True
+        a = b
 
 
 def correct(els: list[Element], lex: Lexicon) -> None:
@@ -441,20 +449,21 @@ def _goods_like(els: list[Element], k: int, noun: Noun) -> bool:
 
 
 def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]) -> ParseResult:
-    els, intents = group(tokens, lex)
+    els, intents, marks = group(tokens, lex)
     els = drop_specs(els, lex)
     attach(els, lex)
-    correct(els, lex)
+    if marks:
+        correct(els, lex)
+        intents.extend(m.fallback for m in marks if not m.used and m.fallback)
     merge_same(els, lex)
     items: list[ParsedItem] = []
     unmatched: list[str] = []
     corrections: list[Correction] = []
     joiner = " " if spaced else ""
     counted: set[str] = set()  # skus whose line has a count said
+    lined: set[str] = set()    # skus with a line
     for k, e in enumerate(els):
         if type(e) is not Noun:
-            if type(e) is Mark and e.kind in "RC" and not e.used and e.fallback:
-                intents.append(e.fallback)
             continue
         skus = e.skus
         if e.removed:
@@ -462,6 +471,7 @@ def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]
                 p = lex.products[skus[0]]
                 items = [i for i in items if i.sku != p.sku]
                 counted.discard(p.sku)
+                lined.discard(p.sku)
                 corrections.append(Correction("removed", p.sku, p.name, e.said))
             continue
         if skus is None:
@@ -473,11 +483,12 @@ def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]
             unmatched.append(e.text)   # two products share the word, or "zero" of it
             continue
         p = lex.products[skus[0]]
-        if p.sku in {i.sku for i in items}:
+        if p.sku in lined:
             if q is None:
                 continue  # 猪肉两斤，要瘦肉: said again without a count, the same line
             if e.replaces or p.sku not in counted:
                 items = [i for i in items if i.sku != p.sku]  # the count said replaces it
+        lined.add(p.sku)
         if q is None:
             items.append(ParsedItem(p.sku, p.name, ONE, p.unit, e.text))
             continue

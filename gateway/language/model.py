@@ -69,12 +69,13 @@ class ParseResult:
     unmatched: list[str] = field(default_factory=list)
     corrections: list[Correction] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, object]:
-        """The JSON of `doorstep parse` (see docs/design.md); the `corrections` key is added
-        only when the text corrected something, so every other output is unchanged."""
+    def to_dict(self, corrections: bool = False) -> dict[str, object]:
+        """Exactly the JSON of `doorstep parse` (see docs/design.md); other scripts depend on
+        its three keys. With `corrections=True` a fourth key lists what the text took back or
+        changed, for a read-back in the resident's words."""
         d: dict[str, object] = {"intent": self.intent, "items": [i.to_dict() for i in self.items],
                                 "unmatched": list(self.unmatched)}
-        if self.corrections:
+        if corrections:
             d["corrections"] = [c.to_dict() for c in self.corrections]
         return d
 

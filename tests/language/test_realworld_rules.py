@@ -131,17 +131,17 @@ def test_corrections_ko(ko, text, expected) -> None:
 
 def test_corrections_are_reported_in_the_residents_words(zh, ko) -> None:
     r = zh.parse("萝卜两根，葱一把，萝卜不要了")
-    d = r.to_dict()
-    assert list(d)[:3] == ["intent", "items", "unmatched"]  # the existing keys, unchanged
+    assert set(r.to_dict()) == {"intent", "items", "unmatched"}  # the JSON as before
+    d = r.to_dict(corrections=True)
+    assert list(d) == ["intent", "items", "unmatched", "corrections"]
     assert d["corrections"] == [{"kind": "removed", "sku": "radish", "name": "萝卜",
                                  "said": "萝卜不要了"}]
     json.dumps(d)
-    changed = zh.parse("黄瓜两根，黄瓜改成三根").to_dict()["corrections"]
+    changed = zh.parse("黄瓜两根，黄瓜改成三根").to_dict(corrections=True)["corrections"]
     assert changed == [{"kind": "changed", "sku": "cucumber", "name": "黄瓜", "said": "改成三根",
                         "quantity": 3, "unit": "根"}]
     assert ko.parse("두부 두 모 아니 한 모만요").corrections[0].said.startswith("아니")
-    # nothing corrected: no new key, the JSON is exactly as before
-    assert set(zh.parse("大米两袋").to_dict()) == {"intent", "items", "unmatched"}
+    assert zh.parse("大米两袋").to_dict(corrections=True)["corrections"] == []
 
 
 # Packaging specs are not the count.
