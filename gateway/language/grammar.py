@@ -472,7 +472,7 @@ def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]
                 items = [i for i in items if i.sku != p.sku]
                 counted.discard(p.sku)
                 lined.discard(p.sku)
-                corrections.append(Correction("removed", p.sku, p.name, e.said))
+                corrections.append(Correction("removed", p.sku, p.name, e.said, word=e.text))
             continue
         if skus is None:
             if _goods_like(els, k, e):
@@ -500,7 +500,8 @@ def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]
         items.append(ParsedItem(p.sku, p.name, value, unit, source))
         counted.add(p.sku)
         if e.replaces:
-            corrections.append(Correction("changed", p.sku, p.name, e.said, value, unit))
+            corrections.append(Correction("changed", p.sku, p.name, e.said, value, unit,
+                                          word=e.text))
     if PRICE in intents and not counted and not corrections \
             or not items and ("help" in intents or unmatched and "greeting" in intents):
         # 黄瓜多少钱一斤: a question about goods, not an order; 你好，我想订菜，怎么弄: how to

@@ -49,10 +49,11 @@ class Correction:
     said: str = ""     # the resident's words for it: "萝卜不要了", "아니 한 모"
     quantity: Decimal | None = None  # changed: the count now
     unit: str = ""
+    word: str = ""     # the product as the resident named it (萝卜, 콩나물): for "已去掉萝卜"
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"kind": self.kind, "sku": self.sku, "name": self.name,
-                                "said": self.said}
+                                "word": self.word or self.name, "said": self.said}
         if self.quantity is not None:
             d["quantity"] = quantity_json(self.quantity)
             d["unit"] = self.unit

@@ -135,11 +135,11 @@ def test_corrections_are_reported_in_the_residents_words(zh, ko) -> None:
     d = r.to_dict(corrections=True)
     assert list(d) == ["intent", "items", "unmatched", "corrections"]
     assert d["corrections"] == [{"kind": "removed", "sku": "radish", "name": "萝卜",
-                                 "said": "萝卜不要了"}]
+                                 "word": "萝卜", "said": "萝卜不要了"}]
     json.dumps(d)
     changed = zh.parse("黄瓜两根，黄瓜改成三根").to_dict(corrections=True)["corrections"]
-    assert changed == [{"kind": "changed", "sku": "cucumber", "name": "黄瓜", "said": "改成三根",
-                        "quantity": 3, "unit": "根"}]
+    assert changed == [{"kind": "changed", "sku": "cucumber", "name": "黄瓜", "word": "黄瓜",
+                        "said": "改成三根", "quantity": 3, "unit": "根"}]
     assert ko.parse("두부 두 모 아니 한 모만요").corrections[0].said.startswith("아니")
     assert zh.parse("大米两袋").to_dict(corrections=True)["corrections"] == []
 
