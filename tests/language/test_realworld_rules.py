@@ -257,3 +257,30 @@ def test_the_rules_are_data(zh) -> None:
     assert data.section("intents")["price"] and data.section("intents")["greeting"]
     words = set(zh.vosk_words().words)
     assert {"不要了", "改成", "多少钱"} <= words
+
+
+# The read-back shows the corrections in the resident's words, within 3 SMS parts.
+@pytest.mark.parametrize("locale, text, shown", [
+    ("zh-CN", "萝卜两根，葱一把，萝卜不要了", "已去掉萝卜"),
+    ("zh-CN", "黄瓜两根，黄瓜改成三根", "黄瓜已改为3根"),
+    ("ko-KR", "콩나물 두 봉지, 두부 한 모, 콩나물은 빼 주세요", "뺀 것: 콩나물"),
+    ("ko-KR", "두부 두 모 아니 한 모만요", "바꾼 것: 두부 1모"),
+])
+def test_readback_shows_corrections(zh, ko, locale, text, shown) -> None:
+    from gateway import sms_text
+    from gateway.domain.conversation import Parsed
+    from gateway.templates import Templates
+
+    lang = zh if locale == "zh-CN" else ko
+    parsed = Parsed.of(lang.parse(text))
+    t = Templates()
+    lines = [t.render(locale, "sms/item.j2", item=i) for i in parsed.items] * 12  # a long draft
+    template = t.get(locale, "sms/readback.j2")
+    out = sms_text.fit_items(
+        lambda s, total: template.render(locale=locale, shown=list(s), total=total, notice="",
+                                         unmatched=[], corrections=list(parsed.corrections)),
+        lines, max_parts=3)
+    assert shown in out and sms_text.parts(out) <= 3
+    # without corrections (a repeat read-back passes none) the template renders as before
+    assert "已去掉" not in template.render(locale=locale, shown=lines[:1], total=1, notice="",
+                                         unmatched=[])
