@@ -146,14 +146,23 @@ class PinyinIndex:
         tiers = ((exact_ok, False, self.exact), (misses == 0, True, self.loose))
         for usable, loose, table in tiers:
             if usable and (found := self._hits(window, loose, table)):
-                if len(found) == 1:
-                    return next(iter(found))
-                # Two alike: the one the window reads as by the usual readings, else no guess.
+                # A name sounds as it is usually read: a rare reading of one of its characters
+                # is no likeness (土鸡 dǔ jī is not 独居, 白菜 bó cài is not 菠才). The window
+                # may use any reading of its characters (a typo writes the sound meant).
                 key = self._usual(window)
                 if key is not None and loose:
                     key = tuple(map(loosen, key))
-                usual = (self.usual_loose if loose else self.usual).get(key, set()) & found \
-                    if key is not None else set()
+                usual_table = self.usual_loose if loose else self.usual
+                by_name: set[str] = set()
+                for k in self._keys(window, loose=loose):
+                    by_name |= usual_table.get(k, set())
+                found &= by_name
+                if not found:
+                    continue
+                if len(found) == 1:
+                    return next(iter(found))
+                # Two alike: the one the window reads as by the usual readings, else no guess.
+                usual = usual_table.get(key, set()) & found if key is not None else set()
                 return next(iter(usual)) if len(usual) == 1 else None
         # Near keys of a length are the loose keys of the names of that length: all positions
         # but the one off must match.
