@@ -374,7 +374,7 @@ def merge_same(els: list[Element], lex: Lexicon) -> None:
         a = b
 
 
-def correct(els: list[Element], lex: Lexicon) -> None:
+def correct(els: list[Element], lex: Lexicon, joiner: str = "") -> None:
     """Apply the corrections said: a product taken back (萝卜不要了, 不要菜籽油, 콩나물은 빼
     주세요), a count changed (黄瓜改成三根, 두 모… 아니 한 모만, 양파 한 망 말고 두 개만), one
     product instead of another (콩나물 말고 숙주로 한 봉지). A mark that changes nothing is
@@ -394,7 +394,8 @@ def correct(els: list[Element], lex: Lexicon) -> None:
                 target = els[k + 1]  # 不要菜籽油
             if target is not None:
                 target.removed = True
-                target.said = target.text + m.text if prev is target else m.text + target.text
+                target.said = target.text + joiner + m.text if prev is target \
+                    else m.text + joiner + target.text
                 m.used = True
             continue
         # A change: what follows it, before the next correction.
@@ -415,16 +416,16 @@ def correct(els: list[Element], lex: Lexicon) -> None:
                 prev.qty, owner = nxt_q, prev
             if owner is not None:
                 owner.replaces = True
-                owner.said = m.text + nxt_q.text
+                owner.said = m.text + joiner + nxt_q.text
                 m.used = True
         elif nxt_n is not None:
             if prev is not None and prev.skus is not None and nxt_n.skus is not None \
                     and prev.skus != nxt_n.skus:
                 prev.removed = True  # 콩나물 말고 숙주로
-                prev.said = prev.text + m.text
+                prev.said = prev.text + joiner + m.text
             elif prev is not None and prev.skus == nxt_n.skus:
                 nxt_n.replaces = True
-                nxt_n.said = m.text + nxt_n.text
+                nxt_n.said = m.text + joiner + nxt_n.text
             m.used = True
 
 
@@ -453,7 +454,7 @@ def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]
     els = drop_specs(els, lex)
     attach(els, lex)
     if marks:
-        correct(els, lex)
+        correct(els, lex, " " if spaced else "")
         intents.extend(m.fallback for m in marks if not m.used and m.fallback)
     merge_same(els, lex)
     items: list[ParsedItem] = []
