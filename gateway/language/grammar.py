@@ -27,6 +27,7 @@ ONE = Decimal(1)
 HALF_Q = Decimal("0.5")
 APPROX = frozenset(("来", "多", "余", "几", "把"))
 LIST_INDEX = frozenset(".、)）")
+SPECS, PAIRS = 1, 2  # what group() saw: package sizes to drop, nouns side by side
 PRICE = "price"  # a price question was asked (多少钱): goods named without a count are asked about  # "1.白菜" "2、鸡蛋" "1）西红柿": a list number before them
 
 
@@ -82,8 +83,9 @@ def _compose(a: Decimal, b: Decimal) -> Decimal | None:
     return None
 
 
-def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], list[Mark]]:
-    """Quantity phrases (一斤半, 두 개, 半斤, bare 袋 before a product) and marks; the intents."""
+def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], list[Mark], int]:
+    """Quantity phrases (一斤半, 두 개, 半斤, bare 袋 before a product) and marks; the intents,
+    the correction marks, and which later passes the text needs (SPECS, PAIRS)."""
     not_counts, ordinals = lex.not_counts, lex.ordinals
     spec_markers, titles, compounds = lex.spec_markers, lex.titles, lex.compounds
     address_digits = lex.address_digits
@@ -92,6 +94,7 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], li
     append = els.append
     intents: list[str] = []
     marks: list[Mark] = []  # corrections said (R, C)
+    needs = 0  # SPECS: a package size or two quantities in a row; PAIRS: two nouns in a row
     context = False
     n = len(tokens)
     i = 0
@@ -103,6 +106,8 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], li
                     or i > 0 and tokens[i - 1].text in lex.name_markers:
                 i += 1  # 姜阿姨, 김 할머니, 我姓米: a name, not goods
                 continue
+            if els and type(els[-1]) is Noun:
+                needs |= PAIRS
             append(Noun(t.value, t.text, context))  # type: ignore[arg-type]
         elif k == NUM:
             after = tokens[i + 1] if i + 1 < n else None
@@ -124,6 +129,7 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], li
             if text[0] in TIMES and els and type(els[-1]) is Qty and els[-1].unit is not None \
                     and tokens[i - 1].kind == UNIT:
                 els[-1].spec = True  # 100g*12, 250ml×24: a package, the count comes after
+                needs |= SPECS
                 i += 1
                 continue
             value: Decimal = t.value  # type: ignore[assignment]
@@ -172,9 +178,14 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], li
             if start > 0 and tokens[start - 1].text in price_words \
                     or i < n and tokens[i].text in price_words:
                 continue  # 多少钱一斤, 一斤多少钱: the price's unit, not a count
+            if q.spec or els and (type(els[-1]) is Qty or els[-1] is MARK_V and len(els) > 1
+                                  and type(els[-2]) is Qty):
+                needs |= SPECS
             append(q)
             continue
         elif k == UNKNOWN:
+            if els and type(els[-1]) is Noun:
+                needs |= PAIRS
             append(Noun(None, t.text, context))
         elif k == UNIT:
             # A bare counter counts one, but only right before a product: 来袋米, 要包盐.
@@ -213,7 +224,7 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], li
             append(m)
             marks.append(m)
         i += 1
-    return els, intents, marks
+    return els, intents, marks, needs
 
 
 def _neighbour(els: list[Element], k: int, step: int) -> tuple[Noun | None, int]:
@@ -450,13 +461,15 @@ def _goods_like(els: list[Element], k: int, noun: Noun) -> bool:
 
 
 def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]) -> ParseResult:
-    els, intents, marks = group(tokens, lex)
-    els = drop_specs(els, lex)
+    els, intents, marks, needs = group(tokens, lex)
+    if needs & SPECS:
+        els = drop_specs(els, lex)
     attach(els, lex)
     if marks:
         correct(els, lex, " " if spaced else "")
         intents.extend(m.fallback for m in marks if not m.used and m.fallback)
-    merge_same(els, lex)
+    if needs & PAIRS:
+        merge_same(els, lex)
     items: list[ParsedItem] = []
     unmatched: list[str] = []
     corrections: list[Correction] = []

@@ -87,6 +87,8 @@ class HanScanner:
         lengths, toks = self.lengths, self.toks
         numeral_chars, unit_chars = self.numeral_chars, self.unit_chars
         ascii_tail = self.ascii_tail
+        trailing_chars = self.trailing
+        dashed = "-" in text  # digits joined by dashes (an address) are possible
         out: list[Tok] = []
         append = out.append
         n = len(text)
@@ -123,13 +125,13 @@ class HanScanner:
                     append(Tok(NUM, c + m.group(), Decimal(m.group())))
                     i = m.end()
                     continue
-            if c in self.trailing and tok is None and unk < 0 and out and out[-1].kind == NUM \
+            if c in trailing_chars and tok is None and unk < 0 and out and out[-1].kind == NUM \
                     and not (i + 1 < n and (text[i + 1] in unit_chars
                                             or self._word_at(text, i + 1))):
                 append(self.trailing[c])  # 猪肉3两
                 i += 1
                 continue
-            if "0" <= c <= "9" and (m := ADDRESS_RE.match(text, i)) is not None:
+            if dashed and "0" <= c <= "9" and (m := ADDRESS_RE.match(text, i)) is not None:
                 if unk >= 0:
                     append(Tok(UNKNOWN, text[unk:i]))
                     unk = -1
