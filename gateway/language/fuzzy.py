@@ -157,6 +157,9 @@ class PinyinIndex:
                 for k in self._keys(window, loose=loose):
                     by_name |= usual_table.get(k, set())
                 found &= by_name
+                if found and key is not None:
+                    # and the window sounds as it is usually read too: 无骨 is wú gǔ, not mó gū
+                    found &= table.get(key, set())
                 if not found:
                     continue
                 if len(found) == 1:

@@ -27,6 +27,7 @@ ONE = Decimal(1)
 HALF_Q = Decimal("0.5")
 APPROX = frozenset(("来", "多", "余", "几", "把"))
 LIST_INDEX = frozenset(".、)）")
+OPEN, CLOSE = frozenset("(（[【"), frozenset(")）]】")
 SPECS, PAIRS = 1, 2  # what group() saw: package sizes to drop, nouns side by side
 PRICE = "price"  # a price question was asked (多少钱): goods named without a count are asked about  # "1.白菜" "2、鸡蛋" "1）西红柿": a list number before them
 
@@ -175,6 +176,8 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], li
             if i < n and tokens[i].text in spec_markers:
                 q.spec = True  # 10斤装, 5连包, 15구짜리
                 i += 1
+            if start > 0 and tokens[start - 1].text in OPEN and i < n and tokens[i].text in CLOSE:
+                q.spec = True  # 鸡蛋十个（一打）, 卫生纸（10卷）一提: an aside, not the count
             if start > 0 and tokens[start - 1].text in price_words \
                     or i < n and tokens[i].text in price_words:
                 continue  # 多少钱一斤, 一斤多少钱: the price's unit, not a count
@@ -363,10 +366,13 @@ def _same_line(lex: Lexicon, a: Noun, b: Noun) -> Noun | None:
     if a.skus is None or b.skus is None or len(a.skus) != 1 or len(b.skus) != 1 \
             or a.skus == b.skus:
         return None
+    fa, fb = lex.forms.get(a.skus[0], ()), lex.forms.get(b.skus[0], ())
     ta, tb = a.text.replace(" ", ""), b.text.replace(" ", "")
-    if len(tb) >= 2 and any(tb in f and f != tb for f in lex.forms.get(a.skus[0], ())):
+    # 국거리 소고기 (소고기 국거리 is 국거리's name); 돼지고기 앞다리 (돼지, pork's alias, is in
+    # 돼지 앞다리, the cut's alias)
+    if any(len(w) >= 2 and any(w in f and f != w for f in fa) for w in (tb, *fb)):
         return a
-    if len(ta) >= 2 and any(ta in f and f != ta for f in lex.forms.get(b.skus[0], ())):
+    if any(len(w) >= 2 and any(w in f and f != w for f in fb) for w in (ta, *fa)):
         return b
     return None
 
@@ -403,6 +409,9 @@ def correct(els: list[Element], lex: Lexicon, joiner: str = "") -> None:
             target = prev
             if target is None and k + 1 < n and type(els[k + 1]) is Noun:
                 target = els[k + 1]  # 不要菜籽油
+            if target is None and k + 1 < n and type(els[k + 1]) is Qty:
+                m.used = True  # 豆腐要三块，不要两块: "not that many", the count said stands
+                continue
             if target is not None:
                 target.removed = True
                 target.said = target.text + joiner + m.text if prev is target \

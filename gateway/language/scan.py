@@ -10,7 +10,7 @@ from .numbers import read_han_numeral
 
 DIGITS_RE = re.compile(r"\d+(?:\.\d+)?")
 # Digits joined by dashes (4-201, 8-1-602, 3-1-1201): a building, entrance and room, never a count.
-ADDRESS_RE = re.compile(r"\d+(?:-\d+)+")
+ADDRESS_RE = re.compile(r"\d+(?:[-#]\d+)+")
 # Strong separators; "、" and "/" also join a list of goods.
 SEP_CHARS = frozenset(",，、;；。.!！?？\n\r\t:：/|~～()（）[]【】\"'“”‘’")
 LIST_CHARS = frozenset("、/+")
@@ -88,7 +88,7 @@ class HanScanner:
         numeral_chars, unit_chars = self.numeral_chars, self.unit_chars
         ascii_tail = self.ascii_tail
         trailing_chars = self.trailing
-        dashed = "-" in text  # digits joined by dashes (an address) are possible
+        dashed = "-" in text or "#" in text  # digits joined by dashes (an address) possible
         out: list[Tok] = []
         append = out.append
         n = len(text)
