@@ -26,10 +26,10 @@ from .scan import TIMES, Tok
 ONE = Decimal(1)
 HALF_Q = Decimal("0.5")
 APPROX = frozenset(("来", "多", "余", "几", "把"))
-LIST_INDEX = frozenset(".、)）")
+LIST_INDEX = frozenset(".、)）")  # "1.白菜" "2、鸡蛋" "1）西红柿": a list number before them
 OPEN, CLOSE = frozenset("(（[【"), frozenset(")）]】")
 SPECS, PAIRS = 1, 2  # what group() saw: package sizes to drop, nouns side by side
-PRICE = "price"  # a price question was asked (多少钱): goods named without a count are asked about  # "1.白菜" "2、鸡蛋" "1）西红柿": a list number before them
+PRICE = "price"  # a price question (多少钱): goods named without a count are asked about
 
 
 class Qty:
@@ -165,7 +165,8 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], li
                     and tokens[i + 1].kind == UNIT \
                     and (unit, str(tokens[i + 1].value)) in compounds:
                 # 一斤三两: the smaller unit adds to the bigger one
-                value += tokens[i].value * compounds[(unit, str(tokens[i + 1].value))]  # type: ignore[operator]
+                factor = compounds[(unit, str(tokens[i + 1].value))]
+                value += tokens[i].value * factor  # type: ignore[operator]
                 text += tokens[i].text + tokens[i + 1].text
                 i += 2
             soft = unit is None and t.text in lex.word_units
