@@ -188,6 +188,10 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], li
             append(q)
             continue
         elif k == UNKNOWN:
+            if i > 0 and tokens[i - 1].kind == PRODUCT and t.text.isascii() \
+                    and t.text.isalnum() and els and type(els[-1]) is Noun:
+                i += 1  # 건전지 AA 네 개, 电池AA两节: a model or size of the product, not goods
+                continue
             if els and type(els[-1]) is Noun:
                 needs |= PAIRS
             append(Noun(None, t.text, context))

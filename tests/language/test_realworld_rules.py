@@ -284,3 +284,31 @@ def test_readback_shows_corrections(zh, ko, locale, text, shown) -> None:
     # without corrections (a repeat read-back passes none) the template renders as before
     assert "已去掉" not in template.render(locale=locale, shown=lines[:1], total=1, notice="",
                                          unmatched=[])
+
+
+def test_more_real_forms(zh, ko) -> None:
+    check(zh, "3#502 青菜两斤", "order", [("bok-choy", 2, "斤")])
+    check(zh, "鸡蛋十个（一打）", "order", [("eggs", 10, "个")])
+    check(zh, "豆腐要三块，不要两块", "order", [("tofu", 3, "块")])
+    check(zh, "大米两袋，不买了", "cancel", [])
+    check(zh, "几点能送到", "status", [])
+    check(zh, "请问可以送菜吗", "help", [])
+    check(ko, "주문 들어갔나요?", "status", [])
+    check(ko, "두부는 됐어요 콩나물 한 봉지", "order", [("sprouts", 1, "봉지")])
+
+
+def test_sound_alikes_use_usual_readings() -> None:
+    """土鸡 can be read dǔ jī and 居 jī: 独居 is still not 土鸡; 蘑菇 is not 无骨 (mó gǔ)."""
+    lang = compile_language("zh-CN", read_csv_text(
+        "sku,name,aliases,unit,units\nchicken,鸡肉,土鸡,斤,斤\nmushroom,香菇,蘑菇,斤,斤\n"
+        "legs,鸡腿,,斤,斤\npork,猪肉,,斤,斤\ncabbage,大白菜,白菜,颗,颗\n"))
+    assert lines(lang.parse("独居老人 李阿姨 要两斤猪肉")) == [("pork", 2, "斤")]
+    assert lines(lang.parse("无骨鸡腿两斤")) == [("legs", 2, "斤")]
+    assert lines(lang.parse("菠才两斤")) == []      # 白 read bó: no guess
+    assert lines(lang.parse("大百菜一颗")) == [("cabbage", 1, "颗")]
+
+
+def test_model_codes_are_not_goods() -> None:
+    lang = compile_language("ko-KR", read_csv_text(
+        "sku,name,aliases,unit,units\nbatteries,건전지,,개,개|팩\n"))
+    assert lines(lang.parse("건전지 AA 네 개")) == [("batteries", 4, "개")]
