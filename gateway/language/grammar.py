@@ -25,7 +25,6 @@ from .scan import TIMES, Tok
 
 ONE = Decimal(1)
 HALF_Q = Decimal("0.5")
-APPROX = frozenset(("来", "多", "余", "几", "把"))
 LIST_INDEX = frozenset(".、)）")  # "1.白菜" "2、鸡蛋" "1）西红柿": a list number before them
 OPEN, CLOSE = frozenset("(（[【"), frozenset(")）]】")
 SPECS, PAIRS = 1, 2  # what group() saw: package sizes to drop, nouns side by side
@@ -143,7 +142,7 @@ def group(tokens: list[Tok], lex: Lexicon) -> tuple[list[Element], list[str], li
                     break
                 value, text = joined, text + tokens[i].text  # 열 두 = 12, 삼 십 = 30
                 i += 1
-            if i + 1 < n and tokens[i].text in APPROX and tokens[i + 1].kind == UNIT:
+            if i + 1 < n and tokens[i].text in lex.approx and tokens[i + 1].kind == UNIT:
                 i += 1  # 十来斤, 二十多个: about that many
             if i < n and tokens[i].kind == UNIT:
                 unit = tokens[i].value  # type: ignore[assignment]

@@ -59,6 +59,7 @@ class Lexicon:
     titles: frozenset[str] = frozenset()      # 姜阿姨, 김 할머니: the word before is a name
     name_markers: frozenset[str] = frozenset()  # 我姓米: the word after is a name
     address_digits: int = 0                   # a bare number this long is a room, not a count
+    approx: frozenset[str] = frozenset()      # 十来斤, 二十多个: "about", between number and unit
     word_units: dict[str, str] = field(default_factory=dict)  # 俩 = 两个: the unit a word implies
     # said unit -> ((catalogue unit, factor), ...): 公斤 -> 斤 x2, only when the product lacks it
     conversions: dict[str, tuple[tuple[str, Decimal], ...]] = field(default_factory=dict)
@@ -210,6 +211,7 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
     lex.not_counts = frozenset(each_word(numbers.get("not_counts", [])))
     lex.spec_markers = frozenset(each_word(numbers.get("spec_markers", [])))
     lex.address_digits = int(numbers.get("address_digits", 0))
+    lex.approx = frozenset(each_word(numbers.get("approx", [])))
     lex.word_units = {normalize(w): normalize(u) for w, u in numbers.get("word_units", {}).items()}
     for said, target, factor in units.get("conversions", []):
         key = normalize(said)
@@ -247,8 +249,7 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
         if w not in corrections:
             lex.add(w, Entry(INTENT, intent))
     seps = set(each_word(words.get("separators", [])))
-    conj = set(each_word(words.get("conjunctions", []))) | {"和", "跟", "与", "及", "以及",
-                                                             "还有", "하고", "랑", "이랑", "와", "과"}
+    conj = set(each_word(words.get("conjunctions", [])))
     for w in each_word(words.get("order_verbs", [])):
         lex.add(w, Entry(VERB, w in seps))
     for w in seps:
