@@ -2,6 +2,10 @@
 
 Run as `python -m bench.bench_language`. One process, one core. Targets of issue 3:
 >= 20,000 short parses per second, compile of a 2,000-product catalogue < 1 s.
+
+`python -m bench.bench_language --before DIR` measures another copy of the package (DIR holds
+gateway/language, e.g. `git archive <commit> gateway/language | tar -x -C DIR`) in the same
+process, alternating, so before and after are compared under the same load.
 """
 
 from __future__ import annotations
@@ -40,17 +44,19 @@ def generated_catalog(n: int, seed: int = 7) -> list[CatalogItem]:
     return items
 
 
-def rate(fn, texts: list[str], seconds: float = 2.0) -> float:
-    """Calls per second of fn over the texts, cycling, for about `seconds`."""
+def rate(fn, texts: list[str], seconds: float = 2.0, clock=time.perf_counter) -> float:
+    """Calls per second of fn over the texts, cycling, for about `seconds` of `clock`
+    (wall time by default; `time.process_time` counts only this process's CPU, steadier when
+    the machine is shared)."""
     for t in texts:
         fn(t)  # warm caches (pinyin index, OpenCC) as a running gateway has
     count = 0
-    start = time.perf_counter()
+    start = clock()
     while True:
         for t in texts:
             fn(t)
         count += len(texts)
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         if elapsed >= seconds:
             return count / elapsed
 
@@ -93,8 +99,69 @@ def main() -> None:
           f"{(time.perf_counter() - start) * 1000:.1f} ms")
 
 
+def _load_package(root: str, name: str = "language_before"):
+    """gateway/language of another checkout, imported under another name."""
+    import importlib.util
+    import sys
+
+    init = Path(root) / "gateway" / "language" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(name, init,
+                                                  submodule_search_locations=[str(init.parent)])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare(before_root: str, rounds: int = 3, seconds: float = 1.0) -> None:
+    """Before and after, alternating, `rounds` times: the same figures as `run`, in CPU time
+    of this process (time.process_time), so other work on the machine moves them less."""
+    clock = time.process_time
+    before = _load_package(before_root)
+    import gateway.language as after
+
+    zh_cat = read_csv(ROOT / "gateway" / "demo" / "catalog-zh-CN.csv")
+    ko_cat = read_csv(ROOT / "gateway" / "demo" / "catalog-ko-KR.csv")
+    big = generated_catalog(2000)
+    rw = ROOT / "tests" / "language" / "realworld"
+    rw_zh = read_csv(rw / "catalog_zh.csv")
+    rw_texts = [line.split("\t")[1].replace("\\n", "\n")
+                for line in (rw / "tuning_zh.tsv").read_text("utf-8").splitlines()
+                if line and not line.startswith("#")]
+    results: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    for _ in range(rounds):
+        for label, pkg in (("before", before), ("after", after)):
+            zh = pkg.compile_language("zh-CN", zh_cat)
+            ko = pkg.compile_language("ko-KR", ko_cat)
+            rwl = pkg.compile_language("zh-CN", rw_zh)
+            figures = {
+                "zh short /s": rate(zh.parse, SHORT_ZH, seconds, clock),
+                "zh 500 chars /s": rate(zh.parse, long_texts(SHORT_ZH, "，"), seconds, clock),
+                "ko short /s": rate(ko.parse, SHORT_KO, seconds, clock),
+                "ko 500 chars /s": rate(ko.parse, long_texts(SHORT_KO, ", "), seconds, clock),
+                "zh real-world texts /s": rate(rwl.parse, rw_texts, seconds, clock),
+            }
+            for locale in ("zh-CN", "ko-KR"):
+                pkg.compile_language(locale, big[:10])
+                start = clock()
+                pkg.compile_language(locale, big)
+                figures[f"compile 2,000 {locale} ms"] = (clock() - start) * 1000
+            for k, v in figures.items():
+                results[label].setdefault(k, []).append(v)
+    print(f"{'':28} {'before (min-max)':>24} {'after (min-max)':>24}")
+    for k in results["after"]:
+        b, a = results["before"][k], results["after"][k]
+        print(f"{k:28} {min(b):11,.0f}-{max(b):<11,.0f} {min(a):11,.0f}-{max(a):<11,.0f}")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if len(sys.argv) > 2 and sys.argv[1] == "--before":
+        compare(sys.argv[2])
+    else:
+        main()
 
 
 def run(seconds: float = 2.0) -> dict[str, float]:

@@ -110,11 +110,13 @@ class Parsed:
     intent: str
     items: tuple[Item, ...] = ()
     unmatched: tuple[str, ...] = ()
+    corrections: tuple[Any, ...] = ()  # what the text took back or changed (language.Correction)
 
     @classmethod
     def of(cls, result: Any) -> Parsed:
         return cls(intent=result.intent, items=tuple(Item.of(i) for i in result.items),
-                   unmatched=tuple(result.unmatched))
+                   unmatched=tuple(result.unmatched),
+                   corrections=tuple(getattr(result, "corrections", ())))
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,8 @@ def decide(state: State, msg: Inbound, rules: Rules = Rules()) -> Decision:
         new = _ok(replace(state, state=DRAFT, items=items, texts=(*state.texts, text),
                           expires_at=ttl_end))
         return Decision(new, (*pre, Reply("readback", {"items": list(items),
-                                                       "unmatched": list(parsed.unmatched)})))
+                                                       "unmatched": list(parsed.unmatched),
+                                                       "corrections": list(parsed.corrections)})))
     if intent == "confirm":
         if state.state == DRAFT and state.items:
             order = NewOrder("confirmed", state.items, "\n".join((*state.texts, text)),

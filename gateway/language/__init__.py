@@ -2,10 +2,11 @@
 
 from .compiler import OrderLanguage, compile_language
 from .locales import SUPPORTED_LOCALES, normalize_locale
-from .model import ParsedItem, ParseResult, VoskWordList, format_quantity
+from .model import Correction, ParsedItem, ParseResult, VoskWordList, format_quantity
 
 __all__ = [
            "SUPPORTED_LOCALES",
+           "Correction",
            "OrderLanguage",
            "ParseResult",
            "ParsedItem",

@@ -102,7 +102,7 @@ class OrderLanguage:
             if not bare:
                 return ParseResult("unknown", [], [])
             whole = self.lexicon.entries.get(bare)
-            if whole and whole[0].kind == INTENT:
+            if whole and whole[0].kind == INTENT and whole[0].value != "greeting":
                 return ParseResult(str(whole[0].value), [], [])
         tokens = self._scanner.scan(norm)
         if self._fuzzy:

@@ -66,6 +66,18 @@ class PinyinIndex:
                 for p in range(len(key)):
                     rest = key[:p] + key[p + 1:]
                     self.near.setdefault((p, rest), set()).add((key[p], skus[0]))
+        # Each name by its usual reading (the first reading of each character): when two names
+        # share a key through a rarer reading (白 bái/bó makes 白菜 sound like 菠菜), the one
+        # whose usual reading it is wins.
+        self.usual: dict[tuple[str, ...], set[str]] = {}
+        self.usual_loose: dict[tuple[str, ...], set[str]] = {}
+        for word, skus in lex.product_names.items():
+            if len(word) < 2 or len(skus) != 1 or not _all_han(word):
+                continue
+            key = self._usual(word)
+            if key is not None:
+                self.usual.setdefault(key, set()).add(skus[0])
+                self.usual_loose.setdefault(tuple(map(loosen, key)), set()).add(skus[0])
         self.max_len = max(self.lengths, default=0)
         self.sizes = tuple(sorted(self.lengths, reverse=True))
 
@@ -76,6 +88,15 @@ class PinyinIndex:
             r = tuple(dict.fromkeys(found[0])) if found and found[0] else ()
             self._readings[ch] = r
         return r
+
+    def _usual(self, word: str) -> tuple[str, ...] | None:
+        key = []
+        for ch in word:
+            rs = self.readings(ch)
+            if not rs:
+                return None
+            key.append(rs[0])
+        return tuple(key)
 
     def loose_readings(self, ch: str) -> tuple[str, ...]:
         r = self._loose.get(ch)
@@ -125,7 +146,27 @@ class PinyinIndex:
         tiers = ((exact_ok, False, self.exact), (misses == 0, True, self.loose))
         for usable, loose, table in tiers:
             if usable and (found := self._hits(window, loose, table)):
-                return next(iter(found)) if len(found) == 1 else None  # two alike: never guess
+                # A name sounds as it is usually read: a rare reading of one of its characters
+                # is no likeness (土鸡 dǔ jī is not 独居, 白菜 bó cài is not 菠才). The window
+                # may use any reading of its characters (a typo writes the sound meant).
+                key = self._usual(window)
+                if key is not None and loose:
+                    key = tuple(map(loosen, key))
+                usual_table = self.usual_loose if loose else self.usual
+                by_name: set[str] = set()
+                for k in self._keys(window, loose=loose):
+                    by_name |= usual_table.get(k, set())
+                found &= by_name
+                if found and key is not None:
+                    # and the window sounds as it is usually read too: 无骨 is wú gǔ, not mó gū
+                    found &= table.get(key, set())
+                if not found:
+                    continue
+                if len(found) == 1:
+                    return next(iter(found))
+                # Two alike: the one the window reads as by the usual readings, else no guess.
+                usual = usual_table.get(key, set()) & found if key is not None else set()
+                return next(iter(usual)) if len(usual) == 1 else None
         # Near keys of a length are the loose keys of the names of that length: all positions
         # but the one off must match.
         if size < 3 or misses > 1:

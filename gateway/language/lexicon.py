@@ -13,9 +13,10 @@ from .locales import LocaleData
 from .numbers import korean_number_words
 
 # Token kinds. Plain ints: the scanner compares them in its inner loop.
-PRODUCT, UNIT, NUM, HALF, INTENT, VERB, SEP, EACH, CONTEXT, FILLER, PARTICLE, UNKNOWN = range(12)
+PRODUCT, UNIT, NUM, HALF, INTENT, VERB, SEP, EACH, CONTEXT, FILLER, PARTICLE, UNKNOWN, \
+    REMOVE, CHANGE = range(14)
 KIND_NAMES = ("product", "unit", "num", "half", "intent", "verb", "sep", "each", "context",
-              "filler", "particle", "unknown")
+              "filler", "particle", "unknown", "remove", "change")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +49,22 @@ class Lexicon:
     lengths: dict[str, tuple[int, ...]] = field(default_factory=dict)  # first char -> sizes
     products: dict[str, Product] = field(default_factory=dict)
     product_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word -> skus
+    forms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sku -> its names, solid
     unit_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)    # unit -> group
     glue_prefixes: set[str] = field(default_factory=set)  # proper prefixes of names
-    not_counts: frozenset[str] = frozenset()
-    ordinals: frozenset[str] = frozenset()    # 第三: not a count either  # 三点, 五号, 두 시: not a count of goods
+    not_counts: frozenset[str] = frozenset()  # 三点, 五号, 두 시: not a count of goods
+    ordinals: frozenset[str] = frozenset()    # 第三: not a count either
+    spec_markers: frozenset[str] = frozenset()  # 10斤装, 15구짜리: the quantity is a package size
+    price_words: frozenset[str] = frozenset()  # 多少钱一斤: the quantity is the price's unit
+    titles: frozenset[str] = frozenset()      # 姜阿姨, 김 할머니: the word before is a name
+    name_markers: frozenset[str] = frozenset()  # 我姓米: the word after is a name
+    address_digits: int = 0                   # a bare number this long is a room, not a count
+    approx: frozenset[str] = frozenset()      # 十来斤, 二十多个: "about", between number and unit
+    word_units: dict[str, str] = field(default_factory=dict)  # 俩 = 两个: the unit a word implies
+    # said unit -> ((catalogue unit, factor), ...): 公斤 -> 斤 x2, only when the product lacks it
+    conversions: dict[str, tuple[tuple[str, Decimal], ...]] = field(default_factory=dict)
+    # (bigger unit, smaller unit) -> factor: 一斤三两 = 1.3 斤
+    compounds: dict[tuple[str, str], Decimal] = field(default_factory=dict)
 
     def add(self, word: str, entry: Entry) -> None:
         word = self.normalize(word)
@@ -89,6 +102,19 @@ class Lexicon:
 
     def fits(self, said: str | None, product: Product) -> bool:
         return said is None or self.resolve_unit(said, product) in product.units
+
+    def convert(self, value: Decimal, said: str, product: Product) -> tuple[Decimal, str]:
+        """The quantity in the product's unit: a synonym is respelled (千克 -> 公斤), a unit the
+        product does not sell by is converted when the data says how (2 公斤 -> 4 斤, 半打 ->
+        6 个), else kept as said."""
+        unit = self.resolve_unit(said, product)
+        if unit in product.units:
+            return value, unit
+        for alias in self.unit_groups.get(said, (said,)):
+            for target, factor in self.conversions.get(alias, ()):
+                if target in product.units:
+                    return (value * factor).normalize(), target
+        return value, said
 
 
 _BRACKETS = re.compile(r"[(\[【（][^)\]】）]*[)\]】）]")
@@ -138,7 +164,9 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
         p_units = tuple(dict.fromkeys(normalize(u) for u in item.all_units if normalize(u)))
         lex.products[item.sku] = Product(item.sku, item.name, p_units[0] if p_units else "",
                                          p_units)
-        for i, w in enumerate(_name_forms(item.all_names, normalize)):
+        names = _name_forms(item.all_names, normalize)
+        lex.forms[item.sku] = tuple(w.replace(" ", "") for w in names)
+        for i, w in enumerate(names):
             skus = shared.setdefault(w, [])
             if item.sku not in skus:
                 # A product's own name beats another product's alias of the same spelling.
@@ -181,6 +209,19 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
     for w in each_word(numbers.get("half", [])):
         lex.add(w, Entry(HALF))
     lex.not_counts = frozenset(each_word(numbers.get("not_counts", [])))
+    lex.spec_markers = frozenset(each_word(numbers.get("spec_markers", [])))
+    lex.address_digits = int(numbers.get("address_digits", 0))
+    lex.approx = frozenset(each_word(numbers.get("approx", [])))
+    lex.word_units = {normalize(w): normalize(u) for w, u in numbers.get("word_units", {}).items()}
+    for said, target, factor in units.get("conversions", []):
+        key = normalize(said)
+        lex.conversions[key] = (*lex.conversions.get(key, ()),
+                                (normalize(target), Decimal(str(factor))))
+    for big, small, factor in units.get("compounds", []):
+        lex.compounds[(normalize(big), normalize(small))] = Decimal(str(factor))
+    lex.titles = frozenset(each_word(words.get("titles", [])))
+    lex.price_words = frozenset(each_word(intents.get("price", [])))
+    lex.name_markers = frozenset(each_word(words.get("name_markers", [])))
     lex.ordinals = frozenset(each_word(numbers.get("ordinals", [])))
     for w in lex.ordinals:
         lex.add(w, Entry(FILLER))
@@ -188,21 +229,37 @@ def build_lexicon(data: LocaleData, catalog: Sequence[CatalogItem],
         if data.spaced or len(w) > 1:  # a lone 月 or 排 would break 月饼 and 排骨 apart
             lex.add(w, Entry(FILLER))
 
-    # Intents, then the function words.
-    for intent in ("confirm", "cancel", "status", "repeat", "help"):
+    # Corrections: a word that takes back goods (萝卜不要了, 콩나물은 빼 주세요) or changes a
+    # count (改成三根, 아니 한 모만). Said with nothing to take back or change, a word that is
+    # also an intent word keeps that intent (不要了 alone cancels).
+    intent_of: dict[str, str] = {}
+    for intent in ("confirm", "cancel", "status", "repeat", "help", "price", "greeting"):
         for w in each_word(intents.get(intent, [])):
+            intent_of.setdefault(w, "help" if intent == "price" else intent)
+    corrections: dict[str, int] = {}
+    for w in each_word(words.get("remove", [])):
+        corrections[w] = REMOVE
+    for w in each_word(words.get("change", [])):
+        corrections.setdefault(w, CHANGE)
+    for w, kind in corrections.items():
+        lex.add(w, Entry(kind, intent_of.get(w)))
+
+    # Intents, then the function words.
+    for w, intent in intent_of.items():
+        if w not in corrections:
             lex.add(w, Entry(INTENT, intent))
     seps = set(each_word(words.get("separators", [])))
-    conj = set(each_word(words.get("conjunctions", []))) | {"和", "跟", "与", "及", "以及",
-                                                             "还有", "하고", "랑", "이랑", "와", "과"}
+    conj = set(each_word(words.get("conjunctions", [])))
     for w in each_word(words.get("order_verbs", [])):
         lex.add(w, Entry(VERB, w in seps))
     for w in seps:
         lex.add(w, Entry(SEP, list_sep=w in conj))
     for w in each_word(words.get("each", [])):
         lex.add(w, Entry(EACH))
-    for w in each_word(words.get("context", [])):
+    for w in (*each_word(words.get("context", [])), *lex.titles, *lex.name_markers):
         lex.add(w, Entry(CONTEXT))
+    for w in lex.spec_markers:
+        lex.add(w, Entry(FILLER))
     for w in each_word(words.get("fillers", [])):
         lex.add(w, Entry(FILLER))
     for w in each_word(words.get("particles", [])):

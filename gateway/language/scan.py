@@ -9,13 +9,16 @@ from .lexicon import NUM, PARTICLE, PRODUCT, SEP, UNIT, UNKNOWN, Entry, Lexicon
 from .numbers import read_han_numeral
 
 DIGITS_RE = re.compile(r"\d+(?:\.\d+)?")
+# Digits joined by dashes (4-201, 8-1-602, 3-1-1201): a building, entrance and room, never a count.
+ADDRESS_RE = re.compile(r"\d+(?:[-#]\d+)+")
 # Strong separators; "、" and "/" also join a list of goods.
 SEP_CHARS = frozenset(",，、;；。.!！?？\n\r\t:：/|~～()（）[]【】\"'“”‘’")
 LIST_CHARS = frozenset("、/+")
 TIMES = frozenset("x×*")
 HAN_SPACE_RE = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 SPACE_RE = re.compile(r"\s+")
-SPACED_SPLIT_RE = re.compile(r"([,，、;；。.!！?？\n:：/|~()（）])")  # compiled once, not per text
+# Compiled once, not per text; a point between digits (2.5리터) is a decimal point.
+SPACED_SPLIT_RE = re.compile(r"([,，、;；。!！?？\n:：/|~()（）]|(?<!\d)\.|\.(?!\d))")
 
 
 class Tok:
@@ -59,6 +62,11 @@ class HanScanner:
         self.toks = {w: _tok(es[0], w) for w, es in lex.entries.items() if not w.isdigit()}
         self.unit_chars = frozenset(w for w, t in self.toks.items()
                                     if len(w) == 1 and t.kind == UNIT)
+        # A numeral run ending in one of these, with no counter after it, ends in that unit:
+        # 三两 = 3 两 (a 50 g weight), while 三两个 stays "two or three".
+        self.trailing = {c: Tok(UNIT, c, c) for c in (
+            lex.normalize(str(u)) for u in lex.data.section("units").get("trailing", []))
+            if len(c) == 1 and c in self.numeral_chars}
         self.ascii_tail = frozenset(w for w in self.toks if w[-1].isascii() and w[-1].isalnum())
         # A numeral said alone (两, 十) is most counts: its token is built once too.
         self.single_nums: dict[str, Tok] = {}
@@ -79,6 +87,8 @@ class HanScanner:
         lengths, toks = self.lengths, self.toks
         numeral_chars, unit_chars = self.numeral_chars, self.unit_chars
         ascii_tail = self.ascii_tail
+        trailing_chars = self.trailing
+        dashed = "-" in text or "#" in text  # digits joined by dashes (an address) possible
         out: list[Tok] = []
         append = out.append
         n = len(text)
@@ -105,15 +115,28 @@ class HanScanner:
                 i += len(tok.text)
                 continue
             run = 0
-            if c in TIMES and i + 1 < n and "0" <= text[i + 1] <= "9" and tok is None:
+            if (c in TIMES or c == "+") and i + 1 < n and "0" <= text[i + 1] <= "9" \
+                    and tok is None:
                 m = DIGITS_RE.match(text, i + 1)
-                if m:  # "大米x2", "鸡蛋×3": a count
+                if m:  # "大米x2", "鸡蛋×3", a chain's "豆腐+1": a count (the text keeps the sign)
                     if unk >= 0:
                         append(Tok(UNKNOWN, text[unk:i]))
                         unk = -1
-                    append(Tok(NUM, m.group(), Decimal(m.group())))
+                    append(Tok(NUM, c + m.group(), Decimal(m.group())))
                     i = m.end()
                     continue
+            if c in trailing_chars and tok is None and unk < 0 and out and out[-1].kind == NUM \
+                    and not (i + 1 < n and (text[i + 1] in unit_chars
+                                            or self._word_at(text, i + 1))):
+                append(self.trailing[c])  # 猪肉3两
+                i += 1
+                continue
+            if dashed and "0" <= c <= "9" and (m := ADDRESS_RE.match(text, i)) is not None:
+                if unk >= 0:
+                    append(Tok(UNKNOWN, text[unk:i]))
+                    unk = -1
+                i = m.end()  # 4-201: an address, dropped
+                continue
             if "0" <= c <= "9":
                 m = DIGITS_RE.match(text, i)
                 run = m.end() - i if m else 0
@@ -127,13 +150,22 @@ class HanScanner:
                     run = 1  # 啤九一箱: "九" may belong to the unknown word before it
             if tok is not None and len(tok.text) >= run and not (
                     len(tok.text) == 1 and c in numeral_chars
-                    and not (out and out[-1].kind == NUM and unk < 0)):
+                    and not (out and out[-1].kind == NUM and unk < 0
+                             and out[-1].text[0] not in TIMES
+                             and not (i + 1 < n and text[i + 1] in unit_chars))):
                 if unk >= 0:
                     append(Tok(UNKNOWN, text[unk:i]))
                     unk = -1
                 append(tok)
                 i += len(tok.text)
                 continue
+            trailing = None
+            if run > 1 and c not in "0123456789" and text[i + run - 1] in self.trailing \
+                    and text[i + run - 2] in numeral_chars and not (
+                        i + run < n and (text[i + run] in unit_chars
+                                         or self._word_at(text, i + run))):
+                trailing = self.trailing[text[i + run - 1]]
+                run -= 1  # 猪肉三两, 一斤二两: the last 两 is the unit
             if run:
                 raw = text[i:i + run]
                 num: int | Decimal | None
@@ -150,6 +182,9 @@ class HanScanner:
                         unk = -1
                     append(single or Tok(NUM, raw, Decimal(num)))
                     i += run
+                    if trailing is not None:
+                        append(trailing)
+                        i += 1
                     continue
             if c in SEP_CHARS or c.isspace():
                 if unk >= 0:

@@ -40,10 +40,13 @@ def source_words(lang: OrderLanguage) -> list[str]:
     for key in ("digits", "multipliers", "words", "native_ones", "native_tens", "sino_digits",
                 "sino_multipliers"):
         words.extend(str(w) for w in numbers.get(key, {}))
-    words.extend(str(w) for w in numbers.get("half", []))
-    for key in ("fillers", "order_verbs", "separators", "each", "context"):
+    for key in ("half", "spec_markers"):
+        words.extend(str(w) for w in numbers.get(key, []))
+    for key in ("fillers", "order_verbs", "separators", "each", "context", "remove", "change",
+                "titles", "name_markers"):
         words.extend(data.words("words", key))
-    for intent in ("confirm", "cancel", "status", "repeat", "help"):
+    for intent in ("confirm", "cancel", "status", "repeat", "help", "price",
+                   "greeting"):
         words.extend(data.words("intents", intent))
     out: list[str] = []
     seen: set[str] = set()

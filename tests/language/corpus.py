@@ -75,3 +75,54 @@ def accuracy(name: str, locale: str) -> tuple[int, int, list[tuple[Case, dict]]]
     cases = load(name)
     wrong = [(c, a) for c in cases if (a := actual(c, locale)) != c.expected]
     return len(cases) - len(wrong), len(cases), wrong
+
+
+# The real-world corpus (issue 14): tests/language/realworld/{tuning,heldout}_{zh,ko}.tsv.
+# Columns: catalogue, text, intent, items, source. Exact match is the intent plus the multiset
+# of (sku, quantity, unit): the order of the lines and the unmatched words are not compared.
+REALWORLD = HERE / "realworld"
+CATALOGS[("rw", "zh-CN")] = REALWORLD / "catalog_zh.csv"
+CATALOGS[("rw", "ko-KR")] = REALWORLD / "catalog_ko.csv"
+
+
+@dataclass(frozen=True)
+class RealCase:
+    file: str
+    line: int
+    catalog: str
+    text: str
+    intent: str
+    items: tuple[tuple[str, int | float, str], ...]
+    source: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def load_realworld(name: str) -> list[RealCase]:
+    cases = []
+    path = REALWORLD / name
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        catalog, text, intent, items, source = (line.split("\t") + [""] * 5)[:5]
+        specs = []
+        for spec in filter(None, items.split(",")):
+            sku, qty, unit = spec.split(":")
+            specs.append((sku, _number(qty), unit))
+        cases.append(RealCase(name, n, catalog, text.replace("\\n", "\n"), intent,
+                              tuple(sorted(specs, key=repr)), source))
+    return cases
+
+
+def real_actual(case: RealCase, locale: str) -> tuple[str, tuple]:
+    got = language(case.catalog, locale).parse(case.text).to_dict()
+    items = tuple(sorted(((i["sku"], i["quantity"], i["unit"]) for i in got["items"]), key=repr))
+    return got["intent"], items
+
+
+def real_accuracy(name: str, locale: str) -> tuple[int, int, list[tuple[RealCase, tuple]]]:
+    cases = load_realworld(name)
+    wrong = [(c, a) for c in cases if (a := real_actual(c, locale)) != (c.intent, c.items)]
+    return len(cases) - len(wrong), len(cases), wrong
