@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.catalog import read_csv_text
+from gateway.orders.catalog import read_csv_text
 from gateway.language import compile_language
 
 ZH = """sku,name,aliases,unit,units
@@ -267,8 +267,8 @@ def test_the_rules_are_data(zh) -> None:
     ("ko-KR", "두부 두 모 아니 한 모만요", "바꾼 것: 두부 1모"),
 ])
 def test_readback_shows_corrections(zh, ko, locale, text, shown) -> None:
-    from gateway import sms_text
-    from gateway.domain.conversation import Parsed
+    from gateway.conversation import reply_text as sms_text
+    from gateway.conversation.sms import Parsed
     from gateway.templates import Templates
 
     lang = zh if locale == "zh-CN" else ko
