@@ -530,8 +530,8 @@ def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]
             corrections.append(Correction("changed", p.sku, p.name, e.said, value, unit,
                                           word=e.text))
     if PRICE in intents and not counted and not corrections \
-            or not items and ("help" in intents or unmatched and "greeting" in intents):
-        # 黄瓜多少钱一斤: a question about goods, not an order; 你好，我想订菜，怎么弄: how to
+            or not items and ("help" in intents or "greeting" in intents):
+        # 黄瓜多少钱一斤: a question about goods, not an order; 你好 / 你好，我想订菜，怎么弄: how to
         return ParseResult("help", [], [])
     if items or unmatched:
         intent = "order"
