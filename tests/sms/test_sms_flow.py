@@ -118,11 +118,11 @@ async def test_repeated_failures_go_to_an_operator(texter: Texter, demo_database
     assert "没看懂" in r1 and "大米两袋" in r1
     await texter.text("xyz")
     assert await orders(demo_database) == []
-    r3 = await texter.text("你好呀")
+    r3 = await texter.text("路上堵车")
     assert "工作人员" in r3
     (order,) = await orders(demo_database)
     assert order.status == "needs_review"
-    assert order.transcript == "今天下雨\nxyz\n你好呀"
+    assert order.transcript == "今天下雨\nxyz\n路上堵车"
     # The count starts again afterwards.
     assert "没看懂" in await texter.text("啊")
 
@@ -132,7 +132,7 @@ async def test_a_success_resets_the_failure_count(texter: Texter, demo_database:
     await texter.text("今天下雨")
     await texter.text("xyz")
     await texter.text("大米两袋")
-    assert "没看懂" in await texter.text("你好呀")
+    assert "没看懂" in await texter.text("路上堵车")
     assert await orders(demo_database) == []
 
 
