@@ -182,6 +182,13 @@ def merge(items: Iterable[Item], more: Iterable[Item]) -> tuple[Item, ...]:
     return tuple(out)
 
 
+def amend(items: Iterable[Item], parsed: Parsed) -> tuple[Item, ...]:
+    """A draft after one more text: what the text took back goes, a line it changed replaces
+    the draft's line of that product, and the rest adds up (`merge`)."""
+    dropped = {c.sku for c in parsed.corrections if c.kind in ("removed", "changed")}
+    return merge((i for i in items if i.sku not in dropped), parsed.items)
+
+
 def expired(state: State, now: datetime) -> bool:
     return state.state == DRAFT and state.expires_at is not None and now >= state.expires_at
 
@@ -230,8 +237,10 @@ def decide(state: State, msg: Inbound, rules: Rules = Rules()) -> Decision:
     intent = parsed.intent
     ttl_end = msg.now + rules.ttl
 
-    if intent == "order" and parsed.items:
-        items = merge(state.items, parsed.items)[: rules.max_items]
+    if intent == "order" and (parsed.items or parsed.corrections and state.items):
+        items = amend(state.items, parsed)[: rules.max_items]
+        if not items:  # the text took back all that was in the draft
+            return Decision(_ok(_idle(state)), (*pre, Reply("draft_cancelled")))
         new = _ok(replace(state, state=DRAFT, items=items, texts=(*state.texts, text),
                           expires_at=ttl_end))
         return Decision(new, (*pre, Reply("readback", {"items": list(items),
@@ -254,8 +263,8 @@ def decide(state: State, msg: Inbound, rules: Rules = Rules()) -> Decision:
         return Decision(_ok(state), (*pre, Reply("status", {"latest": msg.latest,
                                                             "draft": list(state.items)})))
     if intent == "repeat":
-        if msg.last is not None and msg.last.items:
-            items = merge(state.items, msg.last.items)[: rules.max_items]
+        if msg.last is not None and msg.last.items:  # 还是上次那些，再加一袋盐: plus the salt
+            items = amend(merge(state.items, msg.last.items), parsed)[: rules.max_items]
             new = _ok(replace(state, state=DRAFT, items=items, texts=(*state.texts, text),
                               expires_at=ttl_end))
             return Decision(new, (*pre, Reply("readback", {"items": list(items), "unmatched": [],
