@@ -113,7 +113,8 @@ async def run_calls(n: int, model: Path, speech: bytes, tmp: Path) -> dict[str, 
     from gateway.orders.demo import load_demo
     from gateway.services import build_services
     from gateway.settings import Settings
-    from gateway.channels.twilio.simulate_call import Twilio, place_call
+    from gateway.channels.twilio.simulate_call import place_call
+    from gateway.channels.twilio.webhook_client import Twilio
     from voice.pool import EngineSpec, WorkerPool
 
     url = f"sqlite:///{tmp}/bench-{n}.db"

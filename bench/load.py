@@ -37,7 +37,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from twilio.request_validator import RequestValidator
+
+from gateway.channels.twilio.webhook_client import Twilio, inbound_form
 
 TWILIO_TOKEN = "load-test-auth-token"
 ACCOUNT_SID = "AC" + "1" * 32
@@ -412,11 +413,10 @@ class Texter:
         self.public_url = public_url or self.base_urls[0]
         self.locale = locale  # the residents' language (and the catalogue's)
         self._turn = 0
-        self.validator = RequestValidator(token)
+        self.twilio = Twilio(self.base_urls[0], self.public_url, token)
         self.retries, self.timeout, self.retry_delay = retries, timeout, retry_delay
 
     def form(self, phone: str, body: str, sid: str | None = None) -> dict[str, str]:
-        from gateway.channels.twilio.simulate_sms import inbound_form
 
         return {**inbound_form(phone, body, to=SERVICE_NUMBER, account_sid=ACCOUNT_SID, sid=sid),
                 "FromCountry": "CN", "ToCountry": "CN"}
@@ -425,8 +425,7 @@ class Texter:
         """Deliver one webhook; (status, body) of the first non-5xx answer, None if it never got
         through within the retry budget."""
         path = "/twilio/sms"
-        headers = {"X-Twilio-Signature": self.validator.compute_signature(
-            self.public_url + path, params)}
+        headers = self.twilio.sign(self.public_url + path, params)
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats.retries += 1
@@ -540,7 +539,7 @@ class CallStats:
 async def run_call_load(base_url: str, phones: list[str], speech: bytes, *, duration: float,
                         stats: CallStats | None = None) -> CallStats:
     """Each phone calls, says the order in real time and presses 1, again until `duration`."""
-    from gateway.channels.twilio.simulate_call import Twilio, place_call
+    from gateway.channels.twilio.simulate_call import place_call
 
     stats = stats or CallStats()
     twilio = Twilio(base_url, base_url, TWILIO_TOKEN)

@@ -82,7 +82,8 @@ async def _settle_rss(gw: GatewayProcess, seconds: float = 30.0) -> tuple[int, i
 
 async def run(calls: int = 20) -> dict[str, Any]:
     """Idle and loaded RSS of the gateway (MB) and of its recognition workers."""
-    from gateway.channels.twilio.simulate_call import Twilio, place_call
+    from gateway.channels.twilio.simulate_call import place_call
+    from gateway.channels.twilio.webhook_client import Twilio
 
     if not (shutil.which("espeak-ng") and shutil.which("sox")):
         raise RuntimeError("espeak-ng and sox are needed")

@@ -22,7 +22,7 @@ async def run(database: str = "sqlite", texts: int = 3000, hot_path: bool = True
               ) -> dict[str, Any]:
     from gateway.app import create_app
     from gateway.settings import Settings
-    from gateway.channels.twilio.simulate_sms import inbound_form
+    from gateway.channels.twilio.webhook_client import inbound_form
     from gateway.channels.twilio.sms import SMS, InboundSms
 
     work = Path(tempfile.mkdtemp(prefix="doorstep-inproc-"))

@@ -20,7 +20,7 @@ import db.orders
 from db.models import Outbox, Recording
 from gateway.app import create_app
 from gateway.services import build_services
-from gateway.channels.twilio.simulate_call import Twilio
+from gateway.channels.twilio.webhook_client import Twilio
 from tests.conftest import PUBLIC_URL, TWILIO_TOKEN
 from tests.voice.calls import PARTS, call, scripted, tone
 
@@ -105,7 +105,8 @@ async def test_recognition_worker_killed_mid_call(tmp_path: Path, gateway: Any) 
     recognises the next caller."""
     from bench.load import TWILIO_TOKEN, Stats, resident_phones, run_sms_load
     from bench.memory import _register_ko, speech_ulaw
-    from gateway.channels.twilio.simulate_call import Twilio, place_call
+    from gateway.channels.twilio.simulate_call import place_call
+    from gateway.channels.twilio.webhook_client import Twilio
     from voice.models import packaged_model
 
     if packaged_model("ko-KR") is None:

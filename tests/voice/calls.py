@@ -9,7 +9,8 @@ from typing import Any, Callable, Sequence
 from gateway.app import create_app
 from gateway.services import build_services
 from gateway.settings import Settings
-from gateway.channels.twilio.simulate_call import CallLog, Twilio, place_call
+from gateway.channels.twilio.simulate_call import CallLog, place_call
+from gateway.channels.twilio.webhook_client import Twilio
 from tests.conftest import PUBLIC_URL, TWILIO_TOKEN
 from voice.audio import silence_ulaw, ulaw_encode
 from voice.recognizer import FakeEngine, LocalRecognizer

@@ -7,22 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import logging
 import secrets
-import struct
-import wave
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from twilio.request_validator import RequestValidator
 
+from gateway.channels.twilio.webhook_client import Twilio, inbound_form, twiml_texts
 from gateway.settings import Settings
-from gateway.channels.twilio.simulate_sms import inbound_form, twiml_texts
+from voice.audio import WavError, read_wav, ulaw_encode
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +40,15 @@ def _sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
+def _twilio(base_url: str, settings: Settings) -> Twilio:
+    return Twilio(base_url, settings.public_url, settings.twilio_auth_token or "",
+                  settings.twilio_account_sid or _sid("AC"))
+
+
 def _signed(settings: Settings, path: str, params: dict[str, str]) -> dict[str, str]:
     if not settings.twilio_auth_token:
         raise SimulationError("try.no_token")
-    sig = RequestValidator(settings.twilio_auth_token).compute_signature(
-        settings.public_url + path, params)
-    return {"X-Twilio-Signature": sig}
+    return _twilio("", settings).sign(settings.public_url + path, params)
 
 
 @dataclass
@@ -72,42 +72,11 @@ async def send_sms(base_url: str, settings: Settings, phone: str, body: str) -> 
 
 
 def wav_to_mulaw(data: bytes) -> bytes:
-    """Any PCM WAV (8/16-bit, mono or stereo, any rate) to 8 kHz mu-law, as Twilio streams it."""
+    """Any WAV to 8 kHz mu-law, as Twilio streams it (at most MAX_SECONDS)."""
     try:
-        with wave.open(io.BytesIO(data)) as w:
-            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            frames = w.readframes(min(w.getnframes(), rate * MAX_SECONDS))
-    except (wave.Error, EOFError) as exc:
+        return ulaw_encode(read_wav(data, max_seconds=MAX_SECONDS))
+    except WavError as exc:
         raise SimulationError("try.bad_wav", str(exc)) from None
-    if width == 2:
-        samples = list(struct.unpack(f"<{len(frames) // 2}h", frames[: len(frames) // 2 * 2]))
-    elif width == 1:
-        samples = [(b - 128) << 8 for b in frames]
-    else:
-        raise SimulationError("try.bad_wav", f"{width * 8}-bit samples")
-    if channels > 1:
-        samples = [sum(samples[i:i + channels]) // channels
-                   for i in range(0, len(samples) - channels + 1, channels)]
-    if rate != 8000 and samples:
-        step = rate / 8000
-        n = int(len(samples) / step)
-        out = []
-        for k in range(n):
-            pos = k * step
-            i = int(pos)
-            frac = pos - i
-            nxt = samples[i + 1] if i + 1 < len(samples) else samples[i]
-            out.append(int(samples[i] * (1 - frac) + nxt * frac))
-        samples = out
-    return bytes(_ulaw(s) for s in samples)
-
-
-def _ulaw(sample: int) -> int:
-    sign = 0x80 if sample < 0 else 0
-    sample = min(abs(sample), 32635) + 0x84
-    exponent = (sample >> 7).bit_length() - 1
-    mantissa = (sample >> (exponent + 3)) & 0x0F
-    return ~(sign | (exponent << 4) | mantissa) & 0xFF
 
 
 @dataclass
@@ -162,7 +131,7 @@ async def place_call(base_url: str, settings: Settings, phone: str, audio: bytes
         custom = {p.get("name", ""): p.get("value", "") for p in stream.iter("Parameter")}
         parts = urlsplit(url)
         local = base_url.replace("http", "ws", 1) + parts.path + (f"?{parts.query}" if parts.query else "")
-        sig = RequestValidator(settings.twilio_auth_token or "").compute_signature(url, {})
+        sig = _twilio(base_url, settings).sign(url, {})["X-Twilio-Signature"]
         stream_sid = _sid("MZ")
         try:
             ws = await http.ws_connect(local, headers={"X-Twilio-Signature": sig})

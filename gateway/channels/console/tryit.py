@@ -22,7 +22,7 @@ from gateway.channels.console.simcall import (
 )
 from gateway.orders.people import PeopleError, normalize_phone
 from gateway.services import services_of
-from gateway.channels.twilio.simulate_sms import twiml_texts
+from gateway.channels.twilio.webhook_client import Twilio, twiml_texts
 
 MAX_WAV_BYTES = 1900 * 1024
 # Telegram ids of the simulated accounts leaders join with on the try-it page: far above the
@@ -162,7 +162,7 @@ async def _call(request: web.Request, phone: str, raw: bytes, digits: str) -> di
             speech = [ulaw_encode(read_wav(raw, max_seconds=60))] if raw else []
         except ValueError as exc:
             raise SimulationError("try.bad_wav", str(exc)) from None
-        twilio = simulate_call.Twilio(base, settings.public_url, settings.twilio_auth_token,
+        twilio = Twilio(base, settings.public_url, settings.twilio_auth_token,
                                       settings.twilio_account_sid or "AC" + "0" * 32)
         log = await simulate_call.place_call(twilio, phone, speech, digits, pace=0.0)
         return {"said": log.heard, "log": log.events, "events": {}, "audio_back": 0,

@@ -22,43 +22,19 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import click
 from aiohttp import web
-from twilio.request_validator import RequestValidator
 
+from gateway.channels.twilio.webhook_client import Twilio
 from voice.audio import FRAME_BYTES, read_wav, silence_ulaw, ulaw_encode, ulaw_rms, wav_bytes
 
 MAX_STEPS = 40
 MAX_STREAM_SECONDS = 30.0
 SAY_SECONDS_PER_CHAR = 0.12
 RECORDING_WAIT = 15.0
-
-
-@dataclass
-class Twilio:
-    """How to reach and sign for the gateway: `base_url` is where it listens, `public_url`
-    the URL it believes Twilio uses (DOORSTEP_PUBLIC_URL, which signatures cover)."""
-
-    base_url: str
-    public_url: str
-    auth_token: str
-    account_sid: str = "AC" + "0" * 32
-
-    def sign(self, url: str, params: dict[str, str]) -> dict[str, str]:
-        return {"X-Twilio-Signature": RequestValidator(self.auth_token).compute_signature(
-            url, params)}
-
-    def local(self, url: str) -> str:
-        """A public URL (or a path) as the address of the local gateway."""
-        parts = urlsplit(urljoin(self.public_url + "/", url))
-        return self.base_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
-
-    def public(self, url: str) -> str:
-        parts = urlsplit(urljoin(self.public_url + "/", url))
-        return self.public_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 @dataclass

@@ -11,41 +11,27 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
-import xml.etree.ElementTree as ET
 
 import click
-from twilio.request_validator import RequestValidator
 
-PATH = "/twilio/sms"
+from gateway.channels.twilio.webhook_client import (
+    DEFAULT_ACCOUNT_SID,
+    SMS_PATH,
+    Twilio,
+    inbound_form,
+    twiml_texts,
+)
 
-
-def inbound_form(phone: str, body: str, *, to: str, account_sid: str,
-                 sid: str | None = None) -> dict[str, str]:
-    """The form of a Twilio inbound SMS webhook."""
-    sid = sid or "SM" + uuid.uuid4().hex
-    return {"MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid, "AccountSid": account_sid,
-            "From": phone, "To": to, "Body": body, "NumMedia": "0", "NumSegments": "1",
-            "ApiVersion": "2010-04-01"}
-
-
-def twiml_texts(xml: str) -> list[str]:
-    """The texts of <Message>, <Say> and <Body> in a TwiML answer."""
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError:
-        return []
-    return [(el.text or "").strip() for el in root.iter() if el.tag in ("Message", "Say", "Body")
-            and (el.text or "").strip()]
+PATH = SMS_PATH
 
 
 def post_text(base_url: str, public_url: str, token: str, form: dict[str, str],
               timeout: float = 15.0) -> tuple[int, str]:
     """POST one signed webhook; (HTTP status, body)."""
-    signature = RequestValidator(token).compute_signature(public_url.rstrip("/") + PATH, form)
+    twilio = Twilio(base_url, public_url, token)
     request = urllib.request.Request(
-        base_url.rstrip("/") + PATH, data=urllib.parse.urlencode(form).encode(),
-        headers={"X-Twilio-Signature": signature,
+        twilio.local(PATH), data=urllib.parse.urlencode(form).encode(),
+        headers={**twilio.sign(twilio.public(PATH), form),
                  "Content-Type": "application/x-www-form-urlencoded"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as r:  # noqa: S310 (our gateway)
@@ -75,7 +61,7 @@ def sms(phone: str, to: str | None, url: str | None, sid: str | None,
     lines = list(texts) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     for body in lines:
         form = inbound_form(phone, body, to=to or settings.twilio_from_number or "+10000000000",
-                            account_sid=settings.twilio_account_sid or "AC" + "0" * 32, sid=sid)
+                            account_sid=settings.twilio_account_sid or DEFAULT_ACCOUNT_SID, sid=sid)
         try:
             status, answer = post_text(base, settings.public_url, settings.twilio_auth_token,
                                        form)
