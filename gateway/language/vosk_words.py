@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from .lexicon import NUM, UNIT
@@ -83,3 +83,72 @@ def word_list(lang: OrderLanguage, known: Callable[[str], bool] | None) -> VoskW
         else:
             result.extend(pieces)
     return VoskWordList(sorted(dict.fromkeys(result)), sorted(dict.fromkeys(missing)))
+
+
+# --- hints for a dictation engine (Whisper) -----------------------------------------------------
+
+_PROMPT_NUMBERS = ("两", "一", "三")
+
+
+def _han(word: str) -> bool:
+    return bool(word) and all("\u3400" <= c <= "\u9fff" for c in word)
+
+
+def spoken_name(lang: OrderLanguage, sku: str) -> str:
+    """The name people say for a product: its catalogue name, or else its shortest alias, in
+    Chinese characters only (no packaging specs)."""
+    lex = lang.lexicon
+    product = lex.products[sku]
+    name = lang.normalize(product.name)
+    if _han(name):
+        return name
+    aliases = sorted((w for w, skus in lex.product_names.items() if sku in skus and _han(w)),
+                     key=lambda w: (len(w), w))
+    return aliases[0] if aliases else name
+
+
+def whisper_prompt(lang: OrderLanguage, limit: int = 160) -> str:
+    """An `initial_prompt` for Whisper: the kind of thing callers say, from this catalogue (every
+    product in its default unit, counted), with the yes and no words of the read-back. Whisper
+    takes it as preceding text: names, counters and Simplified characters become likely."""
+    data = lang.data
+    confirm = [w for w in data.words("intents", "confirm") if _han(w)][:2]
+    cancel = [w for w in data.words("intents", "cancel") if _han(w) and w.startswith("不")][:1]
+    head = "。".join(confirm + cancel) + "。" if confirm or cancel else ""
+    parts: list[str] = []
+    size = len(head) + 2
+    for i, (sku, product) in enumerate(lang.lexicon.products.items()):
+        part = f"{spoken_name(lang, sku)}{_PROMPT_NUMBERS[i % len(_PROMPT_NUMBERS)]}{product.unit}"
+        if size + len(part) + 1 > limit:
+            break
+        parts.append(part)
+        size += len(part) + 1
+    return head + "我要" + "，".join(parts) + "。"
+
+
+def snap_phrases(lang: OrderLanguage) -> dict[str, list[str]]:
+    """What a transcript may be snapped to, by class: every product name and alias, counters,
+    number words, fillers and order verbs, separators, and whole-utterance intent words. The
+    snapper (voice.snap) strings these into orders (a count before or after the name)."""
+    lex, data = lang.lexicon, lang.data
+    numbers = data.section("numbers")
+
+    def han(words: Iterable[object]) -> list[str]:
+        return sorted({w for w in (lang.normalize(str(x)) for x in words) if _han(w)})
+
+    units = [w for w, es in lex.entries.items() if any(e.kind == UNIT for e in es)]
+    # 幺 (one, in phone numbers) is never a count, and sounds like 要
+    nums = [w for w, v in numbers.get("digits", {}).items() if v and w != "幺"] + \
+        list(numbers.get("multipliers", {}))[:1] + list(numbers.get("words", {})) + \
+        list(numbers.get("half", []))
+    intents = []
+    for intent in ("confirm", "cancel", "repeat", "status", "help"):
+        intents.extend(data.words("intents", intent))
+    return {
+        "product": han(lex.product_names),
+        "number": han(nums),
+        "unit": han(units),
+        "filler": han(list(data.words("words", "fillers")) + list(data.words("words", "order_verbs"))),
+        "separator": han(data.words("words", "separators")),
+        "intent": han(intents),
+    }
