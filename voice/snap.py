@@ -126,6 +126,12 @@ _MOVES: dict[tuple[str, str], str] = {
 _NEW_ITEM = {("P", "product"), ("PN", "product"), ("C", "number"), ("C", "product")}
 
 
+def _once(text: str) -> str:
+    """Each item once: Whisper loops (面条两把，面条两把，…); nobody lists a thing twice."""
+    items = [t for t in text.split("，") if t]
+    return "，".join(dict.fromkeys(items))
+
+
 class Snapper:
     """Built once per word set (the worker caches it); `snap(text)` is pure."""
 
@@ -138,6 +144,10 @@ class Snapper:
                 if syl and w not in seen:
                     seen[w] = syl
             self.words[cls] = list(seen.items())
+        self.units_of: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for line in phrases.get("units_of", ()):
+            name, _, units = line.partition(":")
+            self.units_of[name] = [(u, tuple(pinyin(u))) for u in units.split(",") if u]
         self.longest = max((len(ws) for ws_list in self.words.values() for _, ws in ws_list),
                            default=1)
 
@@ -201,8 +211,31 @@ class Snapper:
             _c, prev_pos, prev_state, text = best[pos][state]
             parts.append(text)
             pos, state = prev_pos, prev_state
-        text = "".join(reversed(parts)).strip("，")
+        text = self._fix_units([p for p in reversed(parts) if p])
         return Snapped(text, cost, cost / n)
+
+    def _fix_units(self, parts: list[str]) -> str:
+        """A counter the product is not sold in becomes the nearest one it is (by pinyin):
+        the parser would otherwise keep the misheard one (鸡肉两件)."""
+        if not self.units_of:
+            return _once("".join(parts))
+        units = {w for w, _ in self.words["unit"]}
+        words = [p.lstrip("，") for p in parts]
+        for i, w in enumerate(words):
+            if w not in units:
+                continue
+            # the product of this item: the next word (两件鸡肉) or the one before the count
+            product = words[i + 1] if i + 1 < len(words) and words[i + 1] in self.units_of \
+                else next((words[j] for j in range(i - 1, -1, -1) if words[j] in self.units_of
+                           or parts[j].startswith("，")), "")
+            sold = self.units_of.get(product)
+            if sold and w not in {u for u, _ in sold}:
+                said = tuple(pinyin(w))
+                nearest = min(sold, key=lambda u: (align(said, u[1]), u[0]))
+                if align(said, nearest[1]) <= 0.5:
+                    parts[i] = parts[i].replace(w, nearest[0])
+        return _once("".join(parts))
+
 
     def snap_intent(self, syl: list[str]) -> Snapped | None:
         if not syl or not self.words["intent"]:

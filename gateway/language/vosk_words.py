@@ -87,7 +87,6 @@ def word_list(lang: OrderLanguage, known: Callable[[str], bool] | None) -> VoskW
 
 # --- hints for a dictation engine (Whisper) -----------------------------------------------------
 
-_PROMPT_NUMBERS = ("两", "一", "三")
 
 
 def _han(word: str) -> bool:
@@ -107,23 +106,29 @@ def spoken_name(lang: OrderLanguage, sku: str) -> str:
     return aliases[0] if aliases else name
 
 
-def whisper_prompt(lang: OrderLanguage, limit: int = 160) -> str:
+def whisper_prompt(lang: OrderLanguage, limit: int = 40) -> str:
     """An `initial_prompt` for Whisper: the kind of thing callers say, from this catalogue (every
     product in its default unit, counted), with the yes and no words of the read-back. Whisper
     takes it as preceding text: names, counters and Simplified characters become likely."""
     data = lang.data
     confirm = [w for w in data.words("intents", "confirm") if _han(w)][:2]
     cancel = [w for w in data.words("intents", "cancel") if _han(w) and w.startswith("不")][:1]
-    head = "。".join(confirm + cancel) + "。" if confirm or cancel else ""
+    # Whisper base copies a long list from its prompt instead of listening (measured: a prompt
+    # of every product made most transcripts a piece of the list): a few examples only.
+    head = str(data.section("speech").get("prompt_preamble", "")) + \
+        ("。".join(confirm + cancel) + "。" if confirm or cancel else "")
+    numbers = [str(n) for n in data.section("speech").get("prompt_numbers", ["2", "1", "3"])]
+    gap = " " if data.spaced else ""
     parts: list[str] = []
     size = len(head) + 2
     for i, (sku, product) in enumerate(lang.lexicon.products.items()):
-        part = f"{spoken_name(lang, sku)}{_PROMPT_NUMBERS[i % len(_PROMPT_NUMBERS)]}{product.unit}"
+        part = f"{spoken_name(lang, sku)}{gap}{numbers[i % len(numbers)]}{gap}{product.unit}"
         if size + len(part) + 1 > limit:
             break
         parts.append(part)
         size += len(part) + 1
-    return head + "我要" + "，".join(parts) + "。"
+    verb = str(data.section("speech").get("prompt_verb", ""))
+    return head + verb + ("，" if not data.spaced else ", ").join(parts) + "。"
 
 
 def snap_phrases(lang: OrderLanguage) -> dict[str, list[str]]:
@@ -144,7 +149,15 @@ def snap_phrases(lang: OrderLanguage) -> dict[str, list[str]]:
     intents = []
     for intent in ("confirm", "cancel", "repeat", "status", "help"):
         intents.extend(data.words("intents", intent))
+    # "name:unit,unit": the units each name is sold in, so a misheard counter can be corrected
+    # (鸡肉两件 -> 鸡肉两斤) instead of kept as said
+    units_of = []
+    for word, skus in sorted(lex.product_names.items()):
+        sold = sorted({u for sku in skus for u in lex.products[sku].units if _han(u)})
+        if _han(word) and sold:
+            units_of.append(f"{word}:{','.join(sold)}")
     return {
+        "units_of": units_of,
         "product": han(lex.product_names),
         "number": han(nums),
         "unit": han(units),
