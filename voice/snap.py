@@ -226,6 +226,7 @@ class Snapper:
                 continue
             # the product of this item: the next word (两件鸡肉) or the one before the count
             product = words[i + 1] if i + 1 < len(words) and words[i + 1] in self.units_of \
+                and not parts[i + 1].startswith("，") \
                 else next((words[j] for j in range(i - 1, -1, -1) if words[j] in self.units_of
                            or parts[j].startswith("，")), "")
             sold = self.units_of.get(product)
