@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from voice.recognizer import Engine, EngineStream, EngineUnavailable, Hints
+from voice.recognizer import Engine, EngineStream, EngineUnavailable, Hints, engine_stream
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,4 @@ class MultiEngine:
 
     def stream(self, locale: str, words: Sequence[str] | None,
                hints: Hints | None = None) -> EngineStream:
-        engine = self._engine(locale)
-        if self._engines.get(locale) == "whisper":
-            return engine.stream(locale, words, hints=hints)  # type: ignore[call-arg]
-        return engine.stream(locale, words)
+        return engine_stream(self._engine(locale), locale, words, hints)

@@ -24,7 +24,7 @@ from voice.messages import (
     Result, Start, reply_from_wire,
 )
 from voice.recognizer import (
-    Alternative, EngineUnavailable, RecognitionError, RecognitionTimeout, Words, WorkerCrashed,
+    PREROLL_S, Alternative, EngineUnavailable, RecognitionError, RecognitionTimeout, Words, WorkerCrashed,
     split_words,
 )
 from voice.worker import HEADER, MAX_BODY, MAX_HEADER, encode
@@ -207,8 +207,9 @@ class _Worker:
 class PoolStream:
     """One utterance on one worker; audio is batched into 100 ms pipe messages."""
 
-    def __init__(self, worker: _Worker, sid: str, timeout: float) -> None:
+    def __init__(self, worker: _Worker, sid: str, timeout: float, preroll_s: float = 0.0) -> None:
         self.worker, self.id, self.timeout = worker, sid, timeout
+        self.preroll_s = preroll_s
         self.error: RecognitionError | None = None
         self._buf = bytearray()
         self._closed = False
@@ -314,7 +315,8 @@ class WorkerPool:
     async def open(self, locale: str, words: Words = None) -> PoolStream:
         worker = self._pick(locale)
         sid = f"s{next(_ids)}"
-        stream = PoolStream(worker, sid, self.finish_timeout)
+        stream = PoolStream(worker, sid, self.finish_timeout,
+                            PREROLL_S.get(worker.engines.get(locale, ""), 0.0))
         worker.streams[sid] = stream
         plain, hints = split_words(words)
         worker.send(Start(sid, locale, tuple(plain) if plain else None,

@@ -33,6 +33,10 @@ class Hints:
 
 Words = Union[Sequence[str], Hints, None]  # what `Recognizer.open` takes
 
+# Seconds of audio from before the end-pointer's start of speech that an engine wants (the
+# listener keeps it). Vosk: none (it hears an extra syllable in it); Whisper: the soft onsets.
+PREROLL_S = {"vosk": 0.0, "whisper": 0.3}
+
 
 def split_words(words: Words) -> tuple[list[str] | None, Hints | None]:
     """The plain word list and the hints (None when there are none beyond the words)."""
@@ -40,6 +44,21 @@ def split_words(words: Words) -> tuple[list[str] | None, Hints | None]:
         hints = words if (words.prompt or words.phrases) else None
         return (list(words.words) or None), hints
     return (list(words) if words else None), None
+
+
+def engine_stream(engine: Engine, locale: str, words: Sequence[str] | None,
+                  hints: Hints | None) -> EngineStream:
+    """`engine.stream`, with the hints for engines whose `stream` takes them."""
+    import inspect
+
+    if hints is not None:
+        try:
+            takes = "hints" in inspect.signature(engine.stream).parameters
+        except (TypeError, ValueError):
+            takes = False
+        if takes:
+            return engine.stream(locale, words, hints=hints)  # type: ignore[call-arg]
+    return engine.stream(locale, words)
 
 
 class RecognitionError(Exception):
@@ -166,11 +185,7 @@ class LocalRecognizer:
         if locale not in self.engine.locales():
             raise EngineUnavailable(f"no model for {locale}")
         plain, hints = split_words(words)
-        if hints is not None:
-            inner = await asyncio.to_thread(
-                self.engine.stream, locale, plain, hints=hints)  # type: ignore[call-arg]
-        else:
-            inner = await asyncio.to_thread(self.engine.stream, locale, plain)
+        inner = await asyncio.to_thread(engine_stream, self.engine, locale, plain, hints)
         return _LocalStream(inner)
 
     async def known(self, locale: str, words: Sequence[str]) -> set[str]:
@@ -180,6 +195,7 @@ class LocalRecognizer:
 class _LocalStream:
     def __init__(self, inner: EngineStream) -> None:
         self.inner = inner
+        self.preroll_s = float(getattr(inner, "preroll_s", 0.0))
         self._pending = bytearray()
 
     async def feed(self, pcm: bytes) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from voice.audio import RATE
-from voice.recognizer import Alternative, EngineUnavailable, Hints
+from voice.recognizer import PREROLL_S, Alternative, EngineUnavailable, Hints
 from voice.snap import Snapper, simplified
 
 log = logging.getLogger(__name__)
@@ -182,6 +182,8 @@ class WhisperEngine:
 
 
 class WhisperStream:
+    preroll_s = PREROLL_S["whisper"]
+
     def __init__(self, engine: WhisperEngine, locale: str, model: _Model,
                  hints: Hints | None) -> None:
         self.engine, self.locale, self.hints = engine, locale, hints

@@ -20,7 +20,7 @@ from voice.messages import (
     URGENT, Audio, Cancel, Failed, Finish, Known, KnownWords, Ping, Pong, ProtocolError, Ready,
     Reply, Request, Result, Start, request_from_wire,
 )
-from voice.recognizer import Engine, EngineStream, EngineUnavailable, Hints
+from voice.recognizer import Engine, EngineStream, EngineUnavailable, Hints, engine_stream
 
 HEADER = struct.Struct("<II")
 MAX_HEADER = 4 * 1024 * 1024
@@ -115,11 +115,9 @@ def serve(engine: Engine, inp: BinaryIO | int, out: BinaryIO) -> None:
 def open_stream(engine: Engine, msg: Start) -> EngineStream:
     """The engine's stream for a Start; hints (prompt, phrases) only for engines taking them."""
     words = list(msg.words) if msg.words is not None else None
-    if msg.prompt or msg.phrases:
-        return engine.stream(msg.locale, words,  # type: ignore[call-arg]
-                             hints=Hints(tuple(msg.words or ()), msg.prompt,
-                                         dict(msg.phrases or {})))
-    return engine.stream(msg.locale, words)
+    hints = Hints(tuple(msg.words or ()), msg.prompt, dict(msg.phrases or {})) \
+        if msg.prompt or msg.phrases else None
+    return engine_stream(engine, msg.locale, words, hints)
 
 
 def handle(engine: Engine, streams: dict[str, EngineStream | Exception],

@@ -111,12 +111,16 @@ def whisper_prompt(lang: OrderLanguage, limit: int = 40) -> str:
     product in its default unit, counted), with the yes and no words of the read-back. Whisper
     takes it as preceding text: names, counters and Simplified characters become likely."""
     data = lang.data
-    confirm = [w for w in data.words("intents", "confirm") if _han(w)][:2]
-    cancel = [w for w in data.words("intents", "cancel") if _han(w) and w.startswith("不")][:1]
+    speech = data.section("speech")
+    said = [str(w) for w in speech.get("prompt_intents", [])]
+    if not said:  # the shortest yes and no words of the read-back
+        said = sorted(data.words("intents", "confirm"), key=len)[:2] + \
+            sorted(data.words("intents", "cancel"), key=len)[:2]
     # Whisper base copies a long list from its prompt instead of listening (measured: a prompt
     # of every product made most transcripts a piece of the list): a few examples only.
-    head = str(data.section("speech").get("prompt_preamble", "")) + \
-        ("。".join(confirm + cancel) + "。" if confirm or cancel else "")
+    stop = "。" if not data.spaced else ". "
+    end = "。" if not data.spaced else "."
+    head = str(speech.get("prompt_preamble", "")) + "".join(w + stop for w in said)
     numbers = [str(n) for n in data.section("speech").get("prompt_numbers", ["2", "1", "3"])]
     gap = " " if data.spaced else ""
     parts: list[str] = []
@@ -128,7 +132,7 @@ def whisper_prompt(lang: OrderLanguage, limit: int = 40) -> str:
         parts.append(part)
         size += len(part) + 1
     verb = str(data.section("speech").get("prompt_verb", ""))
-    return head + verb + ("，" if not data.spaced else ", ").join(parts) + "。"
+    return head + verb + ("，" if not data.spaced else ", ").join(parts) + end
 
 
 def snap_phrases(lang: OrderLanguage) -> dict[str, list[str]]:
