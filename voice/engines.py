@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 class MultiEngine:
     def __init__(self, plan: Mapping[str, Mapping[str, Any]], *, whisper_threads: int = 1,
-                 alternatives: int = 5) -> None:
+                 alternatives: int = 5, whisper_alternatives: int = 4) -> None:
         self.by_locale: dict[str, Any] = {}
         self._engines: dict[str, str] = {}
         self._failed: dict[str, str] = {}
@@ -54,7 +54,8 @@ class MultiEngine:
                     assemble_whisper(path.parent, p.get("sha256") or "")
                 self.by_locale[loc] = WhisperEngine(
                     {loc: path}, {loc: p["sha256"]} if p.get("sha256") else None,
-                    threads=whisper_threads, alternatives=alternatives)
+                    threads=whisper_threads, alternatives=whisper_alternatives,
+                    beam=whisper_alternatives)
                 self._engines[loc] = "whisper"
             except Exception as exc:
                 log.exception("Whisper model for %s did not load", loc)

@@ -31,6 +31,9 @@ FILLER_COST = 0.05  # a filler loses a tie with a content word (带 dai / 袋 da
 PRODUCT_MAX = 0.4  # per syllable: a name matched more loosely is no name (对 dui / 水 shui)
 MAX_RATIO = 0.45  # snapped only when the cost is at most this per input syllable
 INTENT_BIAS = 0.05  # an intent must beat an order by this much (per input syllable)
+# Only the start of a transcript is snapped: three items are under 20 syllables, and Whisper's
+# loops (面条两把，面条两把，…) would otherwise cost seconds of matching.
+MAX_SYLLABLES = 24
 CLASSES = ("product", "number", "unit", "filler", "separator", "intent")
 _DIGITS = "零一二三四五六七八九"
 _HAN_RE = re.compile(r"[\u3400-\u9fff]")
@@ -246,7 +249,7 @@ class Snapper:
 
     def snap(self, text: str) -> Snapped | None:
         """The nearest order or intent to `text`, or None when nothing is near enough."""
-        syl = pinyin(text)
+        syl = pinyin(text)[:MAX_SYLLABLES]
         order, intent = self.snap_order(syl), self.snap_intent(syl)
         found = [x for x in (order, intent) if x is not None and x.per_syllable <= MAX_RATIO]
         if not found:

@@ -77,3 +77,13 @@ def test_hints_come_from_the_compiled_language(lang) -> None:  # noqa: ANN001
     assert "大米" in prompt and len(prompt) <= 160
     words = set(lang.vosk_words().words)  # the same lexicon as the Vosk word list
     assert set(phrases["product"]) <= words | {w for w in phrases["product"] if len(w) > 1}
+
+
+def test_a_transcript_that_writes_out_the_prompt_is_dropped() -> None:
+    from voice.whisper_engine import copies_prompt
+
+    prompt = "以下是普通话的句子：是。对。不是。不对。我要大米两袋，面粉一袋，面条三把。"
+    assert copies_prompt("普通话的句子", prompt)
+    assert copies_prompt("大米两袋，面粉一袋，面条三把", prompt)
+    assert not copies_prompt("大米两袋", prompt) and not copies_prompt("我要大米两袋", prompt)
+    assert not copies_prompt("不是", prompt)
