@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 import math
-import os
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -113,6 +113,17 @@ class WhisperEngine:
                 log.info("loaded Whisper model for %s from %s", locale, path)
             self.models[locale], self.paths[locale] = loaded[path], path
         self._snappers: OrderedDict[str, Snapper] = OrderedDict()
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """The first decode, the pinyin dictionaries and OpenCC cost ~1 s once per process:
+        paid at load (before the worker says it is ready), not by the first caller."""
+        import numpy as np
+
+        noise = (np.random.default_rng(0).normal(0, 300, RATE).astype(np.int16)).tobytes()
+        for locale in self.models:
+            self.transcribe(locale, noise, "是。")
+        Snapper({"product": ["大米"], "intent": ["是"]}).snap("對")
 
     def locales(self) -> list[str]:
         return list(self.models)
@@ -156,8 +167,6 @@ class WhisperEngine:
             return []
         seconds = len(audio) / SAMPLE_RATE + PAD_S
         frames = min(MAX_FRAMES, int(math.ceil(seconds)) * 100)
-        if os.environ.get("WFRAMES"):
-            frames = max(frames, int(os.environ["WFRAMES"]))
         padded = np.zeros(frames * 160, dtype=np.float32)
         n = min(len(audio), len(padded))
         padded[:n] = audio[:n]
@@ -195,6 +204,21 @@ def copies_prompt(text: str, prompt: str) -> bool:
     return False
 
 
+_SPLIT = re.compile(r"[，,。.！!？?；;：:、\s]+")
+
+
+def drop_prompt_echo(text: str, prompt: str) -> str:
+    """Later sentence pieces that are word for word an example of the prompt are dropped:
+    Whisper base adds them after what it heard (大米两袋 -> 大米两袋，面条三把). The first piece
+    stays, whatever it is."""
+    examples = {p for p in _SPLIT.split(prompt) if len(p) >= 2}
+    pieces = [p for p in _SPLIT.split(text) if p]
+    if len(pieces) < 2 or not examples:
+        return text
+    kept = pieces[:1] + [p for p in pieces[1:] if p not in examples]
+    return "，".join(kept)
+
+
 class WhisperStream:
     preroll_s = PREROLL_S["whisper"]
 
@@ -216,6 +240,8 @@ class WhisperStream:
             s = simplified(text)
             if hints and copies_prompt(s, hints.prompt):
                 continue
+            if hints:
+                s = drop_prompt_echo(s, hints.prompt)
             if s not in raw:
                 raw[s] = math.exp(max(-20.0, score))
         out: list[Alternative] = []

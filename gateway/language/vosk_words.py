@@ -125,7 +125,14 @@ def whisper_prompt(lang: OrderLanguage, limit: int = 40) -> str:
     gap = " " if data.spaced else ""
     parts: list[str] = []
     size = len(head) + 2
-    for i, (sku, product) in enumerate(lang.lexicon.products.items()):
+    # The examples shape what Whisper writes: the same ones whatever order the catalogue comes
+    # in (from a CSV or the database): the locale's choice where sold, then by SKU.
+    products = lang.lexicon.products
+    by_name = {lang.normalize(p.name): sku for sku, p in products.items()}
+    chosen = [by_name[n] for n in (lang.normalize(str(x)) for x in
+                                   speech.get("prompt_examples", [])) if n in by_name]
+    order = list(dict.fromkeys(chosen + sorted(products)))
+    for i, (sku, product) in enumerate((sku, products[sku]) for sku in order):
         part = f"{spoken_name(lang, sku)}{gap}{numbers[i % len(numbers)]}{gap}{product.unit}"
         if size + len(part) + 1 > limit:
             break

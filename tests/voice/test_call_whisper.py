@@ -80,10 +80,14 @@ async def test_spoken_orders_read_back_and_confirmed_by_voice(
 
 
 async def test_no_by_voice_asks_again(gateway: Any, demo_database: Any, tmp_path: Path) -> None:
+    # 不要了: through the whole call path 不是 came out as "Prophet" and 不对 as 对 in this
+    # synthetic voice (see voice/README.md); a misheard no is read back again, never confirmed
+    # by itself, and the caller still has the keys.
     client, twilio = gateway
     log = await call(twilio, WANG, [speech("da4 mi3 liang3 dai4", tmp_path),
-                                    speech("bu2 shi4", tmp_path),
+                                    speech("bu4 yao4 le5", tmp_path),
                                     speech("da4 mi3 liang3 dai4", tmp_path)], "1")
-    assert any("好的，请再说一遍" in h for h in log.heard), log.heard
+    assert any("好的，请再说一遍" in h for h in log.heard), \
+        (log.heard, [o.transcript for o in await orders(demo_database)])
     assert log.heard[-1].startswith("好的，已经下单：大米2袋"), log.heard
     await client.app[VOICE].drain()

@@ -87,3 +87,13 @@ def test_a_transcript_that_writes_out_the_prompt_is_dropped() -> None:
     assert copies_prompt("大米两袋，面粉一袋，面条三把", prompt)
     assert not copies_prompt("大米两袋", prompt) and not copies_prompt("我要大米两袋", prompt)
     assert not copies_prompt("不是", prompt)
+
+
+def test_examples_of_the_prompt_added_after_what_was_heard_are_dropped() -> None:
+    from voice.whisper_engine import drop_prompt_echo
+
+    prompt = "以下是普通话的句子：是。对。不是。不对。我要大米两袋，面粉一袋，面条三把。"
+    assert drop_prompt_echo("大米两袋，面条三把。", prompt) == "大米两袋"
+    assert drop_prompt_echo("酱油两瓶，面条三把", prompt) == "酱油两瓶"
+    assert drop_prompt_echo("面条三把", prompt) == "面条三把"
+    assert drop_prompt_echo("酱油两瓶，猪肉一斤", prompt) == "酱油两瓶，猪肉一斤"
