@@ -73,3 +73,24 @@ async def test_no_recogniser_at_all_is_ready_with_voice_off(
     client, _ = await start(make_client, settings, database, None)
     status, body = await get(client, "/readyz")
     assert status == 200 and body["voice"] == {"zh-CN": "off", "ko-KR": "off"}
+
+
+async def test_a_worker_that_keeps_dying_while_loading_is_failed(
+        make_client: Callable[..., Any], settings: Any, database: Any) -> None:
+    import asyncio
+
+    # An engine that cannot be built: the worker exits before it is ready, again and again.
+    spec = EngineSpec("voice.recognizer:FakeEngine", {"locales": ["zh-CN"], "no_such": 1})
+    pool = WorkerPool(spec, size=1)
+    await pool.start()
+    try:
+        client, _ = await start(make_client, settings, database, pool)
+        for _ in range(300):
+            if pool.state("zh-CN") == "failed":
+                break
+            assert pool.state("zh-CN") == "loading"
+            await asyncio.sleep(0.05)
+        status, body = await get(client, "/readyz")
+        assert status == 503 and body["voice"]["zh-CN"] == "failed"
+    finally:
+        await pool.close()
