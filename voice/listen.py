@@ -18,6 +18,9 @@ from voice.endpoint import EndpointConfig, Endpointer, Event
 from voice.recognizer import Alternative, RecognitionError, Recognizer, Stream
 
 
+MAX_PREROLL = 40  # frames of audio kept from before speech starts (0.8 s)
+
+
 class Outcome(enum.Enum):
     SPEECH = "speech"  # alternatives may still be empty if nothing was recognised
     NO_SPEECH = "no_speech"
@@ -46,7 +49,7 @@ class Listener:
                  words: Sequence[str] | None = None, config: EndpointConfig | None = None) -> None:
         self.recognizer, self.locale, self.words = recognizer, locale, words
         self.endpointer = Endpointer(config)
-        self._preroll: deque[bytes] = deque(maxlen=self.endpointer.preroll_frames + 8)
+        self._preroll: deque[bytes] = deque(maxlen=self.endpointer.preroll_frames + MAX_PREROLL)
         self._stream: Stream | None = None
         self._held: list[bytes] = []  # silent frames inside speech, fed only if speech resumes
         self._error = ""
@@ -76,7 +79,11 @@ class Listener:
         if event is Event.START:
             await self._open()
             # the voiced run that started the utterance (minus this frame), and the pre-roll
-            keep = self.endpointer.preroll_frames + self.endpointer.speech_frames - 1
+            # An engine may want audio from before the voiced run (Whisper: the soft onset of
+            # 是 "sh" is below the energy threshold; without it 是 is heard as 肥).
+            wanted = round(getattr(self._stream, "preroll_s", 0.0) / self.endpointer.config.frame_s)
+            keep = max(self.endpointer.preroll_frames, min(wanted, MAX_PREROLL - 8)) + \
+                self.endpointer.speech_frames - 1
             for chunk in list(self._preroll)[-keep:] if keep > 0 else []:
                 await self._feed(chunk)
             self._preroll.clear()

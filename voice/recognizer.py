@@ -7,8 +7,8 @@ a `Recognizer` is what asyncio code uses (the supervised pool, or `LocalRecogniz
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Protocol, Sequence, Union
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,47 @@ class Alternative:
 
     def to_dict(self) -> dict[str, object]:
         return {"text": self.text, "confidence": self.confidence}
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What the order language tells a recogniser about the words to expect, for every engine:
+    Vosk uses `words` as its runtime grammar; a dictation engine (Whisper) uses `prompt` as its
+    initial prompt and snaps its transcripts to `phrases` (class -> words, see voice.snap)."""
+
+    words: tuple[str, ...] = ()
+    prompt: str = ""
+    phrases: Mapping[str, Sequence[str]] = field(default_factory=dict, hash=False)
+
+
+Words = Union[Sequence[str], Hints, None]  # what `Recognizer.open` takes
+
+# Seconds of audio from before the end-pointer's start of speech that an engine wants (the
+# listener keeps it). Vosk: none (it hears an extra syllable in it); Whisper: the soft onsets.
+PREROLL_S = {"vosk": 0.0, "whisper": 0.3}
+
+
+def split_words(words: Words) -> tuple[list[str] | None, Hints | None]:
+    """The plain word list and the hints (None when there are none beyond the words)."""
+    if isinstance(words, Hints):
+        hints = words if (words.prompt or words.phrases) else None
+        return (list(words.words) or None), hints
+    return (list(words) if words else None), None
+
+
+def engine_stream(engine: Engine, locale: str, words: Sequence[str] | None,
+                  hints: Hints | None) -> EngineStream:
+    """`engine.stream`, with the hints for engines whose `stream` takes them."""
+    import inspect
+
+    if hints is not None:
+        try:
+            takes = "hints" in inspect.signature(engine.stream).parameters
+        except (TypeError, ValueError):
+            takes = False
+        if takes:
+            return engine.stream(locale, words, hints=hints)  # type: ignore[call-arg]
+    return engine.stream(locale, words)
 
 
 class RecognitionError(Exception):
@@ -47,7 +88,9 @@ class Engine(Protocol):
 
     def locales(self) -> list[str]: ...
 
-    def stream(self, locale: str, words: Sequence[str] | None) -> EngineStream: ...
+    def stream(self, locale: str, words: Sequence[str] | None) -> EngineStream:
+        """A stream; engines that use hints also take `hints: Hints | None` as a keyword."""
+        ...
 
     def known(self, locale: str, words: Sequence[str]) -> list[str]: ...
 
@@ -65,7 +108,7 @@ class Recognizer(Protocol):
 
     def locales(self) -> list[str]: ...
 
-    async def open(self, locale: str, words: Sequence[str] | None = None) -> Stream: ...
+    async def open(self, locale: str, words: Words = None) -> Stream: ...
 
     async def known(self, locale: str, words: Sequence[str]) -> set[str]: ...
 
@@ -93,7 +136,8 @@ class FakeEngine:
     def known(self, locale: str, words: Sequence[str]) -> list[str]:
         return [w for w in words if self._known is None or w in self._known]
 
-    def stream(self, locale: str, words: Sequence[str] | None) -> EngineStream:
+    def stream(self, locale: str, words: Sequence[str] | None,
+               hints: Hints | None = None) -> EngineStream:
         if locale not in self._locales:
             raise EngineUnavailable(f"no model for {locale}")
         return _FakeStream(self, words)
@@ -137,10 +181,11 @@ class LocalRecognizer:
     def locales(self) -> list[str]:
         return self.engine.locales()
 
-    async def open(self, locale: str, words: Sequence[str] | None = None) -> Stream:
+    async def open(self, locale: str, words: Words = None) -> Stream:
         if locale not in self.engine.locales():
             raise EngineUnavailable(f"no model for {locale}")
-        inner = await asyncio.to_thread(self.engine.stream, locale, words)
+        plain, hints = split_words(words)
+        inner = await asyncio.to_thread(engine_stream, self.engine, locale, plain, hints)
         return _LocalStream(inner)
 
     async def known(self, locale: str, words: Sequence[str]) -> set[str]:
@@ -150,6 +195,7 @@ class LocalRecognizer:
 class _LocalStream:
     def __init__(self, inner: EngineStream) -> None:
         self.inner = inner
+        self.preroll_s = float(getattr(inner, "preroll_s", 0.0))
         self._pending = bytearray()
 
     async def feed(self, pcm: bytes) -> None:

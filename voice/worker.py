@@ -1,7 +1,7 @@
 """A recognition worker process: loads its engine once, then serves many streams over a pipe.
 
-Run as `python -m voice.worker SPEC_JSON`; the pool starts it. Messages both ways are frames of
-`<u32 header length><u32 body length><JSON header><body>`; stdout carries only frames (anything
+Run as `python -m voice.worker SPEC_JSON`; the pool starts it. Messages both ways are the typed
+messages of `voice.messages`, as frames of `<u32 header length><u32 body length><JSON header><body>`; stdout carries only frames (anything
 else a library prints goes to stderr), stdin closing ends the worker.
 """
 
@@ -16,7 +16,11 @@ import struct
 import sys
 from typing import Any, BinaryIO, Callable
 
-from voice.recognizer import Engine, EngineStream, EngineUnavailable
+from voice.messages import (
+    URGENT, Audio, Cancel, Failed, Finish, Known, KnownWords, Ping, Pong, ProtocolError, Ready,
+    Reply, Request, Result, Start, request_from_wire,
+)
+from voice.recognizer import Engine, EngineStream, EngineUnavailable, Hints, engine_stream
 
 HEADER = struct.Struct("<II")
 MAX_HEADER = 4 * 1024 * 1024
@@ -72,69 +76,81 @@ class FrameReader:
             self._fill(block=True)
 
 
-URGENT = ("finish", "known", "cancel", "ping")
-
-
 def serve(engine: Engine, inp: BinaryIO | int, out: BinaryIO) -> None:
-    """Answer requests until stdin closes. A `finish` jumps the queue: only the messages of its
+    """Answer requests until stdin closes. A `Finish` jumps the queue: only the messages of its
     own stream are handled before it, so one caller's end of speech does not wait behind the
     audio of every other caller."""
     streams: dict[str, EngineStream | Exception] = {}
     reader = FrameReader(inp if isinstance(inp, int) else inp.fileno())
-    queue: list[tuple[dict[str, Any], bytes]] = []
+    queue: list[Request] = []
 
-    def send(header: dict[str, Any]) -> None:
-        out.write(encode(header))
+    def send(reply: Reply) -> None:
+        out.write(encode(*reply.to_wire()))
         out.flush()
 
-    send({"op": "ready", "locales": engine.locales(), "pid": os.getpid()})
+    failed = getattr(engine, "failed", None)
+    engines = getattr(engine, "engines", None)
+    send(Ready(tuple(engine.locales()), os.getpid(),
+               dict(failed()) if callable(failed) else {},
+               dict(engines()) if callable(engines) else {}))
     while True:
-        queue.extend(reader.frames(block=not queue))
+        for header, body in reader.frames(block=not queue):
+            try:
+                queue.append(request_from_wire(header, body))
+            except (ProtocolError, TypeError, ValueError, AttributeError):
+                continue  # not a message of ours: ignored, as before
         if not queue:
             if reader.eof:
                 return
             continue
-        pick = next((i for i, (m, _) in enumerate(queue) if m.get("op") in URGENT), 0)
-        sid = str(queue[pick][0].get("id", ""))
-        mine = [i for i in range(pick) if str(queue[i][0].get("id", "")) == sid] + [pick]
+        pick = next((i for i, m in enumerate(queue) if isinstance(m, URGENT)), 0)
+        sid = queue[pick].id
+        mine = [i for i in range(pick) if queue[i].id == sid] + [pick]
         for i in mine:
-            handle(engine, streams, send, *queue[i])
+            handle(engine, streams, send, queue[i])
         for i in reversed(mine):
             del queue[i]
 
 
+def open_stream(engine: Engine, msg: Start) -> EngineStream:
+    """The engine's stream for a Start; hints (prompt, phrases) only for engines taking them."""
+    words = list(msg.words) if msg.words is not None else None
+    hints = Hints(tuple(msg.words or ()), msg.prompt, dict(msg.phrases or {})) \
+        if msg.prompt or msg.phrases else None
+    return engine_stream(engine, msg.locale, words, hints)
+
+
 def handle(engine: Engine, streams: dict[str, EngineStream | Exception],
-           send: Callable[[dict[str, Any]], None], msg: dict[str, Any], body: bytes) -> None:
-    op, sid = msg.get("op"), str(msg.get("id", ""))
+           send: Callable[[Reply], None], msg: Request) -> None:
+    sid = msg.id
     try:
-        if op == "open":
+        if isinstance(msg, Start):
             try:
-                streams[sid] = engine.stream(msg["locale"], msg.get("words"))
+                streams[sid] = open_stream(engine, msg)
             except Exception as exc:  # reported when the stream finishes
                 streams[sid] = exc
-        elif op == "feed":
+        elif isinstance(msg, Audio):
             st = streams.get(sid)
             if st is not None and not isinstance(st, Exception):
-                st.accept(body)
-        elif op == "finish":
+                st.accept(msg.pcm)
+        elif isinstance(msg, Finish):
             st = streams.pop(sid, None)
             if st is None:
-                send({"op": "error", "id": sid, "kind": "failed", "message": "unknown stream"})
+                send(Failed(sid, "failed", "unknown stream"))
             elif isinstance(st, Exception):
                 kind = "unavailable" if isinstance(st, EngineUnavailable) else "failed"
-                send({"op": "error", "id": sid, "kind": kind, "message": str(st)})
+                send(Failed(sid, kind, str(st)))
             else:
-                alts = st.finish()
-                send({"op": "result", "id": sid, "alternatives": [a.to_dict() for a in alts]})
-        elif op == "cancel":
+                send(Result(sid, tuple(st.finish())))
+        elif isinstance(msg, Cancel):
             streams.pop(sid, None)
-        elif op == "known":
-            send({"op": "known", "id": sid, "words": engine.known(msg["locale"], msg.get("words", []))})
-        elif op == "ping":
-            send({"op": "pong", "id": sid})
+        elif isinstance(msg, Known):
+            send(KnownWords(sid, tuple(engine.known(msg.locale, list(msg.words)))))
+        elif isinstance(msg, Ping):
+            send(Pong(sid))
     except Exception as exc:  # one bad stream must not end the worker
         streams.pop(sid, None)
-        send({"op": "error", "id": sid, "kind": "failed", "message": repr(exc)})
+        send(Failed(sid, "failed", repr(exc)))
 
 
 def main() -> None:

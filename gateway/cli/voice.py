@@ -1,4 +1,4 @@
-"""`doorstep voice`: Vosk models per locale (list, fetch, verify) and the purge of old call audio."""
+"""`doorstep voice`: speech models per locale (list, fetch, verify) and the purge of old call audio."""
 
 from __future__ import annotations
 
@@ -40,19 +40,39 @@ _registry_option = click.option(
 @models.command("list")
 @_registry_option
 def models_list(registry_file: Path | None) -> None:
-    """Show the model each locale uses, and the archives `fetch` knows."""
+    """Show the engine, model path and checksum each locale uses, and the archives `fetch` knows."""
     settings = _settings()
     models_dir = settings.data_dir / "models"
+    plan = vm.plan_engines(settings.voice_engines(), _configured(settings), models_dir)
     for locale in ("zh-CN", "ko-KR"):
-        path = vm.discover(locale, _configured(settings)[locale], models_dir)
-        if path is None:
-            click.echo(f"{locale}\t(none: calls in this language go to a recorded message)")
+        choice = settings.voice_engines()[locale]
+        entry = plan.get(locale)
+        if entry is None:
+            why = "turned off" if choice == "off" else "no model installed"
+            click.echo(f"{locale}	off ({why}: calls in this language go to a recorded message)")
             continue
-        problems = vm.verify(path)
-        state = "ok" if not problems else "BROKEN: " + "; ".join(problems)
-        click.echo(f"{locale}\t{path}\t{state}")
+        engine, raw = entry["engine"], entry.get("path")
+        if not raw:
+            click.echo(f"{locale}	{engine}	FAILED: {engine} asked for "
+                       f"(DOORSTEP_VOICE_ENGINE_{locale.replace('-', '_').upper()}={choice}) "
+                       "but not installed")
+            continue
+        path = Path(raw)
+        if engine == "whisper":
+            sha = entry.get("sha256") or ""
+            if (path / "model.bin").is_file():
+                problems = vm.verify_whisper(path, sha)
+                state = "ok" if not problems else "BROKEN: " + "; ".join(problems)
+            else:
+                state = "joined from the installed packages when the workers start"
+        else:
+            manifest = vm._read_manifest(path) or {}
+            sha = str(manifest.get("sha256") or "")
+            problems = vm.verify(path)
+            state = "ok" if not problems else "BROKEN: " + "; ".join(problems)
+        click.echo(f"{locale}	{engine}	{path}	sha256 {sha or '(none pinned)'}	{state}")
     click.echo("")
-    click.echo("known archives (doorstep voice models fetch NAME):")
+    click.echo("known Vosk archives (doorstep voice models fetch NAME):")
     for e in vm.registry(registry_file):
         pinned = e.sha256[:12] + "…" if e.sha256 else "checksum not pinned"
         installed = " (installed)" if (models_dir / e.name).is_dir() else ""

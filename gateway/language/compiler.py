@@ -132,6 +132,18 @@ class OrderLanguage:
 
         return word_list(self, known)
 
+    def whisper_prompt(self) -> str:
+        """Whisper's `initial_prompt` for this catalogue; see `vosk_words.whisper_prompt`."""
+        from .vosk_words import whisper_prompt
+
+        return whisper_prompt(self)
+
+    def snap_phrases(self) -> dict[str, list[str]]:
+        """What a dictated transcript is snapped to; see `vosk_words.snap_phrases`."""
+        from .vosk_words import snap_phrases
+
+        return snap_phrases(self)
+
 
 def compile_language(locale: str, catalog: Sequence[CatalogItem]) -> OrderLanguage:
     """Compile once per catalogue version; inactive items are ignored."""

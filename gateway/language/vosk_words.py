@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from .lexicon import NUM, UNIT
@@ -86,3 +86,96 @@ def word_list(lang: OrderLanguage, known: Callable[[str], bool] | None) -> VoskW
         else:
             result.extend(pieces)
     return VoskWordList(sorted(dict.fromkeys(result)), sorted(dict.fromkeys(missing)))
+
+
+# --- hints for a dictation engine (Whisper) -----------------------------------------------------
+
+
+
+def _han(word: str) -> bool:
+    return bool(word) and all("\u3400" <= c <= "\u9fff" for c in word)
+
+
+def spoken_name(lang: OrderLanguage, sku: str) -> str:
+    """The name people say for a product: its catalogue name, or else its shortest alias, in
+    Chinese characters only (no packaging specs)."""
+    lex = lang.lexicon
+    product = lex.products[sku]
+    name = lang.normalize(product.name)
+    if _han(name):
+        return name
+    aliases = sorted((w for w, skus in lex.product_names.items() if sku in skus and _han(w)),
+                     key=lambda w: (len(w), w))
+    return aliases[0] if aliases else name
+
+
+def whisper_prompt(lang: OrderLanguage, limit: int = 40) -> str:
+    """An `initial_prompt` for Whisper: the kind of thing callers say, from this catalogue (every
+    product in its default unit, counted), with the yes and no words of the read-back. Whisper
+    takes it as preceding text: names, counters and Simplified characters become likely."""
+    data = lang.data
+    speech = data.section("speech")
+    said = [str(w) for w in speech.get("prompt_intents", [])]
+    if not said:  # the shortest yes and no words of the read-back
+        said = sorted(data.words("intents", "confirm"), key=len)[:2] + \
+            sorted(data.words("intents", "cancel"), key=len)[:2]
+    # Whisper base copies a long list from its prompt instead of listening (measured: a prompt
+    # of every product made most transcripts a piece of the list): a few examples only.
+    stop = "。" if not data.spaced else ". "
+    end = "。" if not data.spaced else "."
+    head = str(speech.get("prompt_preamble", "")) + "".join(w + stop for w in said)
+    numbers = [str(n) for n in data.section("speech").get("prompt_numbers", ["2", "1", "3"])]
+    gap = " " if data.spaced else ""
+    parts: list[str] = []
+    size = len(head) + 2
+    # The examples shape what Whisper writes: the same ones whatever order the catalogue comes
+    # in (from a CSV or the database): the locale's choice where sold, then by SKU.
+    products = lang.lexicon.products
+    by_name = {lang.normalize(p.name): sku for sku, p in products.items()}
+    chosen = [by_name[n] for n in (lang.normalize(str(x)) for x in
+                                   speech.get("prompt_examples", [])) if n in by_name]
+    order = list(dict.fromkeys(chosen + sorted(products)))
+    for i, (sku, product) in enumerate((sku, products[sku]) for sku in order):
+        part = f"{spoken_name(lang, sku)}{gap}{numbers[i % len(numbers)]}{gap}{product.unit}"
+        if size + len(part) + 1 > limit:
+            break
+        parts.append(part)
+        size += len(part) + 1
+    verb = str(data.section("speech").get("prompt_verb", ""))
+    return head + verb + ("，" if not data.spaced else ", ").join(parts) + end
+
+
+def snap_phrases(lang: OrderLanguage) -> dict[str, list[str]]:
+    """What a transcript may be snapped to, by class: every product name and alias, counters,
+    number words, fillers and order verbs, separators, and whole-utterance intent words. The
+    snapper (voice.snap) strings these into orders (a count before or after the name)."""
+    lex, data = lang.lexicon, lang.data
+    numbers = data.section("numbers")
+
+    def han(words: Iterable[object]) -> list[str]:
+        return sorted({w for w in (lang.normalize(str(x)) for x in words) if _han(w)})
+
+    units = [w for w, es in lex.entries.items() if any(e.kind == UNIT for e in es)]
+    # 幺 (one, in phone numbers) is never a count, and sounds like 要
+    nums = [w for w, v in numbers.get("digits", {}).items() if v and w != "幺"] + \
+        list(numbers.get("multipliers", {}))[:1] + list(numbers.get("words", {})) + \
+        list(numbers.get("half", []))
+    intents = []
+    for intent in ("confirm", "cancel", "repeat", "status", "help"):
+        intents.extend(data.words("intents", intent))
+    # "name:unit,unit": the units each name is sold in, so a misheard counter can be corrected
+    # (鸡肉两件 -> 鸡肉两斤) instead of kept as said
+    units_of = []
+    for word, skus in sorted(lex.product_names.items()):
+        sold = sorted({u for sku in skus for u in lex.products[sku].units if _han(u)})
+        if _han(word) and sold:
+            units_of.append(f"{word}:{','.join(sold)}")
+    return {
+        "units_of": units_of,
+        "product": han(lex.product_names),
+        "number": han(nums),
+        "unit": han(units),
+        "filler": han(list(data.words("words", "fillers")) + list(data.words("words", "order_verbs"))),
+        "separator": han(data.words("words", "separators")),
+        "intent": han(intents),
+    }

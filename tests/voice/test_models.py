@@ -114,3 +114,49 @@ def test_registry_file(tmp_path: Path) -> None:
     f.write_text("[1]")
     with pytest.raises(ModelError):
         registry(f)
+
+
+# --- the Whisper model and the engine plan ---------------------------------------------------
+
+def test_plan_engines_auto_vosk_whisper_off(tmp_path: Path) -> None:
+    from voice import models as vm
+
+    models_dir = tmp_path / "models"
+    vosk_dir = tmp_path / "vosk-zh"
+    whisper = vm.whisper_available(models_dir)
+    plan = vm.plan_engines({"zh-CN": "auto", "ko-KR": "off"}, {"zh-CN": vosk_dir}, models_dir)
+    assert plan == {"zh-CN": {"engine": "vosk", "path": str(vosk_dir)}}  # Vosk first
+    plan = vm.plan_engines({"zh-CN": "auto", "ko-KR": "off"}, {}, models_dir)
+    if whisper:
+        assert plan == {"zh-CN": {"engine": "whisper", "path": str(models_dir / "whisper-base"),
+                                  "sha256": vm.WHISPER_SHA256, "assemble": True}}
+    else:
+        assert plan == {}
+    plan = vm.plan_engines({"zh-CN": "vosk", "ko-KR": "whisper"}, {}, models_dir)
+    assert plan["zh-CN"] == {"engine": "vosk", "path": None}  # asked for, not installed
+    assert plan["ko-KR"]["engine"] == "whisper" and bool(plan["ko-KR"]["path"]) == whisper
+
+
+def test_whisper_model_is_joined_once_and_checked(tmp_path: Path) -> None:
+    from voice import models as vm
+
+    if vm.whisper_parts() is None:
+        pytest.skip("the zh extra (Whisper model packages) is not installed")
+    with pytest.raises(vm.ChecksumMismatch):
+        vm.assemble_whisper(tmp_path / "bad", "0" * 64)
+    assert not (tmp_path / "bad" / "whisper-base" / "model.bin").exists()
+    path = vm.assemble_whisper(tmp_path)
+    assert path == tmp_path / "whisper-base"
+    assert vm.verify_whisper(path) == []
+    stamp = (path / "model.bin").stat().st_mtime_ns
+    assert vm.assemble_whisper(tmp_path) == path  # already there: not joined again
+    assert (path / "model.bin").stat().st_mtime_ns == stamp
+    with (path / "model.bin").open("r+b") as f:  # a damaged copy is found by verify and load
+        f.seek(1000)
+        f.write(b"\x00\x01\x02")
+    assert vm.verify_whisper(path) == ["model.bin does not have the pinned SHA-256"]
+    from voice.engines import MultiEngine
+
+    engine = MultiEngine({"zh-CN": {"engine": "whisper", "path": str(path),
+                                    "sha256": vm.WHISPER_SHA256}})
+    assert engine.locales() == [] and "SHA-256" in engine.failed()["zh-CN"]

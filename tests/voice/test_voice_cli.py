@@ -31,9 +31,9 @@ def run(env: dict[str, str], *args: str) -> Any:
 
 
 def test_models_list_and_verify(env: dict[str, str], tmp_path: Path) -> None:
-    r = run(env, "voice", "models", "list")
+    r = run({**env, "DOORSTEP_VOICE_ENGINE_ZH_CN": "off"}, "voice", "models", "list")
     assert r.exit_code == 0
-    assert "vosk-model-small-cn-0.22" in r.output and "zh-CN\t(none" in r.output
+    assert "vosk-model-small-cn-0.22" in r.output and "zh-CN\toff (turned off" in r.output
     r = run(env, "voice", "models", "verify", str(tmp_path))
     assert r.exit_code == 1 and "am/final.mdl is missing" in r.output
 
@@ -53,7 +53,8 @@ def test_fetch_with_progress_then_found(env: dict[str, str], server: str,  # noq
     assert r.exit_code == 0, r.output
     assert "installed vosk-model-test for zh-CN" in r.output
     r = run(env, "voice", "models", "list", "--registry", str(reg))
-    assert "zh-CN\t" + str(tmp_path / "data" / "models" / "vosk-model-test") + "\tok" in r.output
+    assert "zh-CN\tvosk\t" + str(tmp_path / "data" / "models" / "vosk-model-test") + \
+        f"\tsha256 {sha}\tok" in r.output
     assert run(env, "voice", "models", "verify").exit_code == 0
 
 
@@ -77,3 +78,21 @@ def test_purge_deletes_old_audio(env: dict[str, str], db_url: str, tmp_path: Pat
     assert "of 0 recordings" in run(env, "voice", "purge").output
     time.sleep(1.0)
     assert "of 1 recordings" in run(env, "voice", "purge", "--days", "0.00001").output
+
+
+def test_models_list_shows_engine_path_and_checksum(env: dict[str, str]) -> None:
+    from voice import models as vm
+
+    r = run({**env, "DOORSTEP_VOICE_ENGINE_KO_KR": "whisper"}, "voice", "models", "list")
+    assert r.exit_code == 0
+    lines = {line.split("\t")[0]: line for line in r.output.splitlines() if "\t" in line}
+    if vm.whisper_available(Path(env["DOORSTEP_DATA_DIR"]) / "models"):
+        assert lines["zh-CN"].startswith("zh-CN\twhisper\t")
+        assert f"sha256 {vm.WHISPER_SHA256}" in lines["zh-CN"]
+        assert str(Path(env["DOORSTEP_DATA_DIR"]) / "models" / "whisper-base") in lines["zh-CN"]
+        assert lines["ko-KR"].startswith("ko-KR\twhisper\t")
+    else:
+        assert lines["zh-CN"].startswith("zh-CN\toff")
+        assert "FAILED: whisper asked for" in lines["ko-KR"]
+    r = run({**env, "DOORSTEP_VOICE_ENGINE_ZH_CN": "vosk"}, "voice", "models", "list")
+    assert "zh-CN\tvosk\tFAILED: vosk asked for" in r.output

@@ -1,11 +1,25 @@
-"""Liveness and readiness: `/healthz` answers whether the database can be reached."""
+"""Liveness and readiness: `/healthz` answers whether the database can be reached and how each
+locale's speech recogniser stands; `/readyz` is 200 only once every configured engine is ready."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from sqlalchemy import text
 
-from gateway.services import services_of
+from gateway.locales import SUPPORTED_LOCALES as LOCALES
+from gateway.services import Services, services_of
+
+
+def voice_states(services: Services) -> dict[str, str]:
+    """Per locale: loading | ready | off | failed (the pool's view; an injected recogniser
+    is ready for the locales it serves)."""
+    voice = services.extras.get("voice")
+    recognizer = getattr(voice, "recognizer", None)
+    states = getattr(recognizer, "states", None)
+    known: dict[str, str] = states() if callable(states) else {}
+    if recognizer is not None and not callable(states):
+        known = {loc: "ready" for loc in recognizer.locales()}
+    return {loc: known.get(loc, "off") for loc in LOCALES}
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -19,7 +33,26 @@ async def healthz(request: web.Request) -> web.Response:
                                  status=503)
     return web.json_response({"status": "ok", "database": database,
                               "twilio": services.settings.twilio_enabled,
-                              "telegram": services.settings.telegram_enabled})
+                              "telegram": services.settings.telegram_enabled,
+                              "voice": voice_states(services)})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """503 until every configured speech engine has loaded (a failed one keeps it 503), and
+    while the database cannot be reached; then 200."""
+    services = services_of(request)
+    voice = voice_states(services)
+    waiting = sorted(loc for loc, state in voice.items() if state in ("loading", "failed"))
+    try:
+        async with services.db.session() as s:
+            await s.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:
+        database = f"error: {type(exc).__name__}"
+    ready = not waiting and database == "ok"
+    return web.json_response({"status": "ready" if ready else "not ready", "database": database,
+                              "voice": voice, "waiting_for": waiting},
+                             status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -36,4 +69,5 @@ def setup(app: web.Application) -> None:
     services.metrics.collectors.append(database_collector(services.db))
     app.middlewares.append(request_metrics(services.metrics))
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

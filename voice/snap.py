@@ -1,0 +1,266 @@
+"""Snapping a dictated Chinese transcript to the nearest thing the order grammar allows.
+
+Whisper writes what it hears as free text: Traditional characters, homophones (大米凉袋),
+made-up words. A caller orders from a small catalogue in a few sentence shapes, so the
+transcript is mapped to the closest sequence of order words by toneless pinyin:
+
+    utterance := intent word                          (是, 对, 不是, 取消 …: the whole text)
+               | (filler | separator)* item ((filler | separator)* item)*
+    item      := number+ unit? product | product (number+ unit?)?
+
+The distance is an edit distance over syllables, where replacing one syllable by another
+costs their letter edit distance divided by the longer length (da/ta = 0.5, mi/ni = 0.5,
+liang/lian = 0.2), and a syllable left out or added costs 1. Unmatched syllables (noise,
+names) cost SKIP each. The words come from the order language (`snap_phrases()` in
+gateway.language), sent to the worker with each stream; this module knows no catalogue.
+
+Pure functions, no I/O; opencc and pypinyin are dependencies of the project.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping, Sequence
+
+SKIP = 0.9  # an input syllable matched to nothing
+FILLER_COST = 0.05  # a filler loses a tie with a content word (带 dai / 袋 dai)
+PRODUCT_MAX = 0.4  # per syllable: a name matched more loosely is no name (对 dui / 水 shui)
+MAX_RATIO = 0.45  # snapped only when the cost is at most this per input syllable
+INTENT_BIAS = 0.05  # an intent must beat an order by this much (per input syllable)
+# Only the start of a transcript is snapped: three items are under 20 syllables, and Whisper's
+# loops (面条两把，面条两把，…) would otherwise cost seconds of matching.
+MAX_SYLLABLES = 24
+CLASSES = ("product", "number", "unit", "filler", "separator", "intent")
+_DIGITS = "零一二三四五六七八九"
+_HAN_RE = re.compile(r"[\u3400-\u9fff]")
+
+
+@lru_cache(maxsize=4)
+def _t2s() -> object:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """NFKC (full-width digits and punctuation), Traditional to Simplified characters."""
+    text = unicodedata.normalize("NFKC", text)
+    if _HAN_RE.search(text):
+        text = _t2s().convert(text)  # type: ignore[attr-defined]
+    return text
+
+
+def _number_words(match: re.Match[str]) -> str:
+    digits = match.group(0)
+    if len(digits) > 3:  # a phone number or a year: read digit by digit
+        return "".join(_DIGITS[int(d)] for d in digits)
+    n = int(digits)
+    if n < 10:
+        return "两" if n == 2 else _DIGITS[n]
+    if n < 20:
+        return "十" + (_DIGITS[n % 10] if n % 10 else "")
+    if n < 100:
+        return _DIGITS[n // 10] + "十" + (_DIGITS[n % 10] if n % 10 else "")
+    return "".join(_DIGITS[int(d)] for d in digits)
+
+
+def pinyin(text: str) -> list[str]:
+    """Toneless pinyin syllables of the Chinese characters (and digits) in `text`."""
+    from pypinyin import Style, lazy_pinyin
+
+    text = re.sub(r"\d+", _number_words, simplified(text))
+    han = "".join(c for c in text if _HAN_RE.match(c))
+    return [s for s in lazy_pinyin(han, style=Style.NORMAL, errors="ignore") if s]
+
+
+@lru_cache(maxsize=65536)
+def syllable_cost(a: str, b: str) -> float:
+    """Letter edit distance between two syllables over the longer length (0 … 1)."""
+    if a == b:
+        return 0.0
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1] / max(len(a), len(b))
+
+
+@lru_cache(maxsize=262144)
+def align(said: tuple[str, ...], word: tuple[str, ...]) -> float:
+    """Edit distance between two syllable sequences (substitution by `syllable_cost`)."""
+    prev = [float(j) for j in range(len(word) + 1)]
+    for i, s in enumerate(said, 1):
+        cur = [float(i)]
+        for j, w in enumerate(word, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + syllable_cost(s, w)))
+        prev = cur
+    return prev[-1]
+
+
+@dataclass(frozen=True)
+class Snapped:
+    text: str
+    cost: float  # total distance
+    per_syllable: float
+    intent: bool = False
+
+
+# Grammar states: S start/between items, N number(s) before a product, NU number and unit,
+# P product (a count may follow), PN product and number(s), C a complete item, F after an
+# item and a filler/separator (a product was said: may end). Final: P, PN, C, F.
+_FINAL = {"P", "PN", "C", "F"}
+_MOVES: dict[tuple[str, str], str] = {
+    ("S", "filler"): "S", ("S", "separator"): "S", ("S", "number"): "N", ("S", "product"): "P",
+    ("F", "filler"): "F", ("F", "separator"): "F", ("F", "number"): "N", ("F", "product"): "P",
+    ("N", "number"): "N", ("N", "unit"): "NU", ("N", "product"): "C",
+    ("NU", "product"): "C",
+    ("P", "number"): "PN", ("P", "filler"): "F", ("P", "separator"): "F", ("P", "product"): "P",
+    ("PN", "number"): "PN", ("PN", "unit"): "C", ("PN", "filler"): "F",
+    ("PN", "separator"): "F", ("PN", "product"): "P",
+    ("C", "filler"): "F", ("C", "separator"): "F", ("C", "number"): "N", ("C", "product"): "P",
+}
+# A new item starts without a word between: a comma keeps the parser from joining them.
+_NEW_ITEM = {("P", "product"), ("PN", "product"), ("C", "number"), ("C", "product")}
+
+
+def _once(text: str) -> str:
+    """Each item once: Whisper loops (面条两把，面条两把，…); nobody lists a thing twice."""
+    items = [t for t in text.split("，") if t]
+    return "，".join(dict.fromkeys(items))
+
+
+class Snapper:
+    """Built once per word set (the worker caches it); `snap(text)` is pure."""
+
+    def __init__(self, phrases: Mapping[str, Sequence[str]]) -> None:
+        self.words: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for cls in CLASSES:
+            seen: dict[str, tuple[str, ...]] = {}
+            for w in phrases.get(cls, ()):
+                syl = tuple(pinyin(w))
+                if syl and w not in seen:
+                    seen[w] = syl
+            self.words[cls] = list(seen.items())
+        self.units_of: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for line in phrases.get("units_of", ()):
+            name, _, units = line.partition(":")
+            self.units_of[name] = [(u, tuple(pinyin(u))) for u in units.split(",") if u]
+        self.longest = max((len(ws) for ws_list in self.words.values() for _, ws in ws_list),
+                           default=1)
+
+    def _matches(self, syl: list[str]) -> list[list[tuple[int, str, str, float]]]:
+        """For each start: (end, class, word, cost) of every order word near that span."""
+        n = len(syl)
+        spans = {(i, length): tuple(syl[i:i + length]) for i in range(n)
+                 for length in range(1, min(n - i, self.longest + 1) + 1)}
+        out: list[list[tuple[int, str, str, float]]] = [[] for _ in range(n)]
+        for cls in ("product", "number", "unit", "filler", "separator"):
+            extra = FILLER_COST if cls == "filler" else 0.0
+            for word, ws in self.words[cls]:
+                k = len(ws)
+                limit = PRODUCT_MAX * k if cls == "product" else math.inf
+                for i in range(n):
+                    best: tuple[float, int] | None = None
+                    for length in (k - 1, k, k + 1):
+                        span = spans.get((i, length))
+                        if span is None:
+                            continue
+                        c = align(span, ws)
+                        if c < length * SKIP and c <= limit and (best is None or c < best[0]):
+                            best = (c, i + length)
+                    if best is not None:
+                        out[i].append((best[1], cls, word, best[0] + extra))
+        return out
+
+    def snap_order(self, syl: list[str]) -> Snapped | None:
+        n = len(syl)
+        if not n:
+            return None
+        inf = math.inf
+        best: list[dict[str, tuple[float, int, str, str]]] = [{} for _ in range(n + 1)]
+        best[0]["S"] = (0.0, -1, "", "")
+        matches = self._matches(syl)
+        for i in range(n):
+            for state, (cost, *_rest) in list(best[i].items()):
+                # skip one syllable
+                cur = best[i + 1].get(state)
+                if cur is None or cost + SKIP < cur[0]:
+                    best[i + 1][state] = (cost + SKIP, i, state, "")
+                for end, cls, word, c in matches[i]:
+                    nxt = _MOVES.get((state, cls))
+                    if nxt is None:
+                        continue
+                    total = cost + c
+                    cur = best[end].get(nxt)
+                    if cur is None or total < cur[0]:
+                        sep = "，" if (state, cls) in _NEW_ITEM else ""
+                        text = "" if cls == "filler" else sep + word
+                        best[end][nxt] = (total, i, state, text)
+        finals = [(v[0], s) for s, v in best[n].items() if s in _FINAL]
+        if not finals:
+            return None
+        cost, state = min(finals)
+        if cost == inf:
+            return None
+        parts: list[str] = []
+        pos = n
+        while pos > 0:
+            _c, prev_pos, prev_state, text = best[pos][state]
+            parts.append(text)
+            pos, state = prev_pos, prev_state
+        text = self._fix_units([p for p in reversed(parts) if p])
+        return Snapped(text, cost, cost / n)
+
+    def _fix_units(self, parts: list[str]) -> str:
+        """A counter the product is not sold in becomes the nearest one it is (by pinyin):
+        the parser would otherwise keep the misheard one (鸡肉两件)."""
+        if not self.units_of:
+            return _once("".join(parts))
+        units = {w for w, _ in self.words["unit"]}
+        words = [p.lstrip("，") for p in parts]
+        for i, w in enumerate(words):
+            if w not in units:
+                continue
+            # the product of this item: the next word (两件鸡肉) or the one before the count
+            product = words[i + 1] if i + 1 < len(words) and words[i + 1] in self.units_of \
+                and not parts[i + 1].startswith("，") \
+                else next((words[j] for j in range(i - 1, -1, -1) if words[j] in self.units_of
+                           or parts[j].startswith("，")), "")
+            sold = self.units_of.get(product)
+            if sold and w not in {u for u, _ in sold}:
+                said = tuple(pinyin(w))
+                nearest = min(sold, key=lambda u: (align(said, u[1]), u[0]))
+                if align(said, nearest[1]) <= 0.5:
+                    parts[i] = parts[i].replace(w, nearest[0])
+        return _once("".join(parts))
+
+
+    def snap_intent(self, syl: list[str]) -> Snapped | None:
+        if not syl or not self.words["intent"]:
+            return None
+        cost, word = min((align(tuple(syl), ws), w) for w, ws in self.words["intent"])
+        return Snapped(word, cost, cost / len(syl), intent=True)
+
+    def snap(self, text: str) -> Snapped | None:
+        """The nearest order or intent to `text`, or None when nothing is near enough."""
+        syl = pinyin(text)[:MAX_SYLLABLES]
+        order, intent = self.snap_order(syl), self.snap_intent(syl)
+        found = [x for x in (order, intent) if x is not None and x.per_syllable <= MAX_RATIO]
+        if not found:
+            return None
+        return min(found, key=lambda x: x.per_syllable + (INTENT_BIAS if x.intent else 0.0))
+
+    def snap_all(self, texts: Sequence[str]) -> list[Snapped]:
+        """Each text snapped (those near enough), best first, each snapped text once."""
+        out: dict[str, Snapped] = {}
+        for t in texts:
+            s = self.snap(t)
+            if s is not None and (s.text not in out or s.cost < out[s.text].cost):
+                out[s.text] = s
+        return sorted(out.values(), key=lambda s: s.per_syllable)

@@ -1,0 +1,254 @@
+"""The Whisper engine (faster-whisper / CTranslate2), for locales without a Vosk model.
+
+Whisper has no runtime grammar: it dictates. On short 8 kHz orders free dictation is useless
+(Traditional characters, made-up words, loops), so each stream gets two hints from the order
+language: an initial prompt of example orders from the catalogue, and the phrases its
+transcripts are snapped to (voice.snap, toneless-pinyin edit distance).
+
+The whole utterance is decoded at `finish` (Whisper is not streaming): the encoder runs over
+the utterance rounded up to whole seconds rather than Whisper's fixed 30 s window (CTranslate2
+accepts a shorter input; 6 s costs ~0.2 s of CPU where 30 s costs ~1.6 s), then a beam search
+returns up to `alternatives` hypotheses. The N-best list given back is: the snapped texts, best
+first, then the raw transcripts (Simplified), so the order language can still parse what
+snapping refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from voice.audio import RATE
+from voice.recognizer import PREROLL_S, Alternative, EngineUnavailable, Hints
+from voice.snap import Snapper, simplified
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = {"zh-CN": "zh", "ko-KR": "ko"}
+SAMPLE_RATE = 16000
+MAX_FRAMES = 3000  # Whisper's 30 s window, in 10 ms mel frames
+PAD_S = 0.5  # silence after the utterance before the window is cut
+MAX_PROMPT_TOKENS = 200
+CHUNK = 1 << 20
+
+
+class ChecksumError(Exception):
+    pass
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def upsample(pcm: bytes) -> Any:
+    """PCM16 8 kHz -> float32 16 kHz in [-1, 1] (linear interpolation)."""
+    import numpy as np
+
+    x = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+    if len(x) == 0:
+        return x
+    t = np.arange(0, len(x), RATE / SAMPLE_RATE, dtype=np.float32)
+    return np.interp(t, np.arange(len(x), dtype=np.float32), x).astype(np.float32)
+
+
+class _Model:
+    """One loaded model directory (shared by every locale that uses it)."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        from faster_whisper import WhisperModel
+
+        self.model = WhisperModel(str(path), device="cpu", compute_type="int8",
+                                  cpu_threads=threads, num_workers=1)
+        self._tokenizers: dict[str, Any] = {}
+        self._suppress: list[int] | None = None
+
+    def tokenizer(self, language: str) -> Any:
+        tok = self._tokenizers.get(language)
+        if tok is None:
+            from faster_whisper.tokenizer import Tokenizer
+
+            tok = Tokenizer(self.model.hf_tokenizer, True, task="transcribe", language=language)
+            self._tokenizers[language] = tok
+        return tok
+
+    def suppress(self, tok: Any) -> list[int]:
+        if self._suppress is None:
+            from faster_whisper.transcribe import get_suppressed_tokens
+
+            self._suppress = list(get_suppressed_tokens(tok, [-1]))
+        return self._suppress
+
+
+class WhisperEngine:
+    """`models` maps a locale to a faster-whisper model directory; `sha256` pins model.bin
+    per locale (checked at load; a mismatch refuses the model). Every model loads at
+    construction."""
+
+    def __init__(self, models: Mapping[str, str | Path], sha256: Mapping[str, str] | None = None,
+                 *, threads: int = 1, beam: int = 4, alternatives: int = 4) -> None:
+        self.beam, self.alternatives = beam, alternatives
+        self.paths: dict[str, Path] = {}
+        self.models: dict[str, _Model] = {}
+        loaded: dict[Path, _Model] = {}
+        for locale, raw in models.items():
+            path = Path(raw)
+            expected = (sha256 or {}).get(locale)
+            if path not in loaded:
+                if expected:
+                    actual = sha256_file(path / "model.bin")
+                    if actual != expected:
+                        raise ChecksumError(f"{path}/model.bin: SHA-256 {actual}, expected "
+                                            f"{expected}; the model is not loaded")
+                loaded[path] = _Model(path, threads)
+                log.info("loaded Whisper model for %s from %s", locale, path)
+            self.models[locale], self.paths[locale] = loaded[path], path
+        self._snappers: OrderedDict[str, Snapper] = OrderedDict()
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """The first decode, the pinyin dictionaries and OpenCC cost ~1 s once per process:
+        paid at load (before the worker says it is ready), not by the first caller."""
+        import numpy as np
+
+        noise = (np.random.default_rng(0).normal(0, 300, RATE).astype(np.int16)).tobytes()
+        for locale in self.models:
+            self.transcribe(locale, noise, "是。")
+        Snapper({"product": ["大米"], "intent": ["是"]}).snap("對")
+
+    def locales(self) -> list[str]:
+        return list(self.models)
+
+    def known(self, locale: str, words: Sequence[str]) -> list[str]:
+        """Dictation writes any word: all of them."""
+        self._model(locale)
+        return [w for w in words if w]
+
+    def _model(self, locale: str) -> _Model:
+        m = self.models.get(locale)
+        if m is None:
+            raise EngineUnavailable(f"no Whisper model for {locale}")
+        return m
+
+    def snapper(self, phrases: Mapping[str, Sequence[str]]) -> Snapper | None:
+        if not phrases:
+            return None
+        key = hashlib.sha1(json.dumps({k: list(v) for k, v in phrases.items()}, sort_keys=True,
+                                      ensure_ascii=False).encode()).hexdigest()
+        hit = self._snappers.get(key)
+        if hit is None:
+            hit = self._snappers[key] = Snapper(phrases)
+            if len(self._snappers) > 8:
+                self._snappers.popitem(last=False)
+        else:
+            self._snappers.move_to_end(key)
+        return hit
+
+    def stream(self, locale: str, words: Sequence[str] | None,
+               hints: Hints | None = None) -> WhisperStream:
+        return WhisperStream(self, locale, self._model(locale), hints)
+
+    def transcribe(self, locale: str, pcm: bytes, prompt: str = "") -> list[tuple[str, float]]:
+        """Up to `alternatives` (text, score) hypotheses for PCM16 8 kHz, best first."""
+        import numpy as np
+
+        m = self._model(locale)
+        audio = upsample(pcm)
+        if len(audio) < SAMPLE_RATE // 10:
+            return []
+        seconds = len(audio) / SAMPLE_RATE + PAD_S
+        frames = min(MAX_FRAMES, int(math.ceil(seconds)) * 100)
+        padded = np.zeros(frames * 160, dtype=np.float32)
+        n = min(len(audio), len(padded))
+        padded[:n] = audio[:n]
+        feats = m.model.feature_extractor(padded)[:, :frames]
+        encoded = m.model.encode(np.ascontiguousarray(feats, dtype=np.float32))
+        tok = m.tokenizer(LANGUAGES.get(locale, locale.split("-")[0]))
+        prompt_ids: list[int] = []
+        if prompt:
+            prompt_ids = [tok.sot_prev] + tok.encode(" " + prompt.strip())[-MAX_PROMPT_TOKENS:]
+        ids = prompt_ids + list(tok.sot_sequence) + [tok.no_timestamps]
+        max_new = min(120, 8 + int(6 * seconds))  # ~4 characters a second are said
+        result = m.model.model.generate(
+            encoded, [ids], beam_size=self.beam, num_hypotheses=self.alternatives,
+            return_scores=True, max_length=len(ids) + max_new, suppress_blank=True,
+            suppress_tokens=m.suppress(tok))[0]
+        out: list[tuple[str, float]] = []
+        for seq, score in zip(result.sequences_ids, result.scores):
+            text = tok.decode([t for t in seq if t < tok.eot]).strip()
+            if text:
+                out.append((text, float(score)))
+        return out
+
+
+def copies_prompt(text: str, prompt: str) -> bool:
+    """Whether `text` writes out the prompt rather than what was said: 4 characters in a row
+    of its preamble (before "：", 以下是普通话的句子 -> snapped to 同桔子), or 10 of the rest
+    (the examples, looped). Whisper base does this when it hears little."""
+    bare = "".join(c for c in text if c.isalnum())
+    head, _, rest = prompt.partition("：") if "：" in prompt else ("", "", prompt)
+    for part, run in ((head, 4), (rest, 10)):
+        plain = "".join(c for c in part if c.isalnum())
+        if plain and len(bare) >= run and \
+                any(bare[i:i + run] in plain for i in range(len(bare) - run + 1)):
+            return True
+    return False
+
+
+_SPLIT = re.compile(r"[，,。.！!？?；;：:、\s]+")
+
+
+def drop_prompt_echo(text: str, prompt: str) -> str:
+    """Later sentence pieces that are word for word an example of the prompt are dropped:
+    Whisper base adds them after what it heard (大米两袋 -> 大米两袋，面条三把). The first piece
+    stays, whatever it is."""
+    examples = {p for p in _SPLIT.split(prompt) if len(p) >= 2}
+    pieces = [p for p in _SPLIT.split(text) if p]
+    if len(pieces) < 2 or not examples:
+        return text
+    kept = pieces[:1] + [p for p in pieces[1:] if p not in examples]
+    return "，".join(kept)
+
+
+class WhisperStream:
+    preroll_s = PREROLL_S["whisper"]
+
+    def __init__(self, engine: WhisperEngine, locale: str, model: _Model,
+                 hints: Hints | None) -> None:
+        self.engine, self.locale, self.hints = engine, locale, hints
+        self.buf = bytearray()
+
+    def accept(self, pcm: bytes) -> None:
+        self.buf += pcm
+
+    def finish(self) -> list[Alternative]:
+        hints = self.hints
+        hyps = self.engine.transcribe(self.locale, bytes(self.buf),
+                                      hints.prompt if hints else "")
+        self.buf.clear()
+        raw: dict[str, float] = {}
+        for text, score in hyps:
+            s = simplified(text)
+            if hints and copies_prompt(s, hints.prompt):
+                continue
+            if hints:
+                s = drop_prompt_echo(s, hints.prompt)
+            if s not in raw:
+                raw[s] = math.exp(max(-20.0, score))
+        out: list[Alternative] = []
+        snapper = self.engine.snapper(hints.phrases) if hints else None
+        if snapper is not None:
+            for snapped in snapper.snap_all(list(raw)):
+                out.append(Alternative(snapped.text, round(max(0.0, 1 - snapped.per_syllable), 3)))
+        seen = {a.text for a in out}
+        out.extend(Alternative(t, round(c, 3)) for t, c in raw.items() if t not in seen)
+        return out
