@@ -121,8 +121,8 @@ def compare(before_root: str, rounds: int = 3, seconds: float = 1.0) -> None:
     before = _load_package(before_root)
     import gateway.language as after
 
-    zh_cat = read_csv(ROOT / "gateway" / "demo" / "catalog-zh-CN.csv")
-    ko_cat = read_csv(ROOT / "gateway" / "demo" / "catalog-ko-KR.csv")
+    zh_cat = read_csv(ROOT / "gateway" / "orders" / "demo" / "catalog-zh-CN.csv")
+    ko_cat = read_csv(ROOT / "gateway" / "orders" / "demo" / "catalog-ko-KR.csv")
     big = generated_catalog(2000)
     rw = ROOT / "tests" / "language" / "realworld"
     rw_zh = read_csv(rw / "catalog_zh.csv")

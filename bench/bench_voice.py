@@ -288,10 +288,10 @@ async def _gateway(tmp: Path, locale: str, engines: dict[str, str], name: str,
     from db.migrate import upgrade
     from db.session import Database
     from gateway.app import create_app
-    from gateway.demo import load_demo
+    from gateway.orders.demo import load_demo
     from gateway.services import build_services
     from gateway.settings import Settings
-    from gateway.telephony.simulate_call import Twilio
+    from gateway.channels.twilio.webhook_client import Twilio
 
     url = f"sqlite:///{tmp}/bench-{name}.db"
     upgrade(url)
@@ -303,8 +303,7 @@ async def _gateway(tmp: Path, locale: str, engines: dict[str, str], name: str,
     database = Database(url)
     await load_demo(database, locale)
     services = build_services(settings, database)
-    app = create_app(settings, services, modules=("gateway.health", "gateway.telephony.voice",
-                                                  "gateway.telephony.media"), workers=False)
+    app = create_app(settings, services, parts=("health", "voice", "media"), workers=False)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     t0 = time.perf_counter()
     await client.start_server()
@@ -317,9 +316,9 @@ async def _gateway(tmp: Path, locale: str, engines: dict[str, str], name: str,
         raise RuntimeError(f"the gateway never became ready: {await r.text()}")
     load_s = time.perf_counter() - t0
     twilio = Twilio(str(client.make_url("")).rstrip("/"), settings.public_url, "bench-token")
-    from gateway.telephony.voice import VOICE
+    from gateway.services import SERVICES
 
-    pool = client.app[VOICE].recognizer
+    pool = client.app[SERVICES].voice.recognizer
     return client, twilio, database, pool, load_s
 
 
@@ -344,10 +343,10 @@ async def accuracy_calls(tmp: Path, locale: str, engine: str, lines: list[tuple[
                          phone: str) -> dict[str, Any]:
     """Each line as a whole call at each speed: the order said, then a spoken yes. Exact: the
     confirmed order has exactly the expected items; ordered: the call ended in a confirmed order."""
-    from gateway.catalog import read_csv
-    from gateway.demo import demo_file
+    from gateway.orders.catalog import read_csv
+    from gateway.orders.demo import demo_file
     from gateway.language import compile_language
-    from gateway.telephony.simulate_call import place_call
+    from gateway.channels.twilio.simulate_call import place_call
     from voice import synth
     from voice.audio import silence_ulaw, ulaw_encode
 
@@ -398,7 +397,7 @@ async def whisper_concurrency(tmp: Path, n: int, lines: list[tuple[str, str]]) -
     """n callers at once in real time (prompts heard out, audio at the pace of a line), the
     Whisper worker pinned to one core: end of speech -> read-back TwiML."""
     import db.people
-    from gateway.telephony.simulate_call import place_call
+    from gateway.channels.twilio.simulate_call import place_call
     from voice import synth
     from voice.audio import silence_ulaw, ulaw_encode
 

@@ -11,12 +11,12 @@ from typing import Any, Callable
 import pytest
 
 import db.orders
-from gateway.telephony.voice import VOICE
+from gateway.services import SERVICES
 from tests.voice.calls import call
 from tests.conftest import PUBLIC_URL, TWILIO_TOKEN
 from gateway.app import create_app
 from gateway.services import build_services
-from gateway.telephony.simulate_call import Twilio
+from gateway.channels.twilio.webhook_client import Twilio
 from voice import synth
 from voice.audio import silence_ulaw, ulaw_encode
 from voice.models import whisper_available
@@ -41,8 +41,7 @@ async def gateway(make_client: Callable[..., Any], make_settings: Callable[..., 
     if not whisper_available(settings.data_dir / "models"):
         pytest.skip("the zh extra (faster-whisper and its model) is not installed")
     services = build_services(settings, demo_database)
-    app = create_app(settings, services, modules=(
-        "gateway.health", "gateway.api", "gateway.telephony.voice", "gateway.telephony.media"),
+    app = create_app(settings, services, parts=("health", "api", "voice", "media"),
         workers=False)
     client = await make_client(app)
     for _ in range(1200):  # the worker joins and loads the model: /readyz says when
@@ -70,7 +69,7 @@ async def test_spoken_orders_read_back_and_confirmed_by_voice(
                                     speech("shi4", tmp_path)])
     assert log.heard[0].startswith("王奶奶您好")
     assert any(h.startswith("您要的是：大米2袋") for h in log.heard), log.heard
-    await client.app[VOICE].drain()
+    await client.app[SERVICES].voice.drain()
     assert log.heard[-1].startswith("好的，已经下单：大米2袋"), \
         (log.heard, [o.transcript for o in await orders(demo_database)])
     [order] = await orders(demo_database)
@@ -90,4 +89,4 @@ async def test_no_by_voice_asks_again(gateway: Any, demo_database: Any, tmp_path
     assert any("好的，请再说一遍" in h for h in log.heard), \
         (log.heard, [o.transcript for o in await orders(demo_database)])
     assert log.heard[-1].startswith("好的，已经下单：大米2袋"), log.heard
-    await client.app[VOICE].drain()
+    await client.app[SERVICES].voice.drain()

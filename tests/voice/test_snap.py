@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.catalog import read_csv
-from gateway.demo import demo_file
+from gateway.orders.catalog import read_csv
+from gateway.orders.demo import demo_file
 from gateway.language import compile_language
 from voice.snap import Snapper, align, pinyin, simplified, syllable_cost
 

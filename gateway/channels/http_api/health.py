@@ -6,14 +6,14 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import text
 
-from gateway.locales import SUPPORTED_LOCALES as LOCALES
+from gateway.language.locales import SUPPORTED_LOCALES as LOCALES
 from gateway.services import Services, services_of
 
 
 def voice_states(services: Services) -> dict[str, str]:
     """Per locale: loading | ready | off | failed (the pool's view; an injected recogniser
     is ready for the locales it serves)."""
-    voice = services.extras.get("voice")
+    voice = services.voice
     recognizer = getattr(voice, "recognizer", None)
     states = getattr(recognizer, "states", None)
     known: dict[str, str] = states() if callable(states) else {}
