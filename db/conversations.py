@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import Conversation, InboundMessage, Order, utcnow
 
 # The SMS statements of the session path, built once and run as Core on the session's
-# connection: an ORM statement costs ~0.4 ms more than the same Core one (statement building,
-# cache key, unit of work, identity map), and these run several times per text. Plain texts
-# run the same statements as SQL text on the bare driver (db.hotpath).
+# connection: an ORM statement costs more than the same Core one (statement building, cache
+# key, unit of work, identity map; docs/performance.md), and these run several times per text.
+# Plain texts run the same statements as SQL text on the bare driver (db.hotpath).
 _CONV = cast(Table, Conversation.__table__)
 _INBOUND = cast(Table, InboundMessage.__table__)
 

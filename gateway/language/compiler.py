@@ -35,7 +35,7 @@ class _T2S:
         self.changing = frozenset(a for a, b in zip(probe, converted) if a != b) \
             if len(converted) == len(probe) else None
         # The same test as a character class: a regex scan allocates nothing per character,
-        # where set.isdisjoint(text) makes a string of each one (3-5 times faster).
+        # where set.isdisjoint(text) makes a string of each one.
         self._changing_re = re.compile("[" + re.escape("".join(sorted(self.changing))) + "]") \
             if self.changing else None
 
