@@ -136,7 +136,9 @@ async def _sms_at_half_peak(database: str, peak_rps: float, duration: float
         url = created_pg = load.create_pg_database()
     phones = load.resident_phones(400)
     await load.prepare_database(url, phones)
-    rest = load.TwilioRestStandIn()
+    from bench.twilio_standin import TwilioStandIn
+
+    rest = TwilioStandIn()
     await rest.start()
     port = load.free_port()
     gw = load.GatewayProcess(load.gateway_env(url, port, work / "data", twilio_api_url=rest.url),

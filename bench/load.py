@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bench.twilio_standin import TwilioStandIn, free_port
 from gateway.channels.twilio.webhook_client import Twilio, inbound_form
 
 TWILIO_TOKEN = "load-test-auth-token"
@@ -60,12 +60,6 @@ ORDERS_BY_LOCALE = {
 ORDERS = ORDERS_BY_LOCALE["zh-CN"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -75,74 +69,6 @@ def percentile(values: list[float], p: float) -> float:
 
 
 # --- stand-ins ---------------------------------------------------------------------------------
-
-class TwilioRestStandIn:
-    """A loopback server answering Twilio's Messages API; records every text it accepted.
-    `down` makes it answer 503; `stop()` / `start()` make it unreachable and back."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.sent: list[dict[str, str]] = []
-        self.refused = 0
-        self.down = False
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _unavailable(self) -> web.Response:
-        self.refused += 1
-        return web.json_response({"code": 20503, "message": "Service unavailable",
-                                  "status": 503}, status=503)
-
-    @staticmethod
-    def _resource(m: dict[str, str], account: str) -> dict[str, Any]:
-        return {
-            "sid": m["sid"], "account_sid": account, "to": m["to"], "from": m["from"],
-            "body": m["body"], "status": "queued", "num_segments": "1",
-            "direction": "outbound-api", "api_version": "2010-04-01", "date_created": m["date"],
-            "date_updated": m["date"], "date_sent": m["date"], "error_code": None,
-            "error_message": None, "price": None, "price_unit": "USD", "uri": "",
-            "messaging_service_sid": None, "num_media": "0", "subresource_uris": {}}
-
-    async def _messages(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        if self.down:
-            return self._unavailable()
-        from email.utils import formatdate
-
-        m = {"to": str(form.get("To", "")), "body": str(form.get("Body", "")),
-             "from": str(form.get("From", "")), "sid": "SM" + uuid.uuid4().hex,
-             "date": formatdate(usegmt=True)}
-        self.sent.append(m)
-        return web.json_response(self._resource(m, request.match_info["account"]), status=201)
-
-    async def _list(self, request: web.Request) -> web.Response:
-        """GET Messages.json?To=…: what the sender checks before retrying an ambiguous send."""
-        if self.down:
-            return self._unavailable()
-        to = request.query.get("To")
-        found = [self._resource(m, request.match_info["account"]) for m in reversed(self.sent)
-                 if to is None or m["to"] == to][:int(request.query.get("PageSize", "50"))]
-        return web.json_response({"messages": found, "end": max(0, len(found) - 1),
-                                  "first_page_uri": request.path_qs, "next_page_uri": None,
-                                  "page": 0, "page_size": len(found), "previous_page_uri": None,
-                                  "start": 0, "uri": request.path_qs})
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._messages)
-        app.router.add_get("/2010-04-01/Accounts/{account}/Messages.json", self._list)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
 
 # --- the gateway process -------------------------------------------------------------------------
 
@@ -709,7 +635,7 @@ async def audit_texts(url: str, stats: Stats) -> dict[str, Any]:
     return result
 
 
-async def audit_outbox(url: str, rest: TwilioRestStandIn) -> dict[str, Any]:
+async def audit_outbox(url: str, rest: TwilioStandIn) -> dict[str, Any]:
     """Each queued SMS sent once: compare the stand-in's receipts with the outbox rows."""
     from sqlalchemy import select
 
@@ -725,10 +651,10 @@ async def audit_outbox(url: str, rest: TwilioRestStandIn) -> dict[str, Any]:
         await database.dispose()
     statuses = Counter(r.status for r in rows if r.channel == "sms")
     queued = Counter((r.recipient, r.body) for r in rows if r.channel == "sms")
-    received = Counter((m["to"], m["body"]) for m in rest.sent)
+    received = Counter((m.to, m.body) for m in rest.messages)
     twice = sum(max(0, n - queued.get(k, 0)) for k, n in received.items())
     return {"sms_rows": sum(statuses.values()), "by_status": dict(statuses),
-            "received": len(rest.sent), "sent_twice": twice,
+            "received": len(rest.messages), "sent_twice": twice,
             "unknown": sum(n for k, n in received.items() if k not in queued)}
 
 
@@ -784,7 +710,7 @@ async def run(*, database: str = "sqlite", residents: int = 200, concurrency: in
         options["locale"] = "ko-KR"
         speech = speech_ulaw("라면 두 봉지", work)
         extra["DOORSTEP_VOICE_WORKERS"] = "1"
-    rest = TwilioRestStandIn()
+    rest = TwilioStandIn()
     await rest.start()
     port = free_port()
     gw = GatewayProcess(gateway_env(url, port, work / "data", twilio_api_url=rest.url, **extra),

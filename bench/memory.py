@@ -22,11 +22,11 @@ from typing import Any
 from bench.load import (
     TWILIO_TOKEN,
     GatewayProcess,
-    TwilioRestStandIn,
     free_port,
     gateway_env,
     prepare_database,
 )
+from bench.twilio_standin import TwilioStandIn
 
 
 def rss_kb(pid: int) -> int:
@@ -92,7 +92,7 @@ async def run(calls: int = 20) -> dict[str, Any]:
     phones = [f"+8210{i:08d}" for i in range(calls)]
     await prepare_database(url, [])
     await _register_ko(url, phones)
-    rest = TwilioRestStandIn()
+    rest = TwilioStandIn()
     await rest.start()
     port = free_port()
     env = gateway_env(url, port, work / "data", twilio_api_url=rest.url,

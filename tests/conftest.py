@@ -114,10 +114,10 @@ async def make_client() -> AsyncIterator[Callable[..., Any]]:
 
 @pytest.fixture
 async def twilio_rest() -> AsyncIterator[Any]:
-    """bench.load's stand-in for Twilio's Messages API on loopback (records what it was sent)."""
-    from bench.load import TwilioRestStandIn
+    """The stand-in for Twilio's Messages API on loopback (records what it was sent)."""
+    from bench.twilio_standin import TwilioStandIn
 
-    rest = TwilioRestStandIn()
+    rest = TwilioStandIn()
     await rest.start()
     yield rest
     await rest.stop()

@@ -11,12 +11,12 @@ import pytest
 
 from bench.load import (
     GatewayProcess,
-    TwilioRestStandIn,
     create_pg_database,
     drop_pg_database,
     free_port,
     gateway_env,
 )
+from bench.twilio_standin import TwilioStandIn
 from tests.resilience.proxy import TcpProxy
 
 PG_ADMIN = os.environ.get("DOORSTEP_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -64,7 +64,7 @@ GatewayFactory = Callable[..., Awaitable[GatewayProcess]]
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path, twilio_rest: TwilioRestStandIn) -> AsyncIterator[GatewayFactory]:
+async def gateway(tmp_path: Path, twilio_rest: TwilioStandIn) -> AsyncIterator[GatewayFactory]:
     """Start `doorstep serve` processes: `await gateway(database_url, **env)`; all are stopped
     at the end of the test."""
     started: list[GatewayProcess] = []

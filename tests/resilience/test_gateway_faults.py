@@ -15,7 +15,6 @@ import pytest
 
 from bench.load import (
     Stats,
-    TwilioRestStandIn,
     audit_orders,
     audit_outbox,
     prepare_database,
@@ -23,6 +22,7 @@ from bench.load import (
     run_sms_load,
     wait_outbox_drained,
 )
+from bench.twilio_standin import TwilioStandIn
 from tests.resilience.conftest import GatewayFactory, via_proxy
 from tests.resilience.proxy import TcpProxy
 
@@ -68,13 +68,13 @@ async def assert_audit(url: str, audit: Any, outbox: dict[str, Any],
         assert await reclaimable_after_lease(url) >= not_received, outbox
 
 
-async def _settle(url: str, stats: Stats, rest: TwilioRestStandIn) -> tuple[Any, Any, Any]:
+async def _settle(url: str, stats: Stats, rest: TwilioStandIn) -> tuple[Any, Any, Any]:
     final = await wait_outbox_drained(url, timeout=15)
     return await audit_orders(url, stats), await audit_outbox(url, rest), final
 
 
 async def test_gateway_killed_mid_load_and_restarted(tmp_path: Path, gateway: GatewayFactory,
-                                                     twilio_rest: TwilioRestStandIn) -> None:
+                                                     twilio_rest: TwilioStandIn) -> None:
     url = f"sqlite:///{tmp_path / 'kill.db'}"
     phones = resident_phones(60)
     await prepare_database(url, phones)
@@ -100,7 +100,7 @@ async def test_gateway_killed_mid_load_and_restarted(tmp_path: Path, gateway: Ga
 @pytest.mark.postgres
 async def test_database_connection_lost_under_load(pg_url: str, pg_proxy: TcpProxy,
                                                    gateway: GatewayFactory,
-                                                   twilio_rest: TwilioRestStandIn) -> None:
+                                                   twilio_rest: TwilioStandIn) -> None:
     """PostgreSQL goes away for 3 s (every connection reset, new ones refused) and comes back:
     with Twilio's retries, exactly the orders sent exist."""
     phones = resident_phones(60)
@@ -128,7 +128,7 @@ async def test_database_connection_lost_under_load(pg_url: str, pg_proxy: TcpPro
 
 @pytest.mark.postgres
 async def test_two_gateways_on_one_database(pg_url: str, gateway: GatewayFactory,
-                                            twilio_rest: TwilioRestStandIn) -> None:
+                                            twilio_rest: TwilioStandIn) -> None:
     """Requests alternate between two processes (as behind a load balancer), even within one
     resident's conversation; each order exists once and each text is sent once."""
     phones = resident_phones(60)
@@ -147,7 +147,7 @@ async def test_two_gateways_on_one_database(pg_url: str, gateway: GatewayFactory
 
 
 async def test_twilio_rest_unreachable_then_back(tmp_path: Path, gateway: GatewayFactory,
-                                                 twilio_rest: TwilioRestStandIn) -> None:
+                                                 twilio_rest: TwilioStandIn) -> None:
     """The REST API first answers 503, then refuses connections; texts wait in the outbox and
     all go out, once each, after it is back."""
     url = f"sqlite:///{tmp_path / 'rest.db'}"

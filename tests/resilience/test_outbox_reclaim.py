@@ -9,14 +9,14 @@ from typing import Any, Callable
 from sqlalchemy import select, update
 
 import db.outbox
-from bench.load import TwilioRestStandIn
+from bench.twilio_standin import TwilioStandIn
 from db.models import Outbox, utcnow
 from gateway.notify.outbox_worker import OutboxWorker
 from gateway.channels.twilio.rest import TwilioSmsSender
 
 
 async def test_reclaimed_row_already_sent_is_not_sent_again(
-        database: Any, make_settings: Callable[..., Any], twilio_rest: TwilioRestStandIn) -> None:
+        database: Any, make_settings: Callable[..., Any], twilio_rest: TwilioStandIn) -> None:
     settings = make_settings(twilio_api_url=twilio_rest.url, twilio_from_number="+8657212345")
     async with database.session() as s:
         await db.outbox.enqueue(s, channel="sms", recipient="+8613800000001",
@@ -27,7 +27,7 @@ async def test_reclaimed_row_already_sent_is_not_sent_again(
         async with database.session() as s:
             [row] = await db.outbox.claim_due(s)
         await sender(row)
-        assert len(twilio_rest.sent) == 1
+        assert len(twilio_rest.messages) == 1
         # The lease runs out; another worker takes the row.
         async with database.session() as s:
             await s.execute(update(Outbox).values(
@@ -40,4 +40,4 @@ async def test_reclaimed_row_already_sent_is_not_sent_again(
     async with database.session() as s:
         [row] = (await s.execute(select(Outbox))).scalars().all()
     assert row.status == "sent"
-    assert len(twilio_rest.sent) == 1, "sent twice after the lease"
+    assert len(twilio_rest.messages) == 1, "sent twice after the lease"

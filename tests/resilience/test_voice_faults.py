@@ -95,6 +95,20 @@ async def model_loaded(gateway_pid: int, not_pid: int = 0, timeout: float = 90) 
     raise AssertionError("the recognition worker did not load its model")
 
 
+async def voice_ready(url: str, timeout: float = 90) -> None:
+    """Until /readyz says every recogniser is ready (calls before then go to a message)."""
+    import aiohttp
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while asyncio.get_running_loop().time() < deadline:
+            async with http.get(url + "/readyz") as r:
+                if r.status == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise AssertionError("the gateway never became ready")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
                     reason="espeak-ng and sox make the speech")
@@ -121,6 +135,7 @@ async def test_recognition_worker_killed_mid_call(tmp_path: Path, gateway: Any) 
     gw = await gateway(url, DOORSTEP_VOICE_WORKERS="1")
     assert gw.proc is not None
     worker = await model_loaded(gw.proc.pid)
+    await voice_ready(gw.url)
     twilio = Twilio(gw.url, gw.url, TWILIO_TOKEN)
     words = speech_ulaw("라면 두 봉지 주세요", tmp_path)
 
@@ -141,6 +156,7 @@ async def test_recognition_worker_killed_mid_call(tmp_path: Path, gateway: Any) 
     assert any("留言" in h or "메시지" in h or "녹음" in h for h in first.heard), first.heard
     assert "caller leaves a message" in first.events, first.events
     assert await model_loaded(gw.proc.pid, not_pid=worker) != worker  # restarted, loaded
+    await voice_ready(gw.url)
     second = await place_call(twilio, callers[1], [words], "1", pace=2.0)
     assert second.heard and second.heard[-1].startswith("주문되었습니다"), second.heard
     async with aiohttp.ClientSession() as http:  # the restart and the waits are measured

@@ -16,7 +16,7 @@ from db.session import Database
 from gateway.app import create_app
 from gateway.services import build_services
 from gateway.settings import Settings
-from tests.twilio_rest_server import FakeTwilio
+from bench.twilio_standin import TwilioStandIn
 from tests.twilio_sign import signed_headers
 
 GRANDMA = "+8613800000001"  # 王奶奶 in the zh-CN demo residents
@@ -60,14 +60,14 @@ class Texter:
 
 
 @pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    fake = await FakeTwilio("AC" + "0" * 32, "test-twilio-auth-token").start()
+async def fake_twilio() -> AsyncIterator[TwilioStandIn]:
+    fake = await TwilioStandIn("AC" + "0" * 32, "test-twilio-auth-token").start()
     yield fake
-    await fake.close()
+    await fake.stop()
 
 
 @pytest.fixture
-def sms_settings(make_settings: Callable[..., Settings], fake_twilio: FakeTwilio
+def sms_settings(make_settings: Callable[..., Settings], fake_twilio: TwilioStandIn
                  ) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = dict(twilio_api_url=fake_twilio.base_url,
