@@ -60,8 +60,8 @@ async def test_no_then_not_understood_falls_back_to_a_message(
     log = await call(twilio, KIM, [call_audio("라면"), call_audio("아니요"), call_audio("똑같이")])
     assert any("다시 말씀해 주세요" in h for h in log.heard)
     assert any("삐 소리 후에" in h for h in log.heard)
-    from gateway.channels.twilio.voice import VOICE
-    await client.app[VOICE].drain()
+    from gateway.services import SERVICES
+    await client.app[SERVICES].voice.drain()
     [order] = await all_orders(ko_database)
     assert order.status == "needs_review" and order.transcript.split("\n")[:2] in (["라면", "아니요"], ["라면", "아뇨"])
     assert {r.kind for r in order.recordings} == {"stream", "message"}
@@ -98,8 +98,8 @@ async def test_worker_killed_during_a_call(make_client: Callable[..., Any], sett
         client, twilio = await start(make_client, settings, ko_database, KillOnFeed(pool))
         log = await call(twilio, KIM, [call_audio("라면")])
         assert any(h.startswith("죄송합니다, 지금은 말씀을 알아들을 수 없습니다") for h in log.heard)
-        from gateway.channels.twilio.voice import VOICE
-        await client.app[VOICE].drain()
+        from gateway.services import SERVICES
+        await client.app[SERVICES].voice.drain()
         [order] = await all_orders(ko_database)
         assert order.status == "needs_review"
         assert order.events[0].reason == "speech recognition failed"
