@@ -156,7 +156,9 @@ def test_the_rules_import_only_the_standard_library() -> None:
     import ast
     import sys
 
-    tree = ast.parse(open(rules.__file__, encoding="utf-8").read())
+    from pathlib import Path
+
+    tree = ast.parse(Path(rules.__file__).read_text(encoding="utf-8"))
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
              for a in n.names}
     names |= {n.module.split(".")[0] for n in ast.walk(tree)
