@@ -31,7 +31,7 @@ from gateway.channels.twilio.signature import is_valid
 from gateway.conversation import call as rules
 from gateway.conversation.call import MESSAGE_KEY
 from gateway.channels.twilio.voice import (
-    CHANNEL, VoiceService, carry_out, facts, item_dict, load_call, safe_name, save_call,
+    CHANNEL, VoiceService, decide, item_dict, load_call, safe_name, save_call,
     stream_url, voice_of, write_file,
 )
 from voice.audio import RATE, wav_bytes
@@ -210,9 +210,8 @@ class MediaCall:
             st = load_call(row)
             if not rules.hears(st):
                 return
-            result = rules.step(st, self._event(lang, utt, digit, hung_up),
-                                await facts(s, services, st))
-            st = await carry_out(s, services, call_sid, result)
+            st = await decide(s, services, call_sid, st,
+                              self._event(lang, utt, digit, hung_up))
             save_call(row, st)
         if st.state == rules.DONE and st.order_id and not hung_up:
             services.wake_dispatcher()

@@ -8,6 +8,18 @@ same for what it hears, then closes; Twilio fetches /twilio/voice/next and we re
 it left. Also here: the VoiceService (recogniser, word lists, background work) and the
 recordings (download, purge).
 
+The flow (rules in `gateway.conversation.call`): POST /twilio/voice greets the caller and
+streams speech (`listen.xml.j2`, <Connect><Stream>); what was heard is read back
+(`readback.xml.j2`), confirmed by a spoken yes or key 1. After two failed attempts, when
+recognition fails, or from the start in a locale with no recogniser, the caller gets the
+keypad menu (`keypad.xml.j2`): 9 for the usual order (their last one), 1-4 for the goods most
+ordered in their village (`db.menu`), then a quantity in digits and # (`quantity.xml.j2`; #
+alone takes the usual quantity), # to finish, the read-back and 1. Keypad TwiML is
+<Gather input="dtmf" numDigits="1" finishOnKey=""> (one key per request, # arrives as a key);
+a <Gather> that ends without a key falls through to a <Redirect> to /twilio/voice/key without
+Digits, a silence. Two silences at the menu, or 0 at any time, lead to a recorded message
+(`record.xml.j2`) kept for a person as a needs_review order.
+
 May import db, gateway.conversation, gateway.language, gateway.orders, aiohttp and the other
 Twilio channel modules; not gateway.cli.
 """
@@ -31,6 +43,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.conversations
+import db.menu
 import db.orders
 import db.outbox
 import db.people
@@ -147,6 +160,7 @@ def render(services: Services, st: CallState) -> str:
     settings = services.settings
     listen = voice_of(services).can_listen(st.locale)
     name = rules.template(st, rules.Facts(can_listen=listen))
+    listen = listen and not st.keypad
     if name == "record" and st.state == rules.LISTEN:
         st = replace(st, reason=st.reason or "failed")
     ctx: dict[str, Any] = dict(
@@ -168,11 +182,30 @@ def error_twiml(services: Services, locale: str) -> str:
 
 # --- doing what the rules ask -----------------------------------------------------------------
 
-async def facts(session: AsyncSession, services: Services, st: CallState) -> rules.Facts:
-    """What the call's rules may need: can this locale be heard, the caller's last order."""
+async def facts(session: AsyncSession, services: Services, st: CallState, *,
+                menu: bool = False) -> rules.Facts:
+    """What the call's rules may need: can this locale be heard, the caller's last order and,
+    with `menu`, the goods most ordered in the caller's village."""
     order = await db.conversations.last_order_with_items(session, st.phone)
+    popular = None
+    if menu:
+        resident = await db.people.resident_by_phone(session, st.phone)
+        popular = tuple(await db.menu.popular_items(
+            session, resident.village if resident else "", limit=rules.MENU_SIZE))
     return rules.Facts(can_listen=voice_of(services).can_listen(st.locale),
-                       last_items=tuple(item_dict(i) for i in order.items) if order else ())
+                       last_items=tuple(item_dict(i) for i in order.items) if order else (),
+                       menu=popular)
+
+
+async def decide(session: AsyncSession, services: Services, call_sid: str, st: CallState,
+                 event: rules.Event) -> CallState:
+    """Apply the call's rules to one event (loading the keypad menu only when they ask for
+    it) and do what they ask."""
+    known = await facts(session, services, st)
+    result = rules.step(st, event, known)
+    if result.needs_menu:
+        result = rules.step(st, event, await facts(session, services, st, menu=True))
+    return await carry_out(session, services, call_sid, result)
 
 
 async def carry_out(session: AsyncSession, services: Services, call_sid: str,
@@ -213,9 +246,13 @@ async def answer(request: web.Request) -> web.Response:
             locale = normalize_locale(resident.locale if resident else settings.default_locale)
             row = await db.conversations.lock(s, CHANNEL, call.call_sid, locale=locale)
             if row.state == "idle":  # a new call (a retried webhook keeps its state)
+                known = rules.Facts(can_listen=voice_of(services).can_listen(locale))
+                if resident is not None and not known.can_listen:  # keys first
+                    known = await facts(s, services, CallState(locale=locale, phone=call.phone),
+                                        menu=True)
                 st = rules.start(locale=locale, phone=call.phone,
                                  resident_id=resident.id if resident else None,
-                                 name=resident.name if resident else "")
+                                 name=resident.name if resident else "", facts=known)
                 if resident is None:
                     alerts = services.operator_alerts
                     if alerts is not None:  # even if they hang up before leaving a message
@@ -249,8 +286,7 @@ async def _step(request: web.Request, event_of: Any) -> web.Response:
             locale = st.locale
             event = await event_of(s, services, call, st)
             if event is not None:
-                result = rules.step(st, event, await facts(s, services, st))
-                st = await carry_out(s, services, call.call_sid, result)
+                st = await decide(s, services, call.call_sid, st, event)
             save_call(row, st)
             xml = render(services, st)
         if st.state == rules.DONE:
@@ -277,10 +313,11 @@ async def next_step(request: web.Request) -> web.Response:
 
 
 async def key(request: web.Request) -> web.Response:
-    """A key pressed during a <Gather> (greeting or read-back)."""
+    """A key pressed during a <Gather>; without Digits, a keypad <Gather> that timed out
+    (its TwiML redirects here)."""
     async def event_of(s: AsyncSession, services: Services, call: CallRequest,
-                       st: CallState) -> rules.Event | None:
-        return rules.Key(call.digits[:1]) if call.digits else None
+                       st: CallState) -> rules.Event:
+        return rules.Key(call.digits[:1]) if call.digits else rules.Silence()
 
     return await _step(request, event_of)
 
