@@ -15,6 +15,7 @@ import db.menu
 import db.orders
 import db.people
 from gateway.orders.demo import load_demo
+from gateway.services import SERVICES
 from tests.conftest import PUBLIC_URL, TWILIO_TOKEN
 from tests.twilio_sign import signed_headers
 from tests.voice.calls import call, scripted, start, tone
@@ -122,14 +123,20 @@ async def test_speech_failing_twice_moves_to_the_keypad_then_digits(
 
 async def test_keypad_silence_and_key_0_leave_a_message(
         make_client: Callable[..., Any], settings: Any, demo_database: Any) -> None:
-    _, twilio = await start(make_client, settings, demo_database, None)
+    client, twilio = await start(make_client, settings, demo_database, None)
     log = await call(twilio, WANG, [], "5")  # 5 is not on a four-item menu, then silence
     assert any(h.startswith("没有这个编号。") for h in log.heard)
     assert any("嘀声后" in h for h in log.heard)
-    log = await call(twilio, WANG, [], "10")  # an item, then 0: a quantity digit
-    assert "0" in log.heard and any("嘀声后" in h for h in log.heard)  # silence: the menu...
+    # an item, then 0: a quantity digit there, not the message key; none of it is taken when
+    # the caller goes silent, then two silences at the menu
+    log = await call(twilio, WANG, [], "10")
+    assert "0" in log.heard and any(h.startswith("好，去掉了。") for h in log.heard)
+    assert any("嘀声后" in h for h in log.heard)
     log2 = await call(twilio, WANG, [], "0")
     assert any("嘀声后" in h for h in log2.heard) and log2.heard[-1].startswith("谢谢")
+    await client.app[SERVICES].voice.drain()  # the messages' downloads
+    reasons = sorted(o.events[0].reason for o in await only_order(demo_database))
+    assert reasons == ["speech recognition failed"] * 2 + ["the caller chose to leave a message"]
 
 
 async def test_korean_without_a_recogniser_the_usual_order(
