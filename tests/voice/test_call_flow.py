@@ -81,7 +81,7 @@ async def test_key_2_says_again_then_not_understood_leaves_a_message(
     assert any("请再说一遍" in h for h in log.heard)
     assert any("嘀声后" in h for h in log.heard)  # two failed attempts: record a message
     assert log.heard[-1].startswith("谢谢，您的留言已经收到")
-    await _voice(client.app).drain()
+    await _voice(client).drain()
     [order] = await orders(demo_database)
     assert order.status == "needs_review" and order.transcript == "大米两袋\n呜呜呜"
     assert order.events[0].reason == "not understood twice"
@@ -103,7 +103,7 @@ async def test_key_0_at_the_read_back_leaves_a_message(
     assert "caller leaves a message" in log.events  # the TwiML had a <Record>
     assert log.heard[-1].startswith("谢谢，您的留言已经收到")
     assert not any("已经下单" in h for h in log.heard)
-    await _voice(client.app).drain()
+    await _voice(client).drain()
     [order] = await orders(demo_database)
     assert order.status == "needs_review" and order.channel == "voice" and order.phone == WANG
     assert order.transcript == "大米两袋"
@@ -114,9 +114,10 @@ async def test_key_0_at_the_read_back_leaves_a_message(
     assert all(r.order_id == order.id for r in recs)
 
 
-def _voice(app: Any) -> Any:
+def _voice(client: Any) -> Any:
+    """The voice part of the app under test (its background work: recording downloads)."""
     from gateway.services import SERVICES
-    return app[SERVICES].voice
+    return client.app[SERVICES].voice
 
 
 async def test_silence_only_call_reprompts_then_records(make_client: Callable[..., Any],
@@ -127,7 +128,7 @@ async def test_silence_only_call_reprompts_then_records(make_client: Callable[..
     assert any("没有听到您说话" in h for h in log.heard)
     assert any("嘀声后" in h for h in log.heard)
     assert words == []  # silence never opened a recogniser stream
-    await _voice(client.app).drain()
+    await _voice(client).drain()
     [order] = await orders(demo_database)
     assert order.status == "needs_review"
 
@@ -149,7 +150,7 @@ async def test_key_0_at_the_greeting_and_an_unknown_caller(
     assert any("嘀声后" in h for h in log.heard)
     log = await call(twilio, STRANGER, [])
     assert "还没有登记" in log.heard[0]
-    await _voice(client.app).drain()
+    await _voice(client).drain()
     statuses = sorted((o.phone, o.status, o.events[0].reason) for o in await orders(demo_database))
     assert statuses == [(WANG, "needs_review", "the caller chose to leave a message"),
                         (STRANGER, "needs_review", "unregistered caller")]
@@ -180,7 +181,7 @@ async def test_no_recogniser_falls_back_to_a_message(make_client: Callable[..., 
     client, twilio = await start(make_client, settings, demo_database, None)
     log = await call(twilio, WANG, [tone()])
     assert log.heard[0].startswith("对不起，现在听不清")
-    await _voice(client.app).drain()
+    await _voice(client).drain()
     assert [o.status for o in await orders(demo_database)] == ["needs_review"]
 
 
@@ -292,7 +293,7 @@ async def test_recording_download_honours_twilio_api_url(
         r = await client.post("/twilio/voice/recorded", data=rec,  # Twilio retrying
                               headers=signed_headers("/twilio/voice/recorded", rec))
         assert r.status == 200
-        await _voice(client.app).drain()
+        await _voice(client).drain()
     finally:
         await server.close()
     import base64

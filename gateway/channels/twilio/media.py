@@ -3,8 +3,12 @@
 The upgrade is refused (403) unless X-Twilio-Signature signs the socket URL. Frames are
 `connected`, `start`, `media` (base64 mu-law 8 kHz), `dtmf`, `mark` and `stop`; anything else,
 or anything malformed, is counted and ignored. At the end of speech (or a key, or a hang-up)
-the meaning is decided, the call's next state stored, and the socket closed, so Twilio goes
-on with the TwiML after <Connect> (a <Redirect> to /twilio/voice/next).
+the socket turns what it heard into an event for the call's rules (`gateway.conversation.call`:
+the recogniser's alternatives with what the order language made of each, a key, a hang-up),
+keeps the call's audio, stores the next state and closes, so Twilio goes on with the TwiML
+after <Connect> (a <Redirect> to /twilio/voice/next).
+
+May import db, voice, gateway.conversation and the other Twilio channel modules.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ import db.conversations
 import db.recordings
 from gateway.services import SERVICES, Services
 from gateway.channels.twilio.signature import is_valid
+from gateway.conversation import call as rules
+from gateway.conversation.call import MESSAGE_KEY
 from gateway.channels.twilio.voice import (
-    CHANNEL, MESSAGE_KEY, CallState, VoiceService, apply_key, finish_call, item_dict, last_items,
-    review_order, safe_name, stream_url, voice_of, write_file,
+    CHANNEL, VoiceService, decide, item_dict, load_call, safe_name, save_call,
+    stream_url, voice_of, write_file,
 )
 from voice.audio import RATE, wav_bytes
 from voice.endpoint import EndpointConfig
@@ -108,8 +114,8 @@ class MediaCall:
         async with self.services.db.session() as s:
             row = await db.conversations.lock(s, CHANNEL, call_sid,
                                               locale=self.services.settings.default_locale)
-            st = CallState.from_row(row)
-            if st.state not in ("listen", "readback"):
+            st = load_call(row)
+            if not rules.hears(st):
                 log.info("media stream for call in state %s; closing", st.state)
                 return
             try:
@@ -136,7 +142,7 @@ class MediaCall:
                             hung_up = False
                             break
                     elif frame.event == "dtmf":
-                        if frame.digit == "#" or self._is_choice(st.state, frame.digit):
+                        if rules.ends_listening(st.state, frame.digit):
                             digit = "" if frame.digit == "#" else frame.digit
                             listener.end()
                             hung_up = False
@@ -161,10 +167,6 @@ class MediaCall:
                 self.voice.ended.clear()
             self.voice.ended[call_sid] = utt.ended_at or time.monotonic()
         await self._decide(call_sid, lang, utt, digit, hung_up)
-
-    @staticmethod
-    def _is_choice(state: str, digit: str) -> bool:
-        return digit in (("0", "3") if state == "listen" else ("0", "1", "2"))
 
     async def _wait_start(self, frames: Any) -> str | None:
         try:
@@ -205,68 +207,32 @@ class MediaCall:
                                         duration_s=len(self.audio) / RATE, size_bytes=len(wav))
             row = await db.conversations.lock(s, CHANNEL, call_sid,
                                               locale=services.settings.default_locale)
-            st = CallState.from_row(row)
-            if st.state not in ("listen", "readback"):
+            st = load_call(row)
+            if not rules.hears(st):
                 return
-            best = utt.texts[0] if utt.texts else ""
-            if digit or hung_up:
-                if best:
-                    st.transcripts.append(best)
-                if digit:
-                    await apply_key(s, st, digit)
-                else:
-                    if utt.outcome is Outcome.SPEECH or st.items:
-                        await review_order(s, services, call_sid, st, "the caller hung up")
-                    st.state = "done" if st.order_id else "hangup"
-            else:
-                # the transcript keeps the alternative that was acted on, else the best one
-                used = await self._meaning(s, st, lang, utt)
-                if used or best:
-                    st.transcripts.append(used or best)
-            await finish_call(s, services, call_sid, st)
-            st.save(row)
-        if st.state == "done" and st.order_id and not hung_up:
+            st = await decide(s, services, call_sid, st,
+                              self._event(lang, utt, digit, hung_up))
+            save_call(row, st)
+        if st.state == rules.DONE and st.order_id and not hung_up:
             services.wake_dispatcher()
         if self.garbage:
             log.info("call %s: %d malformed media frames ignored", call_sid, self.garbage)
 
-    async def _meaning(self, s: Any, st: CallState, lang: Any, utt: Utterance) -> str:
-        """Act on the first alternative that means something; returns it ("" for none)."""
-        texts = utt.texts if lang is not None else []
-        parses = [(t, lang.parse(t)) for t in texts]
-        if st.state == "listen":
-            if utt.outcome is Outcome.FAILED:
-                st.to_record("failed")
-                return ""
-            if utt.outcome is Outcome.NO_SPEECH:
-                st.fail("no_speech")
-                return ""
-            for text, p in parses:
-                if p.intent == "order" and p.items:
-                    st.read_back([item_dict(i) for i in p.items])
-                    return text
-                if p.intent == "repeat":
-                    items = await last_items(s, st.phone)
-                    if items:
-                        st.read_back(items, "repeat")
-                    else:
-                        st.prompt = "none_to_repeat"
-                    return text
-            st.fail("not_understood")
-            return ""
-        # readback: a spoken yes confirms, a no asks again; anything else reads back again
-        for text, p in parses:
-            if p.intent == "confirm":
-                st.state = "confirm"
-                return text
-            if p.intent == "cancel":
-                st.items = []
-                st.fail("again")
-                return text
-            if p.intent == "order" and p.items:
-                st.read_back([item_dict(i) for i in p.items], "corrected")
-                return text
-        return ""
+    @staticmethod
+    def _event(lang: Any, utt: Utterance, digit: str, hung_up: bool) -> rules.Event:
+        """What the socket heard, as an event for the call's rules."""
+        best = utt.texts[0] if utt.texts else ""
+        if digit:
+            return rules.Key(digit, heard=best)
+        if hung_up:
+            return rules.HangUp(spoke=utt.outcome is Outcome.SPEECH, heard=best)
+        alternatives = []
+        for text in utt.texts:
+            p = lang.parse(text) if lang is not None else None
+            alternatives.append(rules.Alternative(
+                text, p.intent if p is not None else "",
+                tuple(item_dict(i) for i in p.items) if p is not None else ()))
+        return rules.Heard(utt.outcome.value, tuple(alternatives))
 
 
 async def media(request: web.Request) -> web.StreamResponse:
@@ -297,10 +263,9 @@ async def _fall_back(services: Services, call_sid: str) -> None:
         async with services.db.session() as s:
             row = await db.conversations.lock(s, CHANNEL, call_sid,
                                               locale=services.settings.default_locale)
-            st = CallState.from_row(row)
-            if st.state in ("listen", "readback"):
-                st.to_record("failed")
-                st.save(row)
+            st = load_call(row)
+            if rules.hears(st):
+                save_call(row, rules.give_up(st))
     except Exception:
         log.exception("could not record the fallback of call %s", call_sid)
 

@@ -1,20 +1,36 @@
 """Twilio voice calls: POST /twilio/voice and its sub-paths answer TwiML from templates.
 
-A call moves through states kept in its conversation row (channel "voice", key CallSid):
-`listen` (the media socket hears the order), `readback` (items read back; keys 1/2/0 or a
-spoken yes), `record` (a left message, after two failed attempts, on 0 or when recognition
-fails) and `done`. The media socket (`media.py`) decides what an utterance meant and stores
-the next state before it closes; Twilio then fetches /twilio/voice/next and we render it.
+Protocol and I/O only: each webhook loads the call's state (the conversation row, channel
+"voice", key CallSid), turns the request into an event for the call's rules
+(`gateway.conversation.call`), makes the order they ask for, stores the new state and renders
+its template (`templates/<locale>/voice/<name>.xml.j2`). The media socket (`media.py`) does the
+same for what it hears, then closes; Twilio fetches /twilio/voice/next and we render the state
+it left. Also here: the VoiceService (recogniser, word lists, background work) and the
+recordings (download, purge).
+
+The flow (rules in `gateway.conversation.call`): POST /twilio/voice greets the caller and
+streams speech (`listen.xml.j2`, <Connect><Stream>); what was heard is read back
+(`readback.xml.j2`), confirmed by a spoken yes or key 1. After two failed attempts, when
+recognition fails, or from the start in a locale with no recogniser, the caller gets the
+keypad menu (`keypad.xml.j2`): 9 for the usual order (their last one), 1-4 for the goods most
+ordered in their village (`db.menu`), then a quantity in digits and # (`quantity.xml.j2`; #
+alone takes the usual quantity), # to finish, the read-back and 1. Keypad TwiML is
+<Gather input="dtmf" numDigits="1" finishOnKey=""> (one key per request, # arrives as a key);
+a <Gather> that ends without a key falls through to a <Redirect> to /twilio/voice/key without
+Digits, a silence. Two silences at the menu, or 0 at any time, lead to a recorded message
+(`record.xml.j2`) kept for a person as a needs_review order.
+
+May import db, gateway.conversation, gateway.language, gateway.orders, aiohttp and the other
+Twilio channel modules; not gateway.cli.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import base64
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,11 +43,14 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.conversations
+import db.menu
 import db.orders
 import db.outbox
 import db.people
 import db.recordings
 from db.models import Conversation, utcnow
+from gateway.conversation import call as rules
+from gateway.conversation.call import CallState
 from gateway.language import format_quantity
 from gateway.orders.events import announce_created
 from gateway.language.locales import normalize_locale
@@ -43,9 +62,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "voice"
 ACTOR = "resident:voice"
-MAX_ATTEMPTS = 2
 SAY_LANGUAGE = {"zh-CN": "zh-CN", "ko-KR": "ko-KR"}
-YES_KEY, AGAIN_KEY, MESSAGE_KEY, REPEAT_KEY = "1", "2", "0", "3"
 
 
 @dataclass(frozen=True)
@@ -65,48 +82,13 @@ class CallRequest:
                    digits=raw.get("Digits", "")[:8], raw=raw)
 
 
-@dataclass
-class CallState:
-    """Where a call stands; stored as the conversation row's state, failures and draft."""
+def load_call(row: Conversation) -> CallState:
+    return CallState.from_json(row.state, row.draft, row.failures, row.locale)
 
-    state: str = "listen"  # listen | readback | record | done | unknown
-    locale: str = "zh-CN"
-    phone: str = ""
-    resident_id: int | None = None
-    name: str = ""
-    prompt: str = "first"  # first | again | no_speech | not_understood | repeat | none_to_repeat
-    failures: int = 0
-    readback_tries: int = 0
-    reason: str = ""  # why a message is recorded: key | attempts | failed | unknown | no_confirm
-    items: list[dict[str, Any]] = field(default_factory=list)
-    transcripts: list[str] = field(default_factory=list)
-    order_id: int | None = None
 
-    @classmethod
-    def from_row(cls, row: Conversation) -> CallState:
-        d = copy.deepcopy(row.draft or {})  # never mutate the loaded JSON in place
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        return cls(**{**known, "state": row.state, "failures": row.failures,
-                      "locale": row.locale})
-
-    def save(self, row: Conversation) -> None:
-        draft = {k: v for k, v in asdict(self).items() if k not in ("state", "failures", "locale")}
-        db.conversations.save(row, state=self.state, draft=draft, failures=self.failures,
-                              expires_at=utcnow() + timedelta(hours=6), locale=self.locale)
-
-    def fail(self, prompt: str) -> None:
-        """One failed attempt at saying the order; the second one leads to a left message."""
-        self.failures += 1
-        if self.failures >= MAX_ATTEMPTS:
-            self.to_record("attempts")
-        else:
-            self.state, self.prompt = "listen", prompt
-
-    def to_record(self, reason: str) -> None:
-        self.state, self.reason = "record", reason
-
-    def read_back(self, items: list[dict[str, Any]], prompt: str = "first") -> None:
-        self.state, self.items, self.prompt, self.readback_tries = "readback", items, prompt, 0
+def save_call(row: Conversation, st: CallState) -> None:
+    db.conversations.save(row, state=st.state, draft=st.draft(), failures=st.failures,
+                          expires_at=utcnow() + timedelta(hours=6), locale=st.locale)
 
 
 def item_dict(item: Any) -> dict[str, Any]:
@@ -182,15 +164,14 @@ def stream_url(settings: Settings) -> str:
 
 def render(services: Services, st: CallState) -> str:
     settings = services.settings
+    listen = voice_of(services).can_listen(st.locale)
+    name = rules.template(st, rules.Facts(can_listen=listen))
+    listen = listen and not st.keypad
+    if name == "record" and st.state == rules.LISTEN:
+        st = replace(st, reason=st.reason or "failed")
     ctx: dict[str, Any] = dict(
         st=st, say_language=SAY_LANGUAGE.get(st.locale, st.locale),
-        stream_url=stream_url(settings), base="/twilio/voice", items=st.items,
-        listen=voice_of(services).can_listen(st.locale))
-    name = {"listen": "listen", "readback": "readback", "record": "record", "done": "confirmed",
-            "unknown": "unknown", "left": "left"}.get(st.state, "goodbye")
-    if st.state == "listen" and not ctx["listen"]:
-        name = "record"
-        st.reason = st.reason or "failed"
+        stream_url=stream_url(settings), base="/twilio/voice", items=st.items, listen=listen)
     return services.templates.render(st.locale, f"voice/{name}.xml.j2", **ctx)
 
 
@@ -205,57 +186,48 @@ def error_twiml(services: Services, locale: str) -> str:
                                      say_language=SAY_LANGUAGE.get(locale, locale))
 
 
-# --- state changes --------------------------------------------------------------------------
+# --- doing what the rules ask -----------------------------------------------------------------
 
-async def last_items(session: AsyncSession, phone: str) -> list[dict[str, Any]]:
-    order = await db.conversations.last_order_with_items(session, phone)
-    return [item_dict(i) for i in order.items] if order is not None else []
-
-
-async def apply_key(session: AsyncSession, st: CallState, digit: str) -> None:
-    """A key pressed while listening or at the read-back."""
-    if digit == MESSAGE_KEY:
-        st.to_record("key")
-    elif st.state == "listen" and digit == REPEAT_KEY:
-        items = await last_items(session, st.phone)
-        if items:
-            st.read_back(items, "repeat")
-        else:
-            st.prompt = "none_to_repeat"
-    elif st.state == "readback" and digit == YES_KEY:
-        st.state = "confirm"
-    elif st.state == "readback" and digit == AGAIN_KEY:
-        st.items = []
-        st.fail("again")
+async def facts(session: AsyncSession, services: Services, st: CallState, *,
+                menu: bool = False) -> rules.Facts:
+    """What the call's rules may need: can this locale be heard, the caller's last order and,
+    with `menu`, the goods most ordered in the caller's village."""
+    order = await db.conversations.last_order_with_items(session, st.phone)
+    popular = None
+    if menu:
+        resident = await db.people.resident_by_phone(session, st.phone)
+        popular = tuple(await db.menu.popular_items(
+            session, resident.village if resident else "", limit=rules.MENU_SIZE))
+    return rules.Facts(can_listen=voice_of(services).can_listen(st.locale),
+                       last_items=tuple(item_dict(i) for i in order.items) if order else (),
+                       menu=popular)
 
 
-async def finish_call(session: AsyncSession, services: Services, call_sid: str,
-                      st: CallState) -> None:
-    """Turn `confirm` into a confirmed order; attach the call's audio to it."""
-    if st.state != "confirm":
-        return
+async def decide(session: AsyncSession, services: Services, call_sid: str, st: CallState,
+                 event: rules.Event) -> CallState:
+    """Apply the call's rules to one event (loading the keypad menu only when they ask for
+    it) and do what they ask."""
+    known = await facts(session, services, st)
+    result = rules.step(st, event, known)
+    if result.needs_menu:
+        result = rules.step(st, event, await facts(session, services, st, menu=True))
+    return await carry_out(session, services, call_sid, result)
+
+
+async def carry_out(session: AsyncSession, services: Services, call_sid: str,
+                    result: rules.Step) -> CallState:
+    """Make the order a step asked for, with the transcript and the call's audio attached."""
+    st = result.state
+    if not result.order or (result.order == "needs_review" and st.order_id is not None):
+        return st
     order = await db.orders.create(
-        session, channel=CHANNEL, phone=st.phone, status="confirmed", actor=ACTOR,
+        session, channel=CHANNEL, phone=st.phone, status=result.order, actor=ACTOR,
         items=st.items, locale=st.locale, resident_id=st.resident_id,
-        transcript="\n".join(st.transcripts) or None, reason="confirmed on the phone")
+        transcript="\n".join(st.transcripts) or None, reason=result.reason)
     await db.recordings.attach_call(session, call_sid, order.id)
     await announce_created(session, order, services.listeners)
-    st.state, st.order_id = "done", order.id
-
-
-async def review_order(session: AsyncSession, services: Services, call_sid: str, st: CallState,
-                       reason: str) -> int:
-    """A needs_review order with the transcript and the call's audio, for a person."""
-    if st.order_id is not None:
-        return st.order_id
-    order = await db.orders.create(
-        session, channel=CHANNEL, phone=st.phone, status="needs_review", actor=ACTOR,
-        items=st.items, locale=st.locale, resident_id=st.resident_id,
-        transcript="\n".join(st.transcripts) or None, reason=reason)
-    await db.recordings.attach_call(session, call_sid, order.id)
-    await announce_created(session, order, services.listeners)
-    st.order_id = order.id
-    return order.id
+    rules.ordered(st, order.id)
+    return st
 
 
 # --- handlers -------------------------------------------------------------------------------
@@ -280,17 +252,20 @@ async def answer(request: web.Request) -> web.Response:
             locale = normalize_locale(resident.locale if resident else settings.default_locale)
             row = await db.conversations.lock(s, CHANNEL, call.call_sid, locale=locale)
             if row.state == "idle":  # a new call (a retried webhook keeps its state)
-                st = CallState(locale=locale, phone=call.phone,
-                               resident_id=resident.id if resident else None,
-                               name=resident.name if resident else "")
+                known = rules.Facts(can_listen=voice_of(services).can_listen(locale))
+                if resident is not None and not known.can_listen:  # keys first
+                    known = await facts(s, services, CallState(locale=locale, phone=call.phone),
+                                        menu=True)
+                st = rules.start(locale=locale, phone=call.phone,
+                                 resident_id=resident.id if resident else None,
+                                 name=resident.name if resident else "", facts=known)
                 if resident is None:
-                    st.state, st.reason = "unknown", "unknown"
                     alerts = services.operator_alerts
                     if alerts is not None:  # even if they hang up before leaving a message
                         await alerts.unknown_caller(s, call.phone, CHANNEL)
-                st.save(row)
+                save_call(row, st)
             else:
-                st = CallState.from_row(row)
+                st = load_call(row)
             xml = render(services, st)
     except web.HTTPException:
         raise
@@ -302,7 +277,9 @@ async def answer(request: web.Request) -> web.Response:
     return twiml_response(xml)
 
 
-async def _step(request: web.Request, change: Any) -> web.Response:
+async def _step(request: web.Request, event_of: Any) -> web.Response:
+    """Load the call, turn the webhook into an event (`event_of` may do I/O of its own), apply
+    the call's rules, do what they ask, store the new state and render it."""
     services, call = await _form(request)
     voice = voice_of(services)
     locale = services.settings.default_locale
@@ -311,13 +288,14 @@ async def _step(request: web.Request, change: Any) -> web.Response:
             row = await db.conversations.lock(s, CHANNEL, call.call_sid, locale=locale)
             if row.state == "idle":
                 return twiml_response(error_twiml(services, row.locale))
-            st = CallState.from_row(row)
+            st = load_call(row)
             locale = st.locale
-            await change(s, services, call, st)
-            await finish_call(s, services, call.call_sid, st)
-            st.save(row)
+            event = await event_of(s, services, call, st)
+            if event is not None:
+                st = await decide(s, services, call.call_sid, st, event)
+            save_call(row, st)
             xml = render(services, st)
-        if st.state == "done":
+        if st.state == rules.DONE:
             services.wake_dispatcher()
     except web.HTTPException:
         raise
@@ -332,54 +310,47 @@ async def _step(request: web.Request, change: Any) -> web.Response:
 
 
 async def next_step(request: web.Request) -> web.Response:
-    """After the media socket closed: render whatever state it left."""
-    async def change(s: AsyncSession, services: Services, call: CallRequest, st: CallState) -> None:
-        if st.state == "readback":  # read back again after silence, at most three times
-            st.readback_tries += 1
-            if st.readback_tries > 3:
-                st.to_record("no_confirm")
+    """Twilio came back without input (the media socket closed, or a <Gather> timed out)."""
+    async def event_of(s: AsyncSession, services: Services, call: CallRequest,
+                       st: CallState) -> rules.Event:
+        return rules.Timeout()
 
-    return await _step(request, change)
+    return await _step(request, event_of)
 
 
 async def key(request: web.Request) -> web.Response:
-    """A key pressed during a <Gather> (greeting or read-back)."""
-    async def change(s: AsyncSession, services: Services, call: CallRequest, st: CallState) -> None:
-        if call.digits:
-            await apply_key(s, st, call.digits[:1])
+    """A key pressed during a <Gather>; without Digits, a keypad <Gather> that timed out
+    (its TwiML redirects here)."""
+    async def event_of(s: AsyncSession, services: Services, call: CallRequest,
+                       st: CallState) -> rules.Event:
+        return rules.Key(call.digits[:1]) if call.digits else rules.Silence()
 
-    return await _step(request, change)
+    return await _step(request, event_of)
 
 
 async def recorded(request: web.Request) -> web.Response:
     """The caller left a message: keep it for a person as a needs_review order."""
-    async def change(s: AsyncSession, services: Services, call: CallRequest, st: CallState) -> None:
+    async def event_of(s: AsyncSession, services: Services, call: CallRequest,
+                       st: CallState) -> rules.Event:
         url = call.raw.get("RecordingUrl", "")
         sid = call.raw.get("RecordingSid", "") or f"{call.call_sid}-message"
-        if not url or st.state == "left":
-            st.state = "left"
-            return
+        if not url or not rules.wants_message(st):
+            return rules.Recorded(new=False)
         stored = await db.conversations.store_inbound(
             s, channel=CHANNEL, vendor_id=sid, phone=st.phone, body="", raw=call.raw)
         if not stored.new:
-            st.state = "left"
-            return
-        reason = {"key": "the caller chose to leave a message",
-                  "attempts": "not understood twice", "failed": "speech recognition failed",
-                  "unknown": "unregistered caller", "no_confirm": "no confirmation"}.get(
-            st.reason, st.reason or "message left")
+            return rules.Recorded(new=False)
         rec = await db.recordings.add(
             s, call_sid=call.call_sid, kind="message", path="", vendor_url=url,
             duration_s=_float(call.raw.get("RecordingDuration")))
-        await review_order(s, services, call.call_sid, st, reason)
         # Only once the recording's row is committed: the download updates it from another
         # session (started before, it found no row on PostgreSQL and the size stayed 0).
         rec_id, voice = rec.id, voice_of(services)
         event.listen(s.sync_session, "after_commit", lambda _: voice.spawn(
             download_recording(services, rec_id, url, sid), name=f"recording-{sid}"), once=True)
-        st.state = "left"
+        return rules.Recorded(new=True)
 
-    return await _step(request, change)
+    return await _step(request, event_of)
 
 
 def _float(value: str | None) -> float:
