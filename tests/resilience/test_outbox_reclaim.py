@@ -12,7 +12,7 @@ import db.outbox
 from bench.twilio_standin import TwilioStandIn
 from db.models import Outbox, utcnow
 from gateway.notify.outbox_worker import OutboxWorker
-from gateway.channels.twilio.rest import TwilioSmsSender
+from gateway.channels.twilio.rest import TwilioRest
 
 
 async def test_reclaimed_row_already_sent_is_not_sent_again(
@@ -21,7 +21,7 @@ async def test_reclaimed_row_already_sent_is_not_sent_again(
     async with database.session() as s:
         await db.outbox.enqueue(s, channel="sms", recipient="+8613800000001",
                                 body="您的订单7号已送达。", idempotency_key="order:7:event:9:sms")
-    sender = TwilioSmsSender(settings)
+    sender = TwilioRest(settings)
     try:
         # The first worker claims the row and Twilio accepts the text; then the worker dies.
         async with database.session() as s:

@@ -1,4 +1,5 @@
-"""Outbound SMS through Twilio's REST API: the outbox sender of the "sms" channel.
+"""Twilio's REST API for this account, in one class: outbound SMS (the outbox sender of the
+"sms" channel) and the download of a caller's left message.
 
 Errors are translated into `SendError` at this boundary: rate limits and server errors are
 retried (with Twilio's Retry-After when given), refusals of the message itself (bad number,
@@ -13,6 +14,7 @@ import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -62,12 +64,11 @@ class _HttpClient(AsyncTwilioHttpClient):
             self._session = None
 
 
-class TwilioSmsSender:
-    """`await sender(outbox_row)` sends the row's text and returns Twilio's message sid."""
+class TwilioRest:
+    """`await rest(outbox_row)` sends the row's text and returns Twilio's message sid;
+    `await rest.fetch_recording(url)` downloads a recording. Both honour TWILIO_API_URL."""
 
     def __init__(self, settings: Settings, *, timeout: float = 10.0) -> None:
-        if not (settings.twilio_account_sid and settings.twilio_auth_token):
-            raise ValueError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed to send SMS")
         self.settings = settings
         self.timeout = timeout
         self._client: Client | None = None
@@ -89,6 +90,8 @@ class TwilioSmsSender:
         self._client = self._http = None
 
     async def __call__(self, row: Outbox) -> str | None:
+        if not (self.settings.twilio_account_sid and self.settings.twilio_auth_token):
+            raise SendError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed to send SMS")
         client = self._twilio()
         if row.attempts > 0:
             earlier = await self._already_sent(client, row)
@@ -106,6 +109,31 @@ class TwilioSmsSender:
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SendError(f"Twilio unreachable: {exc!r}") from None
         return str(message.sid)
+
+    def recording_url(self, url: str) -> str:
+        """A RecordingUrl as WAV, pointed at TWILIO_API_URL when that override is set."""
+        base = self.settings.twilio_api_url
+        if base:
+            parts = urlsplit(url)
+            url = base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+        return url if url.endswith(".wav") else url + ".wav"
+
+    async def fetch_recording(self, url: str, *, timeout: float = 60.0) -> bytes | None:
+        """The recording's WAV bytes; None when Twilio does not have it (yet). Network errors
+        are raised as SendError."""
+        settings = self.settings
+        auth = aiohttp.encode_basic_auth(settings.twilio_account_sid or "",
+                                         settings.twilio_auth_token or "")
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
+                async with http.get(self.recording_url(url),
+                                    headers={"Authorization": auth}) as r:
+                    if r.status == 200:
+                        return await r.read()
+                    log.warning("recording %s: HTTP %s", url, r.status)
+                    return None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise SendError(f"Twilio unreachable: {exc!r}") from None
 
     async def _already_sent(self, client: Client, row: Outbox) -> str | None:
         """The sid of a message Twilio already has for this row (after an ambiguous failure)."""
@@ -145,7 +173,7 @@ def register(app: web.Application, services: Services) -> None:
     if not settings.twilio_from_number:
         log.warning("TWILIO_FROM_NUMBER is not set: outbound SMS wait in the outbox")
         return
-    sender = TwilioSmsSender(settings)
+    sender = TwilioRest(settings)
     services.outbox.register("sms", sender)
 
     async def _close(_app: web.Application) -> None:

@@ -27,7 +27,6 @@ Twilio channel modules; not gateway.cli.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -35,9 +34,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Awaitable, Mapping
-from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +54,8 @@ from gateway.language.locales import normalize_locale
 from gateway.services import SERVICES, Services
 from gateway.settings import Settings
 from gateway.channels.twilio.signature import twiml_response, verified_form
+from gateway.channels.twilio.rest import TwilioRest
+from gateway.errors import SendError
 
 log = logging.getLogger(__name__)
 
@@ -362,43 +361,27 @@ def _float(value: str | None) -> float:
 
 # --- recordings -----------------------------------------------------------------------------
 
-def vendor_url(settings: Settings, url: str) -> str:
-    """A RecordingUrl, pointed at TWILIO_API_URL when that override is set (tests, stand-ins)."""
-    if not settings.twilio_api_url:
-        return url
-    parts = urlsplit(url)
-    base = settings.twilio_api_url.rstrip("/")
-    return base + parts.path + (f"?{parts.query}" if parts.query else "")
-
-
 async def download_recording(services: Services, recording_id: int, url: str, sid: str,
                              attempts: int = 5, delay: float = 1.0) -> Path | None:
     """Fetch the left message as WAV with the account's credentials; retried, since Twilio
     may answer 404 for a moment after the recording ends."""
-    settings = services.settings
-    target = vendor_url(settings, url)
-    if not target.endswith(".wav"):
-        target += ".wav"
-    token = f"{settings.twilio_account_sid or ''}:{settings.twilio_auth_token or ''}"
-    auth = {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
-    path = settings.recordings_dir / f"{safe_name(sid)}.wav"
+    rest = TwilioRest(services.settings)
+    path = services.settings.recordings_dir / f"{safe_name(sid)}.wav"
     for attempt in range(attempts):
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-                async with http.get(target, headers=auth) as r:
-                    if r.status == 200:
-                        data = await r.read()
-                        await asyncio.to_thread(write_file, path, data)
-                        async with services.db.session() as s:
-                            rec = await db.recordings.get(s, recording_id)
-                            if rec is not None:
-                                rec.path, rec.size_bytes = str(path), len(data)
-                        return path
-                    log.warning("recording %s: HTTP %s (attempt %d)", sid, r.status, attempt + 1)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            data = await rest.fetch_recording(url)
+        except SendError as exc:
             log.warning("recording %s: %s (attempt %d)", sid, exc, attempt + 1)
+            data = None
+        if data is not None:
+            await asyncio.to_thread(write_file, path, data)
+            async with services.db.session() as s:
+                rec = await db.recordings.get(s, recording_id)
+                if rec is not None:
+                    rec.path, rec.size_bytes = str(path), len(data)
+            return path
         await asyncio.sleep(delay * (2 ** attempt))
-    log.error("recording %s could not be downloaded from %s", sid, target)
+    log.error("recording %s could not be downloaded from %s", sid, rest.recording_url(url))
     return None
 
 
