@@ -135,6 +135,8 @@ class Product(Base):
     price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     category: Mapped[str] = mapped_column(String(64), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Who the co-operative buys it from: a Supplier's name ("" = not set).
+    supplier: Mapped[str] = mapped_column(String(100), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (CheckConstraint("price IS NULL OR price >= 0", name="price_nonnegative"),)
@@ -313,3 +315,15 @@ class Outbox(Base):
                         name="status_known"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
     )
+
+
+class Supplier(Base):
+    """Where the co-operative buys: a supermarket, a rice mill, an oil company, a wholesaler."""
+
+    __tablename__ = "suppliers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
