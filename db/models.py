@@ -205,6 +205,9 @@ class OrderItem(Base):
     quantity: Mapped[Decimal] = mapped_column(Numeric(12, 3))
     unit: Mapped[str] = mapped_column(String(16), default="")
     source_text: Mapped[str] = mapped_column(Text, default="")
+    # The price per `unit` kept when the order was confirmed (gateway.orders.pricing); None:
+    # not confirmed yet, or no price known.
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
 
     order: Mapped[Order] = relationship(back_populates="items")
 

@@ -1,4 +1,4 @@
-"""supply side: suppliers, and the supplier of each product
+"""supply side: suppliers, the supplier of each product, prices kept at confirmation
 
 Revision ID: 0003_supply
 Revises: 0002
@@ -32,9 +32,14 @@ def upgrade() -> None:
     with op.batch_alter_table('products') as batch:
         batch.add_column(sa.Column('supplier', sa.String(length=100), nullable=False,
                                    server_default=''))
+    with op.batch_alter_table('order_items') as batch:
+        batch.add_column(sa.Column('unit_price', sa.Numeric(precision=12, scale=4),
+                                   nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('order_items') as batch:
+        batch.drop_column('unit_price')
     with op.batch_alter_table('products') as batch:
         batch.drop_column('supplier')
     op.drop_table('suppliers')

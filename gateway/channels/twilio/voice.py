@@ -34,6 +34,7 @@ import db.recordings
 from db.models import Conversation, utcnow
 from gateway.language import format_quantity
 from gateway.orders.events import announce_created
+from gateway.orders.pricing import money
 from gateway.language.locales import normalize_locale
 from gateway.services import SERVICES, Services
 from gateway.settings import Settings
@@ -180,6 +181,8 @@ def render(services: Services, st: CallState) -> str:
         st=st, say_language=SAY_LANGUAGE.get(st.locale, st.locale),
         stream_url=stream_url(settings), base="/twilio/voice", items=st.items,
         listen=voice_of(services).can_listen(st.locale))
+    book = services.prices.cached(services.db)  # the total, when prices are known
+    ctx["amount"] = money(book.total(st.items)) if book is not None and st.items else None
     name = {"listen": "listen", "readback": "readback", "record": "record", "done": "confirmed",
             "unknown": "unknown", "left": "left"}.get(st.state, "goodbye")
     if st.state == "listen" and not ctx["listen"]:
