@@ -330,3 +330,27 @@ class Supplier(Base):
     phone: Mapped[str] = mapped_column(String(32), default="")
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+LEDGER_KINDS = ("received", "correction", "handed_over")
+
+
+class LedgerEntry(Base):
+    """Cash a leader collected or handed over; rows are only ever added (a correction is a
+    new row with its reason), so the ledger is never edited in place."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    leader_id: Mapped[int] = mapped_column(ForeignKey("leaders.id", ondelete="RESTRICT"),
+                                           index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"),
+                                                 index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # Signed: received and corrections add to what the leader holds, a hand-over takes away.
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (CheckConstraint(_in("kind", LEDGER_KINDS), name="kind_known"),)

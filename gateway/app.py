@@ -21,6 +21,7 @@ from gateway.channels.telegram.messages import TelegramMessages
 from gateway.channels.twilio import media, sms, voice
 from gateway.dispatch.dispatcher import OrderDispatcher, TaskSync
 from gateway.notify.residents import ResidentSms
+from gateway.orders.ledger import CashOnDelivery
 from gateway.orders.pricing import PriceSnapshot
 from gateway.services import SERVICES, Services, build_services
 from gateway.settings import Settings
@@ -86,6 +87,7 @@ def create_app(settings: Settings, services: Services | None = None, *,
     services = services or build_services(settings)
     if not any(isinstance(x, PriceSnapshot) for x in services.listeners):
         services.listeners.insert(0, PriceSnapshot())  # prices kept before anyone is told
+        services.listeners.insert(1, CashOnDelivery())  # at 已送达, the cash received
     services.resident_sms = ResidentSms(
         services.templates, delayed=("unassigned",) if settings.unassigned_sms_minutes else ())
     services.listeners.append(services.resident_sms)

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import db.catalog
+import db.ledger
 import db.orders
 import db.people
 import db.supply
@@ -135,3 +136,28 @@ def test_cli_suppliers_and_purchasing(run: Any, db_url: str,
     assert "[县粮油公司]" in run("purchasing", "--date", "2026-12-01").output
     bad = run("purchasing", "--date", "12/01", ok=False)
     assert bad.exit_code == 2 and "not a date" in bad.output
+
+
+def test_cli_ledger_shows_entries_and_records_a_handover(run: Any, db_url: str) -> None:
+    from gateway.orders.demo import load_demo
+
+    async def setup() -> str:
+        database = Database(db_url)
+        try:
+            await load_demo(database, "zh-CN")
+            async with database.session() as s:
+                leader = (await db.people.list_leaders(s))[0]
+                await db.ledger.add(s, leader_id=leader.id, kind="received",
+                                    amount=Decimal("90"), actor="leader", order_id=None)
+                return leader.phone
+        finally:
+            await database.dispose()
+
+    phone = asyncio.run(setup())
+    out = run("ledger").output
+    assert "received 90.00\thanded over 0\tbalance 90.00" in out
+    out = run("ledger", "--leader", phone, "--handover", "60", "--note", "周一").output
+    assert "handed_over\t-60.00" in out and "周一" in out
+    assert out.strip().endswith("received 90.00, handed over 60.00, balance 30.00")
+    assert run("ledger", "--leader", phone, "--handover", "-1", ok=False).exit_code == 2
+    assert run("ledger", "--leader", "+860000", ok=False).exit_code == 1

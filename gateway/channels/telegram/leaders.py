@@ -18,7 +18,7 @@ import db.leaders
 import db.supply
 import db.tasks
 from db.models import Leader
-from gateway.channels.telegram import shopping
+from gateway.channels.telegram import cash, shopping
 from gateway.channels.telegram.messages import TaskPress, TelegramMessages
 from gateway.channels.telegram.middleware import Reply
 
@@ -122,6 +122,7 @@ def router() -> Router:
     r.message.register(duty, Command("duty"))
     r.message.register(tasks, Command("tasks"))
     r.message.register(shopping_list, Command("shopping"))
+    r.message.register(cash.paid, Command("paid"))
     r.message.register(help_, Command("help"))
     r.message.register(anything_else)
     return r
