@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Product, utcnow
+from db.supply import ensure_suppliers
 
 
 @dataclass
@@ -35,9 +36,14 @@ class ItemFields(Protocol):
 
 
 def _fields(item: ItemFields) -> dict[str, object]:
-    return {"name": item.name, "aliases": list(item.aliases), "unit": item.unit,
-            "units": list(item.all_units), "price": item.price, "category": item.category,
-            "active": item.active}
+    fields: dict[str, object] = {
+        "name": item.name, "aliases": list(item.aliases), "unit": item.unit,
+        "units": list(item.all_units), "price": item.price, "category": item.category,
+        "active": item.active}
+    extra = getattr(item, "extra", None) or {}
+    if "supplier" in extra:  # only when the file has the column (see db.supply)
+        fields["supplier"] = extra["supplier"]
+    return fields
 
 
 async def import_items(session: AsyncSession, items: Iterable[ItemFields]) -> ImportResult:
@@ -60,6 +66,7 @@ async def import_items(session: AsyncSession, items: Iterable[ItemFields]) -> Im
         else:
             result.unchanged += 1
     await session.flush()
+    await ensure_suppliers(session, (str(_fields(i).get("supplier", "")) for i in items))
     return result
 
 

@@ -135,6 +135,8 @@ class Product(Base):
     price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     category: Mapped[str] = mapped_column(String(64), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Who the co-operative buys it from: a Supplier's name ("" = not set).
+    supplier: Mapped[str] = mapped_column(String(100), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (CheckConstraint("price IS NULL OR price >= 0", name="price_nonnegative"),)
@@ -203,6 +205,9 @@ class OrderItem(Base):
     quantity: Mapped[Decimal] = mapped_column(Numeric(12, 3))
     unit: Mapped[str] = mapped_column(String(16), default="")
     source_text: Mapped[str] = mapped_column(Text, default="")
+    # The price per `unit` kept when the order was confirmed (gateway.orders.pricing); None:
+    # not confirmed yet, or no price known.
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
 
     order: Mapped[Order] = relationship(back_populates="items")
 
@@ -313,3 +318,39 @@ class Outbox(Base):
                         name="status_known"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
     )
+
+
+class Supplier(Base):
+    """Where the co-operative buys: a supermarket, a rice mill, an oil company, a wholesaler."""
+
+    __tablename__ = "suppliers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+LEDGER_KINDS = ("received", "correction", "handed_over")
+
+
+class LedgerEntry(Base):
+    """Cash a leader collected or handed over; rows are only ever added (a correction is a
+    new row with its reason), so the ledger is never edited in place."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    leader_id: Mapped[int] = mapped_column(ForeignKey("leaders.id", ondelete="RESTRICT"),
+                                           index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"),
+                                                 index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # Signed: received and corrections add to what the leader holds, a hand-over takes away.
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (CheckConstraint(_in("kind", LEDGER_KINDS), name="kind_known"),)

@@ -21,6 +21,8 @@ from gateway.channels.telegram.messages import TelegramMessages
 from gateway.channels.twilio import media, sms, voice
 from gateway.dispatch.dispatcher import OrderDispatcher, TaskSync
 from gateway.notify.residents import ResidentSms
+from gateway.orders.ledger import CashOnDelivery
+from gateway.orders.pricing import PriceSnapshot
 from gateway.services import SERVICES, Services, build_services
 from gateway.settings import Settings
 
@@ -83,6 +85,9 @@ def create_app(settings: Settings, services: Services | None = None, *,
     if unknown:
         raise ValueError(f"unknown parts {unknown}; known: {list(PARTS)}")
     services = services or build_services(settings)
+    if not any(isinstance(x, PriceSnapshot) for x in services.listeners):
+        services.listeners.insert(0, PriceSnapshot())  # prices kept before anyone is told
+        services.listeners.insert(1, CashOnDelivery())  # at 已送达, the cash received
     services.resident_sms = ResidentSms(
         services.templates, delayed=("unassigned",) if settings.unassigned_sms_minutes else ())
     services.listeners.append(services.resident_sms)
@@ -94,6 +99,16 @@ def create_app(settings: Settings, services: Services | None = None, *,
     app[SERVICES] = services
     for part in parts:
         (PARTS[part] if isinstance(part, str) else part)(app)
+    app.on_startup.append(_warm_prices)
     if workers:
         app.cleanup_ctx.insert(0, _workers)
     return app
+
+
+async def _warm_prices(app: web.Application) -> None:
+    """Read the catalogue's prices once at start, so the first read-back has them."""
+    services = app[SERVICES]
+    try:
+        await services.prices.get(services.db)
+    except Exception:  # the database is not there yet: read-backs read them later
+        log.warning("could not read the catalogue's prices at start", exc_info=True)

@@ -18,6 +18,7 @@ from gateway.notify.outbox_worker import OutboxWorker
 from gateway.observe.metrics import Metrics
 from gateway.orders.catalog import active_items
 from gateway.orders.events import OrderListener
+from gateway.orders.pricing import PriceCache
 from gateway.settings import Settings
 from gateway.templates import Templates
 
@@ -39,6 +40,8 @@ class Services:
     outbox: OutboxWorker
     metrics: Metrics = field(default_factory=Metrics)
     listeners: list[OrderListener] = field(default_factory=list)
+    # Catalogue prices for read-backs (gateway.orders.pricing).
+    prices: PriceCache = field(default_factory=PriceCache)
     # Called after a commit that confirmed an order; the dispatcher replaces it with its wake().
     wake_dispatcher: Callable[[], None] = lambda: None
     # The parts that are enabled in this process (see gateway.app.PARTS).

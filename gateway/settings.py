@@ -86,13 +86,27 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(default=12, gt=0)
     console_max_failed_logins: int = Field(default=5, ge=1)
     console_lockout_minutes: float = Field(default=15, gt=0)
-    console_timezone: str = "Asia/Shanghai"
+    # The co-operative's time zone, for days on the console and the command line:
+    # DOORSTEP_TIMEZONE (or the older DOORSTEP_CONSOLE_TIMEZONE).
+    console_timezone: str = Field(default="Asia/Shanghai", validation_alias=AliasChoices(
+        "DOORSTEP_TIMEZONE", "DOORSTEP_CONSOLE_TIMEZONE", "console_timezone"))
 
     @field_validator("default_locale")
     @classmethod
     def _locale(cls, v: str) -> str:
         if v not in LOCALES:
             raise ValueError(f"must be one of {', '.join(LOCALES)}")
+        return v
+
+    @field_validator("console_timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a known time zone (like Asia/Shanghai)") from None
         return v
 
     @field_validator("database_url")

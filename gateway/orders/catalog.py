@@ -47,6 +47,8 @@ def parse_row(row: dict[str, str], line: int = 0) -> CatalogItem:
             raise CatalogError(f"line {line}: price of {sku!r} is negative")
     active_text = (row.get("active") or "").strip().lower()
     active = active_text not in ("0", "false", "no", "n")
+    # The optional supplier column: absent leaves a stored product's supplier as it is.
+    extra = {"supplier": (row.get("supplier") or "").strip()} if "supplier" in row else {}
     return CatalogItem(
         sku=sku,
         name=name,
@@ -56,6 +58,7 @@ def parse_row(row: dict[str, str], line: int = 0) -> CatalogItem:
         price=price,
         category=(row.get("category") or "").strip(),
         active=active,
+        extra=extra,
     )
 
 
@@ -91,11 +94,12 @@ def write_csv(items: Iterable[CatalogItem]) -> str:
     """The CSV text that read_csv_text reads back to the same items."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow([*CSV_COLUMNS, "active"])
+    w.writerow([*CSV_COLUMNS, "active", "supplier"])
     for it in items:
         w.writerow([
             it.sku, it.name, "|".join(it.aliases), it.unit, "|".join(it.units),
             "" if it.price is None else str(it.price), it.category, "1" if it.active else "0",
+            it.extra.get("supplier", ""),
         ])
     return out.getvalue()
 
@@ -104,7 +108,7 @@ def from_product(p: Product) -> CatalogItem:
     """A stored product as the order language sees it."""
     return CatalogItem(sku=p.sku, name=p.name, aliases=tuple(p.aliases or ()), unit=p.unit,
                        units=tuple(p.units or ()), price=p.price, category=p.category,
-                       active=p.active)
+                       active=p.active, extra={"supplier": p.supplier or ""})
 
 
 async def active_items(session: AsyncSession) -> list[CatalogItem]:

@@ -50,7 +50,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
     assert current(empty_url) is None
     upgrade(empty_url)
-    assert current(empty_url) == "0002"
+    assert current(empty_url) == "0003_supply"
     engine = create_engine(sync_url(empty_url))
     tables = set(inspect(engine).get_table_names())
     engine.dispose()
@@ -58,7 +58,7 @@ def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
     downgrade(empty_url)
     assert current(empty_url) is None
     upgrade(empty_url)
-    assert current(empty_url) == "0002"
+    assert current(empty_url) == "0003_supply"
 
 
 def test_head_matches_models(empty_url: str) -> None:

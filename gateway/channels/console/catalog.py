@@ -38,6 +38,7 @@ async def _import(request: web.Request, items: list[Any]) -> db.catalog.ImportRe
     async with services.db.session() as s:
         result = await db.catalog.import_items(s, items)
     services.languages.invalidate()
+    services.prices.invalidate()
     return result
 
 

@@ -25,8 +25,12 @@ def strings(lang: str) -> dict[str, str]:
     """UI strings of one language (templates/console/i18n/<lang>.json); English fills gaps."""
     base = templates_dir() / "console" / "i18n"
     merged: dict[str, str] = json.loads((base / "en.json").read_text(encoding="utf-8"))
+    for part in sorted(base.glob("*/en.json")):  # a feature's own strings: i18n/<part>/<lang>
+        merged.update(json.loads(part.read_text(encoding="utf-8")))
     if lang != "en":
         merged.update(json.loads((base / f"{lang}.json").read_text(encoding="utf-8")))
+        for part in sorted(base.glob(f"*/{lang}.json")):
+            merged.update(json.loads(part.read_text(encoding="utf-8")))
     return merged
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 import db.orders
 from db.models import Order
+from gateway.orders.pricing import order_total
 from gateway.services import services_of
 
 MAX_LIMIT = 10_000
@@ -17,6 +18,11 @@ MAX_LIMIT = 10_000
 
 def _num(q: Decimal) -> int | float:
     return int(q) if q == q.to_integral_value() else float(q)
+
+
+def _total(order: Order) -> str | None:
+    total = order_total(order)
+    return None if total is None else str(total)
 
 
 def order_json(order: Order) -> dict[str, Any]:
@@ -34,6 +40,9 @@ def order_json(order: Order) -> dict[str, Any]:
             "village": order.resident.village, "address": order.resident.address},
         "items": [{"sku": i.sku, "name": i.name, "quantity": _num(i.quantity), "unit": i.unit}
                   for i in order.items],
+        # From the prices kept at confirmation: a decimal string, or null (not confirmed yet, or
+        # a price not set).
+        "total": _total(order),
         "transcript": order.transcript,
         "has_recording": any(r.deleted_at is None for r in order.recordings),
         "leader": None if order.leader is None else {"id": order.leader.id,

@@ -15,9 +15,10 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.leaders
+import db.supply
 import db.tasks
 from db.models import Leader
-from gateway.channels.telegram import shopping
+from gateway.channels.telegram import cash, shopping
 from gateway.channels.telegram.messages import TaskPress, TelegramMessages
 from gateway.channels.telegram.middleware import Reply
 
@@ -95,8 +96,11 @@ async def shopping_list(message: Message, session: AsyncSession, leader: Leader 
         return
     rows = await db.tasks.open_for_leader(session, leader.id, statuses=("accepted",))
     orders = [o for _, o in rows if o.status == "accepted"]
-    cats = await db.tasks.categories(session, (it.sku for o in orders for it in o.items))
-    groups, households = shopping.combine(orders, cats)
+    skus = [it.sku for o in orders for it in o.items]
+    cats = await db.tasks.categories(session, skus)
+    # Grouped by the shop or supplier to buy from; the category where none is set.
+    sups = await db.supply.suppliers_of(session, skus)
+    groups, households = shopping.combine(orders, {k: sups.get(k) or c for k, c in cats.items()})
     await reply("shopping", groups=groups, households=households)
 
 
@@ -118,6 +122,7 @@ def router() -> Router:
     r.message.register(duty, Command("duty"))
     r.message.register(tasks, Command("tasks"))
     r.message.register(shopping_list, Command("shopping"))
+    r.message.register(cash.paid, Command("paid"))
     r.message.register(help_, Command("help"))
     r.message.register(anything_else)
     return r

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.outbox
 from db.models import Leader, Order, Task
+from gateway.orders.pricing import money, order_total
 from gateway.settings import Settings
 from gateway.templates import Templates
 
@@ -64,6 +65,7 @@ class TelegramMessages:
              hidden: bool = False, distance_km: float | None = None) -> tuple[str, Buttons]:
         text = self.text(leader.locale, "task_card", order=order, resident=order.resident,
                          task=task, state=state, hidden=hidden, distance_km=distance_km,
+                         amount=money(order_total(order)),
                          expires_at=task.expires_at,
                          minutes=f"{self.settings.accept_timeout_minutes:g}")
         return text, self.buttons(leader.locale, task.id, state)

@@ -34,6 +34,7 @@ from db.session import is_unavailable
 from gateway.conversation import reply_text as sms_text
 from gateway.conversation import sms as conv
 from gateway.orders.events import announce_created
+from gateway.orders.pricing import PriceBook, money, order_total
 from gateway.errors import Unavailable
 from gateway.language.locales import normalize_locale
 from gateway.services import SERVICES, Services, services_of
@@ -264,6 +265,7 @@ class SmsGateway:
                     body: str) -> tuple[str, bool, bool]:
         now = utcnow()
         guessed = guess_locale(phone, self.settings.default_locale)
+        prices = await self._prices()
         async with open_step() as step:
             loaded = await step.load(phone, inbound_id, guessed)
             row = loaded.row
@@ -294,7 +296,7 @@ class SmsGateway:
             if decision.order is not None:
                 order = await self._apply_order(step.session(), decision.order, phone, locale,
                                                 step.resident(), now)
-            reply = self.render(locale, decision.replies, order=order)
+            reply = self.render(locale, decision.replies, order=order, prices=prices)
             new = decision.state
             await step.finish(row, state=new.state, draft=new.draft_json(),
                               failures=new.failures, expires_at=new.expires_at, locale=locale,
@@ -345,8 +347,16 @@ class SmsGateway:
         text = self.services.templates.render(locale, f"sms/{name}.j2", **ctx)
         return sms_text.truncate(text, MAX_REPLY_PARTS)
 
+    async def _prices(self) -> PriceBook | None:
+        """The catalogue's prices for read-backs (None when the database cannot say)."""
+        try:
+            return await self.services.prices.get(self.services.db)
+        except Exception:  # the text is still answered, without a total
+            log.warning("no prices for the read-back", exc_info=True)
+            return None
+
     def render(self, locale: str, replies: tuple[conv.Reply, ...], *,
-               order: Order | None = None) -> str:
+               order: Order | None = None, prices: PriceBook | None = None) -> str:
         """The replies as one text within MAX_REPLY_PARTS parts; item lists are summarised."""
         if not replies:
             return ""
@@ -359,6 +369,9 @@ class SmsGateway:
         items = ctx.pop("items", None)
         if items is None:
             return self._render_one(locale, main.template, **ctx)
+        # The amount: the kept prices of a confirmed order, or today's for a draft.
+        ctx.setdefault("amount", money(order_total(order)) if order is not None and order.items
+                       else money(prices.total(items)) if prices is not None else None)
         lines = [t.render(locale, "sms/item.j2", item=i) for i in items]
         template = t.get(locale, f"sms/{main.template}.j2")
         return sms_text.fit_items(

@@ -50,6 +50,7 @@ from gateway.conversation import call as rules
 from gateway.conversation.call import CallState
 from gateway.language import format_quantity
 from gateway.orders.events import announce_created
+from gateway.orders.pricing import money
 from gateway.language.locales import normalize_locale
 from gateway.services import SERVICES, Services
 from gateway.settings import Settings
@@ -171,6 +172,8 @@ def render(services: Services, st: CallState) -> str:
     ctx: dict[str, Any] = dict(
         st=st, say_language=SAY_LANGUAGE.get(st.locale, st.locale),
         stream_url=stream_url(settings), base="/twilio/voice", items=st.items, listen=listen)
+    book = services.prices.cached(services.db)  # the total, when prices are known
+    ctx["amount"] = money(book.total(st.items)) if book is not None and st.items else None
     return services.templates.render(st.locale, f"voice/{name}.xml.j2", **ctx)
 
 

@@ -27,5 +27,8 @@ async def load_demo(database: Database, locale: str = "zh-CN") -> dict[str, int]
         leaders = read_people_csv(demo_file("leaders", locale), leaders=True)
         for ld in leaders:
             await save_leader(s, ld)
+        from gateway.orders.demo.supply import load_demo_supply
+
+        supply = await load_demo_supply(s, locale)
     return {"products": cat.created + cat.updated + cat.unchanged, "residents": len(residents),
-            "leaders": len(leaders)}
+            "leaders": len(leaders), **supply}

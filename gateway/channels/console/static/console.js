@@ -134,4 +134,9 @@
       if (k && target) target.value += k;
     });
   });
+
+  // Print buttons (the purchasing sheet).
+  document.querySelectorAll("[data-print]").forEach(function (b) {
+    b.addEventListener("click", function () { window.print(); });
+  });
 })();
