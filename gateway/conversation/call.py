@@ -137,10 +137,9 @@ class Facts:
     """What the rules may need beyond the state, loaded by the adapter."""
 
     can_listen: bool = True
-    last_items: tuple[dict[str, Any], ...] = ()  # the caller's last order, to order again
-    # the goods most ordered nearby (sku, name, unit); None: not loaded, and a step that
-    # needs it says so (`Step.needs_menu`) to be run again with it
-    menu: tuple[dict[str, Any], ...] | None = None
+    # None: not loaded; a step that needs it says so (`Step.needs`) and is run again with it
+    last_items: tuple[dict[str, Any], ...] | None = None  # the caller's last order
+    menu: tuple[dict[str, Any], ...] | None = None  # goods most ordered nearby: sku, name, unit
 
 
 @dataclass(frozen=True)
@@ -152,11 +151,13 @@ class Step:
     order: str = ""
     reason: str = ""
     used: str = ""  # the alternative acted on ("" for none)
-    needs_menu: bool = False  # nothing was decided: run the step again with Facts.menu
+    needs: tuple[str, ...] = ()  # nothing was decided: run again with these Facts loaded
 
 
-class _NeedsMenu(Exception):
-    pass
+class _Needs(Exception):
+    def __init__(self, names: tuple[str, ...]) -> None:
+        super().__init__(*names)
+        self.names = names
 
 
 # --- starting ----------------------------------------------------------------------------------
@@ -164,7 +165,7 @@ class _NeedsMenu(Exception):
 def start(*, locale: str, phone: str, resident_id: int | None, name: str,
           facts: Facts = Facts()) -> CallState:
     """A new call: a known caller is asked for the order (by keys first when the locale cannot
-    be heard: then `facts` must hold the menu), a stranger for a message."""
+    be heard: then `facts` must hold the last order and the menu), a stranger for a message."""
     st = CallState(locale=locale, phone=phone, resident_id=resident_id, name=name)
     if resident_id is None:
         st.state, st.reason = UNKNOWN, "unknown"
@@ -220,8 +221,8 @@ def step(st: CallState, event: Event, facts: Facts = Facts()) -> Step:
     """Apply one event to a copy of `st`."""
     try:
         return _step(copy.deepcopy(st), event, facts)
-    except _NeedsMenu:
-        return Step(st, needs_menu=True)
+    except _Needs as missing:
+        return Step(st, needs=missing.names)
 
 
 def _step(st: CallState, event: Event, facts: Facts) -> Step:
@@ -265,12 +266,11 @@ def _fail(st: CallState, prompt: str, facts: Facts) -> None:
 def _to_keypad(st: CallState, facts: Facts, reason: str) -> None:
     """The keypad menu: the usual order and the goods most ordered nearby, each with the
     quantity the caller usually takes. With nothing to offer, a message instead."""
-    if facts.menu is None:
-        raise _NeedsMenu
-    usual = [dict(i) for i in facts.last_items]
+    _need(facts, "last_items", "menu")
+    usual = [dict(i) for i in facts.last_items or ()]
     usual_qty = {i["sku"]: (i["quantity"], i["unit"]) for i in usual}
     menu = []
-    for m in facts.menu[:MENU_SIZE]:
+    for m in (facts.menu or ())[:MENU_SIZE]:
         qty, unit = usual_qty.get(m["sku"], ("1", m.get("unit", "")))
         menu.append({"sku": m["sku"], "name": m["name"], "unit": unit, "quantity": qty,
                      "source": "keypad"})
@@ -282,6 +282,12 @@ def _to_keypad(st: CallState, facts: Facts, reason: str) -> None:
     st.keypad_silences = 0
 
 
+def _need(facts: Facts, *names: str) -> None:
+    missing = tuple(n for n in names if getattr(facts, n) is None)
+    if missing:
+        raise _Needs(missing)
+
+
 def _to_record(st: CallState, reason: str) -> None:
     st.state, st.reason = RECORD, reason
 
@@ -291,6 +297,7 @@ def _read_back(st: CallState, items: list[dict[str, Any]], prompt: str) -> None:
 
 
 def _repeat(st: CallState, facts: Facts) -> None:
+    _need(facts, "last_items")
     if facts.last_items:
         _read_back(st, [dict(i) for i in facts.last_items], "repeat")
     else:

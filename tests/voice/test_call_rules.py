@@ -19,7 +19,7 @@ from gateway.conversation.call import (
 RICE = {"sku": "rice", "name": "大米", "quantity": "2", "unit": "袋", "source": "大米两袋"}
 EGGS = {"sku": "eggs", "name": "鸡蛋", "quantity": "1", "unit": "板", "source": "鸡蛋一板"}
 MENU = ({"sku": "noodles", "name": "面条", "unit": "把"}, {"sku": "rice", "name": "大米", "unit": "袋"})
-NOTHING = Facts(menu=())  # nothing to offer on the keypad: a message instead
+NOTHING = Facts(last_items=(), menu=())  # nothing to offer on the keypad: a message instead
 KEYS = Facts(last_items=(RICE, EGGS), menu=MENU)
 
 
@@ -160,8 +160,10 @@ def press(st: CallState, keys: str) -> CallState:
 
 def test_speech_failing_twice_moves_to_the_keypad_menu() -> None:
     st = step(caller(), Heard("no_speech")).state
-    asked = step(st, Heard("no_speech"))  # the menu is loaded only when it is needed
-    assert asked.needs_menu and asked.state == st
+    asked = step(st, Heard("no_speech"))  # facts are loaded only when they are needed
+    assert asked.needs == ("last_items", "menu") and asked.state == st
+    assert step(caller(), Key("3")).needs == ("last_items",)
+    assert step(caller(), said(order("大米两袋", RICE))).needs == ()
     st = step(st, Heard("no_speech"), KEYS).state
     assert (st.state, st.reason, st.prompt, st.keypad) == ("keypad", "attempts", "first", True)
     assert st.usual == [RICE, EGGS]
@@ -175,7 +177,7 @@ def test_speech_failing_twice_moves_to_the_keypad_menu() -> None:
 
 def test_a_locale_without_a_recogniser_starts_on_the_keypad() -> None:
     st = rules.start(locale="ko-KR", phone="+8210", resident_id=3, name="김순자",
-                     facts=Facts(can_listen=False, menu=MENU))
+                     facts=Facts(can_listen=False, last_items=(), menu=MENU))
     assert (st.state, st.reason, st.usual) == ("keypad", "failed", [])
     assert press(st, "9").prompt == "none_to_repeat"
     assert press(st, "0").state == "record"  # the recording is still there

@@ -190,29 +190,32 @@ def error_twiml(services: Services, locale: str) -> str:
 
 # --- doing what the rules ask -----------------------------------------------------------------
 
-async def facts(session: AsyncSession, services: Services, st: CallState, *,
-                menu: bool = False) -> rules.Facts:
-    """What the call's rules may need: can this locale be heard, the caller's last order and,
-    with `menu`, the goods most ordered in the caller's village."""
-    order = await db.conversations.last_order_with_items(session, st.phone)
-    popular = None
-    if menu:
+async def facts(session: AsyncSession, services: Services, st: CallState,
+                known: rules.Facts | None = None,
+                needs: tuple[str, ...] = ("last_items", "menu")) -> rules.Facts:
+    """`known` with what the call's rules need loaded: the caller's last order, the goods most
+    ordered in the caller's village."""
+    known = known or rules.Facts(can_listen=voice_of(services).can_listen(st.locale))
+    if "last_items" in needs and known.last_items is None:
+        order = await db.conversations.last_order_with_items(session, st.phone)
+        known = replace(known, last_items=tuple(item_dict(i) for i in order.items)
+                        if order else ())
+    if "menu" in needs and known.menu is None:
         resident = await db.people.resident_by_phone(session, st.phone)
-        popular = tuple(await db.menu.popular_items(
-            session, resident.village if resident else "", limit=rules.MENU_SIZE))
-    return rules.Facts(can_listen=voice_of(services).can_listen(st.locale),
-                       last_items=tuple(item_dict(i) for i in order.items) if order else (),
-                       menu=popular)
+        known = replace(known, menu=tuple(await db.menu.popular_items(
+            session, resident.village if resident else "", limit=rules.MENU_SIZE)))
+    return known
 
 
 async def decide(session: AsyncSession, services: Services, call_sid: str, st: CallState,
                  event: rules.Event) -> CallState:
-    """Apply the call's rules to one event (loading the keypad menu only when they ask for
-    it) and do what they ask."""
-    known = await facts(session, services, st)
+    """Apply the call's rules to one event, loading from the database only what they ask
+    for, and do what they ask."""
+    known = rules.Facts(can_listen=voice_of(services).can_listen(st.locale))
     result = rules.step(st, event, known)
-    if result.needs_menu:
-        result = rules.step(st, event, await facts(session, services, st, menu=True))
+    while result.needs:
+        known = await facts(session, services, st, known, result.needs)
+        result = rules.step(st, event, known)
     return await carry_out(session, services, call_sid, result)
 
 
@@ -257,7 +260,7 @@ async def answer(request: web.Request) -> web.Response:
                 known = rules.Facts(can_listen=voice_of(services).can_listen(locale))
                 if resident is not None and not known.can_listen:  # keys first
                     known = await facts(s, services, CallState(locale=locale, phone=call.phone),
-                                        menu=True)
+                                        known)
                 st = rules.start(locale=locale, phone=call.phone,
                                  resident_id=resident.id if resident else None,
                                  name=resident.name if resident else "", facts=known)
@@ -292,9 +295,7 @@ async def _step(request: web.Request, event_of: Any) -> web.Response:
                 return twiml_response(error_twiml(services, row.locale))
             st = load_call(row)
             locale = st.locale
-            event = await event_of(s, services, call, st)
-            if event is not None:
-                st = await decide(s, services, call.call_sid, st, event)
+            st = await decide(s, services, call.call_sid, st, await event_of(s, services, call, st))
             save_call(row, st)
             xml = render(services, st)
         if st.state == rules.DONE:
@@ -312,7 +313,7 @@ async def _step(request: web.Request, event_of: Any) -> web.Response:
 
 
 async def next_step(request: web.Request) -> web.Response:
-    """Twilio came back without input (the media socket closed, or a <Gather> timed out)."""
+    """Twilio came back after the media socket closed (or after a read-back's <Gather>)."""
     async def event_of(s: AsyncSession, services: Services, call: CallRequest,
                        st: CallState) -> rules.Event:
         return rules.Timeout()
