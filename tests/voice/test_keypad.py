@@ -70,7 +70,9 @@ async def test_no_recogniser_the_usual_order_by_two_keys(
     log = await call(twilio, WANG, [], "91")
     assert log.heard[0].startswith("对不起，现在听不清您的话。请用按键点菜。"), log.heard
     assert "和上次一样：大米2袋，鸡蛋1板，请按9" in log.heard[0] and "留言请按0" in log.heard[0]
-    assert "和上次一样：大米2袋，鸡蛋1板。对的请按1；重新选请按2" in log.heard[1]
+    # the read-back, with the total where prices are set (issue 18), then the keys
+    assert "和上次一样：大米2袋，鸡蛋1板。" in log.heard[1]
+    assert "对的请按1；重新选请按2" in log.heard[1]
     assert log.heard[-1].startswith("好的，已经下单：大米2袋，鸡蛋1板")
     assert not any(e.startswith("[stream") for e in log.events)  # no speech was asked for
     within_budget(log, "91", "zh-CN")
