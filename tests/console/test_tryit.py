@@ -364,6 +364,7 @@ def test_serve_demo_generates_the_token_and_says_so(monkeypatch: Any, tmp_path: 
 
     import gateway.app
     import gateway.cli
+    import gateway.cli.serve
     import gateway.observe.logs
 
     for k in list(__import__("os").environ):
@@ -371,19 +372,20 @@ def test_serve_demo_generates_the_token_and_says_so(monkeypatch: Any, tmp_path: 
             monkeypatch.delenv(k)
     monkeypatch.chdir(tmp_path)  # no .env file
     built: list[Any] = []
-    monkeypatch.setattr(gateway.cli, "_migrate", lambda settings: None)
-    monkeypatch.setattr(gateway.cli, "_load_demo", lambda settings: None)
+    monkeypatch.setattr(gateway.cli.serve, "migrate", lambda settings: None)
+    monkeypatch.setattr(gateway.cli.serve, "_load_demo", lambda settings: None)
+    monkeypatch.setattr(gateway.cli.serve, "bind", lambda host, port: __import__("socket").socket())
     monkeypatch.setattr(gateway.observe.logs, "configure", lambda *a, **kw: None)
     monkeypatch.setattr(gateway.app, "create_app", lambda settings: built.append(settings))
     monkeypatch.setattr(aiohttp.web, "run_app", lambda app, **kw: None)
     runner = CliRunner()
-    caplog.set_level(logging.WARNING, logger="gateway.cli")
+    caplog.set_level(logging.WARNING, logger="gateway.cli.serve")
     for args in (["serve", "--demo"], ["demo"]):
         caplog.clear()
         result = runner.invoke(gateway.cli.main, args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         assert built[-1].twilio_enabled, args
-        lines = [r.getMessage() for r in caplog.records if r.name == "gateway.cli"]
+        lines = [r.getMessage() for r in caplog.records if r.name == "gateway.cli.serve"]
         assert len(lines) == 1 and "random per-process token" in lines[0]
         assert built[-1].twilio_auth_token not in lines[0]
     caplog.clear()
