@@ -24,6 +24,16 @@ class PeopleError(ValueError):
     """A person's data that cannot be used; the message says which field and why."""
 
 
+def locale_of(value: str) -> str | None:
+    """zh-CN or ko-KR for the ways people write them (zh, zh_CN, ko, ko-kr...); None else."""
+    v = value.strip().replace("_", "-").lower()
+    if v in ("zh", "zh-cn", "zh-hans", "zh-hans-cn", "cn", "chs"):
+        return "zh-CN"
+    if v in ("ko", "ko-kr", "kr", "kor", "kor-kr"):
+        return "ko-KR"
+    return None
+
+
 def normalize_phone(raw: str) -> str:
     """E.164 form of a phone number: spaces, dashes and brackets dropped, `00` prefix to `+`."""
     p = re.sub(r"[\s\-().]", "", raw or "")
@@ -66,6 +76,8 @@ def person(phone: str, name: str, address: str | None = "", village: str | None 
     """Validate one person's fields."""
     if not (name or "").strip():
         raise PeopleError("the name is empty")
+    if (locale or "").strip() and locale_of(locale) is None:
+        raise PeopleError(f"locale {locale!r} is not zh-CN or ko-KR")
     lat_f = _float(None if lat is None else str(lat), "latitude", -90, 90)
     lon_f = _float(None if lon is None else str(lon), "longitude", -180, 180)
     if (lat_f is None) != (lon_f is None):
@@ -85,16 +97,53 @@ def person(phone: str, name: str, address: str | None = "", village: str | None 
                      radius_km=radius, capacity=cap)
 
 
+def read_text_any(path: str | Path) -> str:
+    """A CSV as spreadsheets save it: UTF-8 (with or without BOM), else GBK/GB18030."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise PeopleError(f"line {line}: the file is neither UTF-8 nor GBK text") from None
+
+
+def _strict_rows(text: str) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV; an unclosed quote is an error naming its line."""
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    rows = []
+    start = 2
+    try:
+        for r in reader:
+            rows.append((start, r))
+            start = reader.line_num + 1
+        fields = reader.fieldnames
+    except csv.Error as exc:
+        raise PeopleError(f"line {start}: {exc} (a quote \" is not closed?)") from None
+    for line, r in rows:
+        if None in r:
+            raise PeopleError(f"line {line}: more fields than the header has")
+        for k, v in r.items():
+            if isinstance(v, str) and ("\n" in v or "\r" in v):
+                raise PeopleError(f"line {line}, {k}: a quote \" is not closed")
+    if fields is None:
+        raise PeopleError("the file is empty")
+    return rows
+
+
 def read_people_csv(path: str | Path, *, leaders: bool = False) -> list[PersonRow]:
-    """Rows of a residents (or leaders) CSV; errors name the line."""
-    text = Path(path).read_text(encoding="utf-8-sig")
+    """Rows of a residents (or leaders) CSV; errors name the line (and the field)."""
+    text = read_text_any(path)
     reader = csv.DictReader(io.StringIO(text))
     need = {"phone", "name"} | ({"lat", "lon"} if leaders else set())
     missing = need - set(reader.fieldnames or ())
     if missing:
         raise PeopleError(f"the header lacks the column(s): {', '.join(sorted(missing))}")
     rows = []
-    for i, r in enumerate(reader, start=2):
+    for i, r in _strict_rows(text):
         if not any((v or "").strip() for v in r.values() if isinstance(v, str)):
             continue
         try:
