@@ -135,3 +135,19 @@
     });
   });
 })();
+
+// The try-it page's phone screen shows the newest message, as a phone does.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const screen of document.querySelectorAll(".phone-screen")) {
+    screen.scrollTop = screen.scrollHeight;
+  }
+});
+
+// A page answered to a POST takes the address of its GET view, so a reload shows it again.
+document.addEventListener("DOMContentLoaded", () => {
+  const el = document.querySelector("[data-canonical-url]");
+  const url = el && el.getAttribute("data-canonical-url");
+  if (url && window.location.pathname !== url.split("?")[0] && window.history.replaceState) {
+    window.history.replaceState(null, "", url);
+  }
+});
