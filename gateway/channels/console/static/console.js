@@ -151,3 +151,13 @@ document.addEventListener("DOMContentLoaded", () => {
     window.history.replaceState(null, "", url);
   }
 });
+
+// Items editor: choosing another product puts in that product's default unit (the old one
+// may not be sold for it).
+document.addEventListener("change", (e) => {
+  const select = e.target;
+  if (!(select instanceof HTMLSelectElement) || select.name !== "sku" || !select.closest(".items-editor")) return;
+  const unit = select.closest("tr").querySelector("input[name=unit]");
+  const option = select.selectedOptions[0];
+  if (unit && option) unit.value = option.getAttribute("data-unit") || "";
+});
