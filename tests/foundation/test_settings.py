@@ -63,12 +63,12 @@ def test_bad_values_have_clear_messages(monkeypatch: pytest.MonkeyPatch, var: st
 
 
 def test_readme_table_is_generated_from_the_settings() -> None:
-    """README's configuration table is `python -m gateway.settings_doc`: every setting, named as
+    """README's configuration table is `python -m gateway.cli.settings_doc`: every setting, named as
     it is set, with its default."""
     from pathlib import Path
 
     from gateway.settings import Settings
-    from gateway.settings_doc import readme_table, table
+    from gateway.cli.settings_doc import readme_table, table
 
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert readme_table(readme) == table()

@@ -1,5 +1,5 @@
 """README's configuration table, generated from the Settings class (a test keeps them equal):
-`python -m gateway.settings_doc` prints it."""
+`python -m gateway.cli.settings_doc` prints it."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ MEANINGS: dict[str, str] = {
     "console_timezone": "time zone of times and day filters in the console",
 }
 
-BEGIN = "<!-- settings-table:begin (python -m gateway.settings_doc) -->"
+BEGIN = "<!-- settings-table:begin (python -m gateway.cli.settings_doc) -->"
 END = "<!-- settings-table:end -->"
 
 
