@@ -152,3 +152,19 @@ async def newer_card_edit_sent(session: AsyncSession, task_id: int, outbox_id: i
                                      Outbox.id > outbox_id,
                                      Outbox.idempotency_key.like(f"task:{task_id}:%")))
     return any((p or {}).get("op") == "edit" for (p,) in rows.all())
+
+
+async def all_leaders(session: AsyncSession) -> Sequence[Leader]:
+    return (await session.execute(select(Leader).order_by(Leader.id))).scalars().all()
+
+
+async def availability_signature(session: AsyncSession) -> tuple[object, ...]:
+    """Changes when leaders who can take orders change: joined, on duty, capacity, radius,
+    base, or the number of open tasks."""
+    lead = (await session.execute(
+        select(func.count(Leader.id), func.sum(Leader.id), func.sum(Leader.capacity),
+               func.sum(Leader.radius_km), func.sum(Leader.lat + Leader.lon))
+        .where(Leader.telegram_chat_id.is_not(None), Leader.on_duty.is_(True)))).one()
+    tasks = (await session.execute(
+        select(func.count(Task.id)).where(Task.status.in_(OPEN)))).scalar_one()
+    return (*(str(v) for v in lead), int(tasks))

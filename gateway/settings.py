@@ -167,6 +167,19 @@ class Settings(BaseSettings):
         return out
 
 
+def env_name(field: str) -> str:
+    """The environment variable of a settings field, as a person sets it: the vendor's own name
+    for the vendor fields (TWILIO_AUTH_TOKEN), DOORSTEP_<FIELD> otherwise."""
+    info = Settings.model_fields.get(field.lower())
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    if field.upper() in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_URL",
+                         "TWILIO_FROM_NUMBER", "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL"):
+        return field.upper()
+    return f"DOORSTEP_{field.upper()}"
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Parse the environment once; raise SettingsError with one line per bad variable."""
     try:
@@ -175,7 +188,6 @@ def load_settings(**overrides: Any) -> Settings:
         lines = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
-            name = loc.upper() if loc.upper().startswith(("TWILIO", "TELEGRAM")) else \
-                f"DOORSTEP_{loc.upper()}"
+            name = env_name(loc)
             lines.append(f"{name}: {err.get('msg')}")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gateway.cli.common import cli_settings, migrate, run, with_db
+from gateway.cli.common import cli_settings, migrate, run, with_db, wrote_to
 
 
 @click.group()
@@ -28,6 +28,7 @@ def catalog_import(file: Path) -> None:
     except (CatalogError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{file}: {exc}") from None
     migrate(settings)
+    wrote_to(settings)
 
     async def work(database: Any) -> Any:
         async with database.session() as s:

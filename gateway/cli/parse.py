@@ -50,10 +50,14 @@ def _db_catalog(settings: Settings, locale: str) -> list[Any]:
         async with database.session() as s:
             return await active_items(s)
 
-    try:
-        items = run(with_db, settings, work)
-    except Exception:
-        items = []
+    from gateway.cli.common import database_exists
+
+    items: list[Any] = []
+    if database_exists(settings):  # reading never creates a SQLite file
+        try:
+            items = run(with_db, settings, work)
+        except Exception:
+            items = []
     if not items:
         click.echo("note: the database has no catalogue; using the demo catalogue", err=True)
         items = read_csv(demo_file("catalog", locale))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gateway.cli.common import cli_settings, migrate, run, with_db
+from gateway.cli.common import cli_settings, migrate, run, with_db, wrote_to
 
 
 def _person_or_fail(**kw: Any) -> Any:
@@ -45,6 +46,7 @@ def residents_add(phone: str, name: str, address: str, village: str, lat: float 
                           lon=lon, locale=locale or cli_settings().default_locale)
     settings = cli_settings()
     migrate(settings)
+    wrote_to(settings)
 
     async def work(database: Any) -> tuple[Any, bool]:
         async with database.session() as s:
@@ -73,6 +75,7 @@ def residents_import(file: Path) -> None:
     except (PeopleError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{file}: {exc}") from None
     migrate(settings)
+    wrote_to(settings)
 
     async def work(database: Any) -> tuple[int, int]:
         created = 0
@@ -130,6 +133,7 @@ def leaders_add(name: str, phone: str, lat: float, lon: float, radius_km: float 
     row = _person_or_fail(phone=phone, name=name, lat=lat, lon=lon, radius_km=radius_km,
                           capacity=capacity, locale=locale or settings.default_locale)
     migrate(settings)
+    wrote_to(settings)
 
     async def work(database: Any) -> tuple[Any, bool]:
         async with database.session() as s:
@@ -152,10 +156,19 @@ def leaders_import(file: Path) -> None:
     except (PeopleError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{file}: {exc}") from None
     migrate(settings)
+    # (no database line here: the output is one tab-separated row per leader, for scripts)
 
     async def work(database: Any) -> list[tuple[Any, bool]]:
+        import db.people
+
         out = []
         async with database.session() as s:
+            for line, r in enumerate(rows, start=2):  # checked before anything is written
+                resident = await db.people.resident_by_phone(s, r.phone)
+                if resident is not None:
+                    raise click.ClickException(
+                        f"{file}: line {line}, phone: {r.phone} is the resident {resident.name}"
+                        " (is this a residents file?); nothing was imported")
             for r in rows:
                 out.append(await save_leader(s, r))
         return out
@@ -204,8 +217,12 @@ def operators_add(username: str) -> None:
         raise click.ClickException("the password must have at least 8 characters")
     if not username.strip() or len(username) > 64:
         raise click.ClickException("the username must have 1 to 64 characters")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", username.strip()):
+        raise click.ClickException(
+            f"username {username!r}: use letters, digits, '.', '_' or '-' (no spaces or symbols)")
     settings = cli_settings()
     migrate(settings)
+    wrote_to(settings)
     hashed = hash_password(password)
 
     async def work(database: Any) -> tuple[Any, bool]:

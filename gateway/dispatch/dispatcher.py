@@ -23,9 +23,9 @@ import db.orders
 import db.people
 import db.tasks
 from db.models import Leader, Order, OrderEvent, Task, utcnow
-from gateway.orders import lifecycle
+from gateway.orders import lifecycle, reasons
 from gateway.orders.events import change_status
-from gateway.dispatch.routing import LeaderIndex, LeaderSpot, rank
+from gateway.dispatch.routing import LeaderIndex, LeaderSpot, rank, why_none
 from gateway.dispatch.notifier import LeaderNotifier
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ class OrderDispatcher:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._availability: tuple[object, ...] | None = None  # see _reoffer_unassigned
 
     # -- worker ----------------------------------------------------------------------------
 
@@ -131,6 +132,7 @@ class OrderDispatcher:
                 await self._refresh_index(min_interval=1.0)
             for order_id in confirmed:
                 changed += await self._guarded(self._route_confirmed, order_id, now)
+            changed += await self._reoffer_unassigned(now)
             if not routing_only:
                 changed += await self._guarded(self._redact_old, 0, now)
                 changed += await self._guarded(self._text_long_unassigned, 0, now)
@@ -165,6 +167,7 @@ class OrderDispatcher:
     def leader_moved(self, leader: Leader) -> None:
         """Keep the index current when a leader's base or radius changes in this process."""
         self.index.upsert(_spot(leader))
+        self.wake()  # unassigned orders near them may be offered now
 
     # -- steps, each inside the caller's transaction -----------------------------------------
 
@@ -172,7 +175,7 @@ class OrderDispatcher:
         order = await db.orders.get(s, order_id, for_update=True, history=False)
         if order is None or order.status != S.CONFIRMED:
             return False
-        await self._offer_next(s, order, now, reason="confirmed")
+        await self._offer_next(s, order, now, reason=reasons.reason("confirmed"))
         return True
 
     async def _expire(self, s: AsyncSession, task_id: int, now: datetime) -> bool:
@@ -188,7 +191,7 @@ class OrderDispatcher:
         await self.messages.update_card(s, leader, task, order, "expired", hidden=True,
                                         key=f"task:{task.id}:expired")
         if order.status == S.ASSIGNED and order.leader_id == task.leader_id:
-            await self._offer_next(s, order, now, reason=f"no answer from leader {leader.id}")
+            await self._offer_next(s, order, now, reason=reasons.reason("no_answer", leader=leader.id))
         return True
 
     async def _redact_old(self, s: AsyncSession, _: int, now: datetime) -> int:
@@ -218,10 +221,10 @@ class OrderDispatcher:
         """Offer the order to the best leader who has not had it yet, or make it unassigned."""
         tried = await db.tasks.tried_leaders(s, order.id)
         resident = order.resident or await db.people.resident_by_phone(s, order.phone)
-        why = "no leader on duty with room within reach"
+        why = reasons.reason("no_leader")
         best = None
         if resident is None or resident.lat is None or resident.lon is None:
-            why = "the resident's location is unknown"
+            why = reasons.reason("location_unknown")
         else:
             ids = {spot.id for spot in self.index.near(resident.lat, resident.lon)}
             if resident.preferred_leader_id is not None:
@@ -233,6 +236,8 @@ class OrderDispatcher:
                           counts, preferred_id=resident.preferred_leader_id, exclude=tried)
             if ranked:
                 best = ranked[0]
+            else:
+                why = await self._why_none(s, resident.lat, resident.lon, tried)
         listeners = self.services.listeners
         if best is None:
             order.leader_id = None
@@ -248,10 +253,67 @@ class OrderDispatcher:
         order.leader_id = leader.id
         order.leader = leader
         await change_status(s, order, S.ASSIGNED, actor="dispatcher", listeners=listeners,
-                            reason=f"offered to leader {leader.id} at {best.distance_km:.1f} km"
-                                   f"{' (preferred)' if best.preferred else ''} ({reason})")
+                            reason=reasons.reason(
+                                "offered_preferred" if best.preferred else "offered",
+                                leader=leader.id, km=f"{best.distance_km:.1f}") + f" ({reason})")
         await self.messages.offer(s, leader, task, order, distance_km=best.distance_km)
         return task
+
+    async def _why_none(self, s: AsyncSession, lat: float, lon: float, tried: set[int]) -> str:
+        """The real cause, in words of `gateway.orders.reasons`: the nearest leader and what
+        kept them from the order (not joined, off duty, full, too far), with the distance."""
+        everyone = await db.tasks.all_leaders(s)
+        if not everyone:
+            return reasons.reason("no_leaders")
+        counts = await db.tasks.open_counts(s, [ld.id for ld in everyone])
+        blocker = why_none(lat, lon, [(_spot(ld), ld.telegram_chat_id is not None)
+                                      for ld in everyone], counts, exclude=tried)
+        if blocker is None:
+            return reasons.reason("no_leader")
+        km = f"{blocker.distance_km:.1f}"
+        if blocker.cause == "too_far":
+            return reasons.reason("too_far", leader=blocker.leader_id, km=km,
+                                  radius=f"{blocker.radius_km:g}")
+        if blocker.cause == "tried":
+            return reasons.reason("all_tried", leader=blocker.leader_id, km=km)
+        return reasons.reason(blocker.cause, leader=blocker.leader_id, km=km)
+
+    async def _reoffer_unassigned(self, now: datetime) -> int:
+        """When leaders' availability changed (one joined, came on duty, got room, moved):
+        offer the unassigned orders again, oldest first. Orders still without a leader stay
+        as they are (no new event, no text)."""
+        async with self.db.session() as s:
+            sig = await db.tasks.availability_signature(s)
+            if sig == self._availability:
+                return 0
+            waiting = list(await db.tasks.orders_with_status(s, S.UNASSIGNED))
+        if waiting:
+            await self._refresh_index(min_interval=1.0)
+        changed = 0
+        for order_id in waiting:
+            changed += await self._guarded(self._reoffer, order_id, now)
+        self._availability = sig
+        return changed
+
+    async def _reoffer(self, s: AsyncSession, order_id: int, now: datetime) -> bool:
+        order = await db.orders.get(s, order_id, for_update=True, history=False)
+        if order is None or order.status != S.UNASSIGNED:
+            return False
+        resident = order.resident or await db.people.resident_by_phone(s, order.phone)
+        if resident is None or resident.lat is None or resident.lon is None:
+            return False
+        tried = await db.tasks.tried_leaders(s, order.id)
+        ids = {spot.id for spot in self.index.near(resident.lat, resident.lon)}
+        if resident.preferred_leader_id is not None:
+            ids.add(resident.preferred_leader_id)
+        leaders = [ld for ld in await db.tasks.leaders_by_ids(s, ids - tried)
+                   if ld.telegram_chat_id is not None]
+        counts = await db.tasks.open_counts(s, [ld.id for ld in leaders])
+        if not rank(resident.lat, resident.lon, [_spot(ld) for ld in leaders], counts,
+                    preferred_id=resident.preferred_leader_id, exclude=tried):
+            return False  # nobody new: no event, no text
+        return await self._offer_next(s, order, now,
+                                      reason=reasons.reason("leader_available")) is not None
 
     # -- leaders' answers ------------------------------------------------------------------
 
@@ -295,7 +357,7 @@ class OrderDispatcher:
             db.tasks.close(task, "declined", now)
             await self.messages.update_card(s, leader, task, order, "declined", hidden=True,
                                             key=f"task:{task.id}:declined")
-            await self._offer_next(s, order, now, reason=f"declined by leader {leader.id}")
+            await self._offer_next(s, order, now, reason=reasons.reason("declined", leader=leader.id))
             return "ok"
         if action in ("bought", "delivered"):
             if task.status == "done" or (action == "bought" and order.status == S.PURCHASED
@@ -316,6 +378,7 @@ class OrderDispatcher:
             await change_status(s, order, S.DELIVERED, actor=actor, listeners=listeners)
             await self.messages.update_card(s, leader, task, order, "delivered",
                                             key=f"task:{task.id}:delivered")
+            self.wake()  # the leader has room again
             return "ok"
         return "illegal"
 

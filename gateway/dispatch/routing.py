@@ -148,3 +148,40 @@ class LeaderIndex:
                     if distance_km(lat, lon, s.lat, s.lon) <= s.radius_km:
                         out.append(s)
         return out
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why the nearest leader could not take an order: the real cause, with the distance."""
+
+    leader_id: int
+    distance_km: float
+    cause: str  # not_joined | off_duty | full | too_far | tried
+    radius_km: float = 0.0
+
+
+def why_none(lat: float, lon: float, leaders: Iterable[tuple[LeaderSpot, bool]],
+             open_tasks: Mapping[int, int], *, exclude: Iterable[int] = ()) -> Blocker | None:
+    """For an order nobody could take: the nearest leader and what kept them from it.
+    `leaders` are (spot, joined) pairs, joined meaning the leader can be told (Telegram).
+    Leaders within their radius come before those beyond it; None without any leaders."""
+    excluded = set(exclude)
+    found: list[tuple[bool, float, Blocker]] = []
+    for spot, joined in leaders:
+        d = distance_km(lat, lon, spot.lat, spot.lon)
+        if spot.id in excluded:
+            cause = "tried"
+        elif d > spot.radius_km:
+            cause = "too_far"
+        elif not joined:
+            cause = "not_joined"
+        elif not spot.on_duty:
+            cause = "off_duty"
+        elif open_tasks.get(spot.id, 0) >= spot.capacity:
+            cause = "full"
+        else:
+            continue  # could take it: not a blocker (the caller found it by other rules)
+        found.append((cause == "too_far", d, Blocker(spot.id, d, cause, spot.radius_km)))
+    if not found:
+        return None
+    return min(found, key=lambda f: (f[0], f[1]))[2]

@@ -27,6 +27,11 @@ class ResidentSms:
     async def send(self, session: AsyncSession, order: Order, event: OrderEvent) -> bool:
         """Queue the text about `event` (once per event); False if there is none to send."""
         name = f"sms/event_{event.to_status}.j2"
+        if event.from_status is None and event.to_status == "confirmed" \
+                and order.channel == "console":
+            # Taken by phone by an operator: the resident has no written confirmation yet
+            # (texts and calls confirm in their own dialogue, so they get none here).
+            name = "sms/event_entered.j2"
         if not (self.templates.exists(order.locale, name) or self.templates.exists("zh-CN", name)):
             return False
         if order.resident is not None and order.resident.opted_out:

@@ -378,6 +378,7 @@ def test_serve_demo_generates_the_token_and_says_so(monkeypatch: Any, tmp_path: 
     built: list[Any] = []
     monkeypatch.setattr(gateway.cli.serve, "migrate", lambda settings: None)
     monkeypatch.setattr(gateway.cli.serve, "_load_demo", lambda settings: None)
+    monkeypatch.setattr(gateway.cli.serve, "bind", lambda host, port: __import__("socket").socket())
     monkeypatch.setattr(gateway.observe.logs, "configure", lambda *a, **kw: None)
     monkeypatch.setattr(gateway.app, "create_app", lambda settings: built.append(settings))
     monkeypatch.setattr(aiohttp.web, "run_app", lambda app, **kw: None)

@@ -60,3 +60,24 @@ def test_bad_values_have_clear_messages(monkeypatch: pytest.MonkeyPatch, var: st
     with pytest.raises(SettingsError) as err:
         load_settings()
     assert words in str(err.value) and var in str(err.value)
+
+
+def test_readme_table_is_generated_from_the_settings() -> None:
+    """README's configuration table is `python -m gateway.cli.settings_doc`: every setting, named as
+    it is set, with its default."""
+    from pathlib import Path
+
+    from gateway.settings import Settings
+    from gateway.cli.settings_doc import readme_table, table
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert readme_table(readme) == table()
+    for field in Settings.model_fields:
+        assert f"`DOORSTEP_{field.upper()}`" in table() or field.startswith(("twilio_", "telegram_b", "telegram_api"))
+
+
+def test_an_error_names_the_variable_as_it_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOORSTEP_TELEGRAM_MODE", "sometimes")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert "DOORSTEP_TELEGRAM_MODE:" in str(err.value)

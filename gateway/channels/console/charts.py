@@ -42,6 +42,9 @@ class BarChart:
     height: int
     label_width: int
     bar_height: int
+    # (y, unit) of each unit's heading: bars are grouped by unit, and lengths compare only
+    # within a group (each unit has its own scale).
+    unit_headings: list[tuple[float, str]] = field(default_factory=list)
 
 
 def bar_chart(totals: dict[tuple[str, str, str], dict[str, Decimal]], *, width: int = 760,
@@ -57,11 +60,22 @@ def bar_chart(totals: dict[tuple[str, str, str], dict[str, Decimal]], *, width: 
     for (_, _, unit), per in totals.items():
         max_by_unit[unit] = max(max_by_unit[unit], sum(per.values(), Decimal()))
     span = width - label_width - 90
-    ordered = sorted(totals.items(), key=lambda kv: (-sum(kv[1].values(), Decimal()), kv[0][0]))
+    # Units with the most bars first; within a unit, longest first.
+    bars_per_unit: dict[str, int] = defaultdict(int)
+    for (_, _, unit) in totals:
+        bars_per_unit[unit] += 1
+    ordered = sorted(totals.items(), key=lambda kv: (-bars_per_unit[kv[0][2]], kv[0][2],
+                                                     -sum(kv[1].values(), Decimal()), kv[0][0]))
     bars = []
-    for row, ((_, name, unit), per) in enumerate(ordered):
+    headings: list[tuple[float, str]] = []
+    y = 0.0
+    for (_, name, unit), per in ordered:
+        if not headings or headings[-1][1] != unit:
+            headings.append((y + bar_height * 0.75, unit))
+            y += bar_height + gap / 2
         total = sum(per.values(), Decimal())
-        bar = Bar(name=name, unit=unit, total=total, y=row * (bar_height + gap))
+        bar = Bar(name=name, unit=unit, total=total, y=y)
+        y += bar_height + gap
         x = float(label_width)
         for v in villages:
             q = per.get(v)
@@ -71,9 +85,10 @@ def bar_chart(totals: dict[tuple[str, str, str], dict[str, Decimal]], *, width: 
             bar.segments.append(Segment(v, q, round(x, 1), round(max(w, 1.0), 1), colors[v]))
             x += w
         bars.append(bar)
-    height = max(1, len(bars)) * (bar_height + gap)
-    return BarChart(bars, [(v or "?", colors[v]) for v in villages], width, height, label_width,
-                    bar_height)
+    height = max(int(y), bar_height + gap)
+    # A missing village stays "" here: the page names it in its language.
+    return BarChart(bars, [(v, colors[v]) for v in villages], width, height, label_width,
+                    bar_height, headings)
 
 
 @dataclass

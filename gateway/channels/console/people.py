@@ -24,6 +24,7 @@ def _person_fields(form: Any, *, leader: bool) -> dict[str, Any]:
 
 
 async def residents_page(request: web.Request, *, error: str = "", status: int = 200,
+                       error_detail: str = "",
                          edit: dict[str, Any] | None = None) -> web.Response:
     q = request.query.get("q", "").strip()
     village = request.query.get("village", "").strip()
@@ -40,9 +41,11 @@ async def residents_page(request: web.Request, *, error: str = "", status: int =
         if found is not None:
             edit = {k: "" if getattr(found, k) is None else str(getattr(found, k))
                     for k in ("phone", "name", "address", "village", "lat", "lon", "locale")}
+            edit["editing"] = "1"
     if edit is None and request.query.get("phone"):
         edit = {"phone": request.query["phone"]}
     return render(request, "residents.html", status=status, residents=residents, q=q,
+                  error_detail=error_detail,
                   village=village, villages=villages, leaders=leaders, error=error,
                   edit=edit or {}, locales=SUPPORTED_LOCALES, done=request.query.get("done", ""))
 
@@ -54,11 +57,23 @@ async def save_resident(request: web.Request) -> web.Response:
     try:
         p = person(**fields)
     except PeopleError as exc:
-        return await residents_page(request, error=t("error.person", detail=str(exc)),
-                                    status=400, edit=fields)
+        return await residents_page(request, error=t("error.person", detail=said(t, exc)),
+                                    error_detail=str(exc), status=400, edit=dict(fields, editing=text(form, "editing")))
     async with services_of(request).db.session() as s:
         await store_resident(s, p, registered_by="console", replace_location=True)
     raise web.HTTPSeeOther("/console/residents?done=saved")
+
+
+def said(t: Any, exc: PeopleError) -> str:
+    """A person's validation error in the console's language."""
+    code = getattr(exc, "code", "")
+    if not code:
+        return str(exc)
+    params = dict(exc.params)
+    if "field" in params:
+        key = {"latitude": "lat", "longitude": "lon"}.get(str(params["field"]), params["field"])
+        params["field"] = t(f"person.{key}")
+    return str(t(f"person_error.{code}", **params))
 
 
 def _leader_view(ld: Leader, load: dict[int, int], bot: str) -> dict[str, Any]:
@@ -67,6 +82,7 @@ def _leader_view(ld: Leader, load: dict[int, int], bot: str) -> dict[str, Any]:
 
 
 async def leaders_page(request: web.Request, *, error: str = "", status: int = 200,
+                       error_detail: str = "",
                        edit: dict[str, Any] | None = None) -> web.Response:
     services = services_of(request)
     async with services.db.session() as s:
@@ -78,8 +94,9 @@ async def leaders_page(request: web.Request, *, error: str = "", status: int = 2
         if found is not None:
             edit = {k: str(getattr(found, k)) for k in
                     ("phone", "name", "lat", "lon", "locale", "radius_km", "capacity")}
+            edit["editing"] = "1"
     bot = services.settings.telegram_bot_username
-    return render(request, "leaders.html", status=status, error=error,
+    return render(request, "leaders.html", status=status, error=error, error_detail=error_detail,
                   leaders=[_leader_view(ld, load, bot) for ld in leaders], edit=edit or {},
                   locales=SUPPORTED_LOCALES, done=request.query.get("done", ""))
 
@@ -91,10 +108,11 @@ async def save_leader(request: web.Request) -> web.Response:
     try:
         p = person(**fields)
         if p.lat is None or p.lon is None:
-            raise PeopleError("a leader needs a base location (latitude and longitude)")
+            raise PeopleError("a leader needs a base location (latitude and longitude)",
+                              "leader_location")
     except PeopleError as exc:
-        return await leaders_page(request, error=t("error.person", detail=str(exc)),
-                                  status=400, edit=fields)
+        return await leaders_page(request, error=t("error.person", detail=said(t, exc)),
+                                  error_detail=str(exc), status=400, edit=dict(fields, editing=text(form, "editing")))
     services = services_of(request)
     async with services.db.session() as s:
         leader, _ = await store_leader(s, p)

@@ -15,7 +15,7 @@ from gateway.channels.console.auth import OPERATOR, current, sessions_of
 from gateway.services import services_of
 from gateway.templates import qty, templates_dir
 
-LANGUAGES = ("zh-CN", "en")
+LANGUAGES = ("zh-CN", "ko-KR", "en")
 DEFAULT_LANGUAGE = "zh-CN"
 LANG_COOKIE = "doorstep_console_lang"
 
@@ -61,7 +61,51 @@ def translator(lang: str) -> Any:
         text = table.get(key, key)
         return text.format(**kw) if kw else text
 
+    t.keys = table.keys()  # type: ignore[attr-defined]
     return t
+
+
+def reason_text(t: Any, text: str, leader_names: Any = None) -> str:
+    """A stored event reason in the console's language (gateway.orders.reasons); an
+    operator's own words stay as written."""
+    from gateway.orders import reasons
+
+    names = leader_names or {}
+
+    def say(code: str, params: Any) -> str | None:
+        key = f"reason.{code}"
+        if key not in strings_keys(t):
+            return None
+        kw = dict(params)
+        if "leader" in kw:
+            lid = kw["leader"]
+            name = names.get(int(lid)) if str(lid).isdigit() else None
+            kw["leader"] = t("reason.leader", name=name or f"#{lid}")
+        return t(key, **kw)
+
+    return reasons.render(text or "", say)
+
+
+def strings_keys(t: Any) -> Any:
+    return getattr(t, "keys", ())
+
+
+def actor_text(t: Any, actor: str, leader_names: Any = None) -> str:
+    """Who did it, in words: resident:sms, dispatcher, leader:2, operator:alice..."""
+    if not actor:
+        return ""
+    if f"actor.{actor}" in strings_keys(t):
+        return str(t(f"actor.{actor}"))
+    kind, _, who = actor.partition(":")
+    if f"actor.{kind}" not in strings_keys(t):
+        return actor
+    if kind == "operator" and who:
+        # The operator's account id as it is logged and as tests/console/test_browser.py looks
+        # for it (operator:<username>), after the words of the language.
+        return f"{t('actor.operator', name='').strip()} {actor}"
+    if kind == "leader" and who.isdigit():
+        who = (leader_names or {}).get(int(who)) or f"#{who}"
+    return str(t(f"actor.{kind}", name=who)) if who else str(t(f"actor.{kind}", name="")).strip()
 
 
 def context(request: web.Request, **extra: Any) -> dict[str, Any]:
@@ -76,8 +120,11 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
             dt = dt.replace(tzinfo=UTC)
         return dt.astimezone(tz).strftime(fmt)
 
+    t = translator(lang)
     return {
-        "t": translator(lang), "lang": lang, "languages": LANGUAGES, "local": local,
+        "t": t, "lang": lang,
+        "say_reason": lambda text, names=None: reason_text(t, text, names),
+        "say_actor": lambda actor, names=None: actor_text(t, actor, names), "languages": LANGUAGES, "local": local,
         "operator": sess, "csrf": sessions_of(request).csrf_token(sess) if sess else "",
         "path": request.rel_url.path_qs, "static": "/console/static", **extra,
     }

@@ -89,7 +89,7 @@ async def try_page(request: web.Request, *, result: dict[str, Any] | None = None
     services = services_of(request)
     settings = services.settings
     phone = request.query.get("phone", "") or (result or {}).get("phone", "")
-    leader_id = optional_int(request.query.get("leader")) or (result or {}).get("leader_id")
+    leader_id = (result or {}).get("leader_id") or optional_int(request.query.get("leader"))
     async with services.db.session() as s:
         residents = await db.people.list_residents(s)
         leaders = await db.people.list_leaders(s)
@@ -105,16 +105,32 @@ async def try_page(request: web.Request, *, result: dict[str, Any] | None = None
             for task in await db.console.tasks_of_leader(s, leader.id):
                 order = await db.orders.get(s, task.order_id)
                 tasks.append((task, order, leader_buttons(services, leader, task, order)))
+        pressed = _pressed(request, leader, services)
         routes = {r.resource.canonical for r in request.app.router.routes()
                   if r.resource is not None}
         return render(
             request, "try.html", status=status, residents=residents, leaders=leaders,
             phone=phone, screen=screen, orders=orders, leader=leader, tasks=tasks,
-            result=result or {}, error=error, answered=answered,
+            result=result or {}, error=error, answered=answered, pressed=pressed,
+            sent=(result or {}).get("kind") == "sms",
+            canonical=_try_url(phone, leader.id if leader else None),
             twilio_ready=settings.twilio_enabled,
             has_sms="/twilio/sms" in routes, has_voice="/twilio/voice" in routes,
             has_dispatcher=services.dispatcher is not None,
             can_join=not settings.telegram_enabled)
+
+
+def _pressed(request: web.Request, leader: Leader | None, services: Any) -> dict[str, str]:
+    """The last button press (from the redirect's query), as the label the leader saw."""
+    action, _, outcome = request.query.get("pressed", "").partition(":")
+    if action not in LEADER_ACTIONS or leader is None:
+        return {}
+    label = action
+    try:
+        label = services.templates.render(leader.locale, f"telegram/label_{action}.j2").strip()
+    except Exception:  # no Telegram templates in this build: the action's name
+        pass
+    return {"label": label, "outcome": outcome}
 
 
 def _phone(form: Any) -> str:
@@ -135,8 +151,20 @@ async def try_sms(request: web.Request) -> web.Response:
     except SimulationError as exc:
         return await try_page(request, error=t(exc.key) + (f" ({exc.detail})" if exc.detail else ""),
                               status=409, result={"phone": text(form, "phone")})
+    # The page shows the webhook's own answer at once; its address becomes the GET page's
+    # (history.replaceState in console.js), and a GET of /console/try/sms redirects there, so
+    # a reload never answers 405 nor sends the text twice.
     return await try_page(request, result={"phone": phone, "kind": "sms", "sent": body,
-                                           "replies": reply.replies, "status": reply.status})
+                                           "replies": reply.replies, "status": reply.status,
+                                           "leader_id": optional_int(text(form, "leader"))})
+
+
+def _try_url(phone: str | None, leader_id: int | None, **more: str) -> str:
+    from urllib.parse import urlencode
+
+    query = {k: v for k, v in (("phone", phone or ""), ("leader", str(leader_id or "")),
+                               *more.items()) if v}
+    return "/console/try" + (f"?{urlencode(query)}" if query else "")
 
 
 def real_simulator() -> Any:
@@ -216,7 +244,8 @@ async def try_leader(request: web.Request) -> web.Response:
         return await try_page(request, error=t("try.bad_press"), status=400,
                               result={"leader_id": leader_id})
     outcome = await dispatcher.press(leader_id, task_id, action)
-    raise web.HTTPSeeOther(f"/console/try?leader={leader_id}&pressed={action}:{outcome}")
+    phone = text(form, "phone") or None
+    raise web.HTTPSeeOther(_try_url(phone, leader_id, pressed=f"{action}:{outcome}"))
 
 
 async def try_join(request: web.Request) -> web.Response:
@@ -244,11 +273,20 @@ async def try_join(request: web.Request) -> web.Response:
         return await try_page(request, error=t("try.join_failed"), status=409,
                               result={"leader_id": leader_id})
     services.wake_dispatcher()
-    raise web.HTTPSeeOther(f"/console/try?leader={leader_id}")
+    raise web.HTTPSeeOther(_try_url(text(form, "phone") or None, leader_id))
+
+
+async def back_to_page(request: web.Request) -> web.Response:
+    """GET of a form's address (a reload after sending): the page itself."""
+    raise web.HTTPSeeOther(_try_url(request.query.get("phone"),
+                                    optional_int(request.query.get("leader"))))
 
 
 def setup_routes(app: web.Application) -> None:
     r = app.router
+    for path in ("/console/try/sms", "/console/try/call", "/console/try/leader",
+                 "/console/try/join"):
+        r.add_get(path, back_to_page)
     r.add_get("/console/try", try_page)
     r.add_post("/console/try/sms", try_sms)
     r.add_post("/console/try/call", try_call)

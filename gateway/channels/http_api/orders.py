@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+from pathlib import Path
 from decimal import Decimal
 from typing import Any
 
@@ -11,9 +13,14 @@ from aiohttp import web
 import db.orders
 from db.models import Order
 from gateway.orders.pricing import order_total
+from gateway.orders.lifecycle import Status
+from gateway.orders.people import PeopleError, normalize_phone
 from gateway.services import services_of
 
 MAX_LIMIT = 10_000
+STATUSES = tuple(str(s.value) for s in Status)
+CHANNELS = ("sms", "voice", "console", "telegram")
+OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 
 
 def _num(q: Decimal) -> int | float:
@@ -43,7 +50,9 @@ def order_json(order: Order) -> dict[str, Any]:
         # From the prices kept at confirmation: a decimal string, or null (not confirmed yet, or
         # a price not set).
         "total": _total(order),
-        "transcript": order.transcript,
+        # An operator's order has no recognised speech: the text they entered stands for it.
+        "transcript": order.transcript if order.transcript is not None
+        else (order.note or None) if order.channel == "console" else None,
         "has_recording": any(r.deleted_at is None for r in order.recordings),
         "leader": None if order.leader is None else {"id": order.leader.id,
                                                       "name": order.leader.name},
@@ -54,7 +63,7 @@ def order_json(order: Order) -> dict[str, Any]:
 
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") and request.path != "/api/openapi.json":
         token = services_of(request).settings.api_token
         header = request.headers.get("Authorization", "")
         given = header[7:].strip() if header.lower().startswith("bearer ") else ""
@@ -64,6 +73,29 @@ async def bearer_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     return await handler(request)
 
 
+class BadParameter(Exception):
+    pass
+
+
+def _bad(message: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every answer under /api/ is JSON, errors too: {"error": "..."}."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except BadParameter as exc:
+        return _bad(str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        return _bad(exc.reason if exc.status != 404 else "not found", exc.status)
+
+
 def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
     raw = request.query.get(name)
     if raw is None or raw == "":
@@ -71,20 +103,45 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
     try:
         value = int(raw)
     except ValueError:
-        raise web.HTTPBadRequest(text=f"{name} must be a whole number")
+        raise BadParameter(f"{name} must be a whole number") from None
     if not lo <= value <= hi:
-        raise web.HTTPBadRequest(text=f"{name} must be between {lo} and {hi}")
+        raise BadParameter(f"{name} must be between {lo} and {hi}")
     return value
+
+
+def _choice_param(request: web.Request, name: str, known: tuple[str, ...]) -> str | None:
+    raw = request.query.get(name) or None
+    if raw is None:
+        return None
+    bad = [v for v in raw.split(",") if v not in known]
+    if bad:
+        raise BadParameter(f"{name} {bad[0]!r} is not one of: {', '.join(known)}")
+    return raw
+
+
+def _phone_param(request: web.Request) -> str | None:
+    raw = request.query.get("phone") or None
+    if raw is None:
+        return None
+    # An unencoded "+" arrives as a space: "?phone=+8613..." means "+8613...".
+    candidate = "+" + raw[1:] if raw.startswith(" ") and raw[1:2].isdigit() else raw
+    try:
+        return normalize_phone(candidate)
+    except PeopleError:
+        raise BadParameter(f"phone {raw!r} is not an international number like "
+                           "+8613800000000") from None
 
 
 async def list_orders(request: web.Request) -> web.Response:
     services = services_of(request)
     limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
     offset = _int_param(request, "offset", 0, 0, 2**31)
+    status = _choice_param(request, "status", STATUSES)
+    channel = _choice_param(request, "channel", CHANNELS)
+    phone = _phone_param(request)
     async with services.db.session() as s:
         rows, total = await db.orders.list_orders(
-            s, status=request.query.get("status") or None, phone=request.query.get("phone") or None,
-            channel=request.query.get("channel") or None, limit=limit, offset=offset)
+            s, status=status, phone=phone, channel=channel, limit=limit, offset=offset)
         body = {"orders": [order_json(o) for o in rows], "total": total, "limit": limit,
                 "offset": offset}
     return web.json_response(body)
@@ -93,8 +150,12 @@ async def list_orders(request: web.Request) -> web.Response:
 async def get_order(request: web.Request) -> web.Response:
     try:
         order_id = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound(text="no such order")
+    except ValueError:  # not an order id: no such order (as JSON, like every other error)
+        return web.json_response({"error": "no order "
+                                  f"{request.match_info['id']!r}: ids are whole numbers"},
+                                 status=404)
+    if not 0 < order_id < 2**63:
+        return web.json_response({"error": f"no order {order_id}"}, status=404)
     async with services_of(request).db.session() as s:
         order = await db.orders.get(s, order_id)
         if order is None:
@@ -102,7 +163,17 @@ async def get_order(request: web.Request) -> web.Response:
         return web.json_response(order_json(order))
 
 
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+def openapi_document() -> dict[str, Any]:
+    return json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))
+
+
 def setup(app: web.Application) -> None:
+    app.middlewares.append(json_errors)
     app.middlewares.append(bearer_auth)
+    app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/orders", list_orders)
     app.router.add_get("/api/orders/{id}", get_order)

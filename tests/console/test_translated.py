@@ -1,0 +1,90 @@
+"""Every console page, in Chinese and in Korean, says nothing in English: no English UI
+string, no stored reason or actor as stored, no translation key, no locale code."""
+
+from __future__ import annotations
+
+import html as htmllib
+import json
+import re
+from typing import Any
+
+import db.orders
+import db.outbox
+import db.people
+from db.models import Leader
+from gateway.orders import reasons
+from gateway.orders.events import change_status
+from gateway.services import SERVICES
+from gateway.templates import templates_dir
+
+PAGES = ("/console/orders", "/console/entry", "/console/residents", "/console/leaders",
+         "/console/catalog", "/console/demand", "/console/map", "/console/try")
+# English that may stay: names of things people type or configure, not sentences.
+ALLOWED = {"Telegram", "CSV", "WAV", "PCM", "MB", "UTF-8", "TWILIO_AUTH_TOKEN",
+           "DOORSTEP_PUBLIC_URL", "English", "TwiML"}
+
+
+def visible_text(page: str) -> str:
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    page = re.sub(r"<[^>]+>", " ", page)
+    return htmllib.unescape(page)
+
+
+def english_strings() -> set[str]:
+    en = json.loads((templates_dir() / "console/i18n/en.json").read_text(encoding="utf-8"))
+    words = {v.split("{")[0].strip() for v in en.values()}
+    words |= {f.split("{")[0].strip() for f in reasons.FORMS.values()}
+    return {w for w in words if len(w) >= 6 and w not in ALLOWED and re.search("[a-z]{3}", w)}
+
+
+async def _history(app: Any) -> list[int]:
+    """Orders with the events the gateway writes: routed, declined, unassigned, by hand."""
+    services = app[SERVICES]
+    ids = []
+    async with services.db.session() as s:
+        residents = list(await db.people.list_residents(s))
+        leaders = list(await db.people.list_leaders(s))
+        ld: Leader = leaders[0]
+        for r, steps in ((residents[0], ("assigned", "accepted", "purchased")),
+                         (residents[1], ("unassigned",))):
+            o = await db.orders.create(s, channel="sms", phone=r.phone, status="draft",
+                                       actor="resident:sms", resident_id=r.id,
+                                       items=[{"sku": "rice", "name": "大米", "quantity": 2,
+                                               "unit": "袋"}])
+            await change_status(s, o, "confirmed", actor="resident:sms",
+                                reason=reasons.reason("confirmed_sms"))
+            for to in steps:
+                o.leader_id = ld.id if to != "unassigned" else None
+                why = {"assigned": reasons.reason("offered", leader=ld.id, km="0.2")
+                       + " (" + reasons.reason("confirmed") + ")",
+                       "unassigned": reasons.reason("not_joined", leader=ld.id, km="1.5")
+                       + " (" + reasons.reason("declined", leader=ld.id) + ")"}.get(to, "")
+                await change_status(s, o, to, actor="dispatcher" if to in (
+                    "assigned", "unassigned") else f"leader:{ld.id}", reason=why)
+            await db.outbox.enqueue(s, channel="sms", recipient=r.phone, body="订单已下单",
+                                    idempotency_key=f"t:{o.id}")
+            ids.append(o.id)
+    return ids
+
+
+async def test_no_english_in_the_chinese_or_korean_console(client: Any, app: Any) -> None:
+    ids = await _history(app)
+    english = english_strings()
+    async with app[SERVICES].db.session() as s:
+        phone = (await db.people.list_residents(s))[0].phone
+    pages = (*PAGES, *(f"/console/orders/{i}" for i in ids), f"/console/try?phone={phone}")
+    keys = json.loads((templates_dir() / "console/i18n/en.json").read_text(encoding="utf-8"))
+    for lang in ("zh-CN", "ko-KR"):
+        await client.get(f"/console/lang?to={lang}&next=/console/orders")
+        for path in pages:
+            r = await client.get(path)
+            assert r.status == 200, path
+            text = visible_text(await r.text())
+            found = sorted(w for w in english if w in text)
+            assert not found, (lang, path, found)
+            for raw in ("resident:sms", "dispatcher", "leader:", "(rice)", "zh-CN", "ko-KR",
+                        "pending"):
+                assert raw not in text, (lang, path, raw)
+            shown_keys = [k for k in keys if re.search(rf"(?<![\w.]){re.escape(k)}(?![\w.])",
+                                                       text)]
+            assert not shown_keys, (lang, path, shown_keys)
