@@ -63,7 +63,7 @@ MEANINGS: dict[str, str] = {
     "console_max_failed_logins": "failed logins before an operator account is locked",
     "console_lockout_minutes": "how long a locked operator account stays locked",
     "console_timezone": "the co-operative's time zone: times and days on the console and the "
-                        "command line (`DOORSTEP_TIMEZONE` is read too, and wins)",
+                        "command line (the older `DOORSTEP_CONSOLE_TIMEZONE` is read too)",
 }
 
 BEGIN = "<!-- settings-table:begin (python -m gateway.cli.settings_doc) -->"
