@@ -27,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.conversations
+import db.inbound
 import db.orders
 import db.outbox
 import db.people
@@ -268,8 +269,8 @@ async def answer(request: web.Request) -> web.Response:
     settings = services.settings
     try:
         async with services.db.session() as s:
-            await db.conversations.store_inbound(s, channel=CHANNEL, vendor_id=call.call_sid,
-                                                 phone=call.phone, body="", raw=call.raw)
+            await db.inbound.store(s, channel=CHANNEL, vendor_id=call.call_sid,
+                                   phone=call.phone, body="", raw=call.raw)
             resident = await db.people.resident_by_phone(s, call.phone)
             locale = normalize_locale(resident.locale if resident else settings.default_locale)
             row = await db.conversations.lock(s, CHANNEL, call.call_sid, locale=locale)
@@ -353,7 +354,7 @@ async def recorded(request: web.Request) -> web.Response:
         if not url or st.state == "left":
             st.state = "left"
             return
-        stored = await db.conversations.store_inbound(
+        stored = await db.inbound.store(
             s, channel=CHANNEL, vendor_id=sid, phone=st.phone, body="", raw=call.raw)
         if not stored.new:
             st.state = "left"
