@@ -112,16 +112,6 @@ async def tasks_of_leader(session: AsyncSession, leader_id: int, *,
     return (await session.execute(q.order_by(Task.offered_at.desc(), Task.id.desc()))).scalars().all()
 
 
-async def open_tasks_of_order(session: AsyncSession, order_id: int) -> Sequence[Task]:
-    return (await session.execute(select(Task).where(
-        Task.order_id == order_id, Task.status.in_(("offered", "accepted"))))).scalars().all()
-
-
-async def tasks_of_order(session: AsyncSession, order_id: int) -> Sequence[Task]:
-    return (await session.execute(select(Task).where(Task.order_id == order_id)
-                                  .order_by(Task.id))).scalars().all()
-
-
 async def leader(session: AsyncSession, leader_id: int) -> Leader | None:
     return await session.get(Leader, leader_id)
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import make_transient_to_detached, raiseload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Order, OrderEvent, OrderItem, Resident, Task, utcnow
+from db.models import Order, OrderEvent, OrderItem, Resident, utcnow
 
 _EVENTS = cast(Table, OrderEvent.__table__)
 _ORDERS = cast(Table, Order.__table__)
@@ -131,11 +131,3 @@ async def latest_for_phone(session: AsyncSession, phone: str, *,
         q = q.where(Order.status.in_(statuses))
     q = q.order_by(Order.created_at.desc(), Order.id.desc()).limit(1)
     return (await session.execute(q)).scalar_one_or_none()
-
-
-async def open_task_counts(session: AsyncSession) -> dict[int, int]:
-    """Open tasks (offered or accepted) per leader id."""
-    rows = await session.execute(select(Task.leader_id, func.count(Task.id))
-                                 .where(Task.status.in_(("offered", "accepted")))
-                                 .group_by(Task.leader_id))
-    return {int(lid): int(n) for lid, n in rows.all()}

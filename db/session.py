@@ -84,12 +84,12 @@ class Database:
 
     @property
     def hot(self) -> Any:
-        """The SMS webhook's statements on a bare driver connection (`db.hotpath.HotPath`),
-        made on first use; None where it cannot run (an in-memory SQLite)."""
+        """The SMS store's bare driver (`db.sms_store.Driver`), made on first use; None where it
+        cannot run (an in-memory SQLite)."""
         if not self._hot_made:
-            from db import hotpath
+            from db.sms_store import driver_for_url
 
-            self._hot, self._hot_made = hotpath.for_url(self.url), True
+            self._hot, self._hot_made = driver_for_url(self.url), True
         return self._hot
 
     @property
@@ -116,7 +116,7 @@ def is_unavailable(exc: BaseException) -> bool:
 
     from sqlalchemy import exc as sa
 
-    from db.hotpath import Disconnected
+    from db.sms_store import Disconnected
 
     if isinstance(exc, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError, OSError,
                         sqlite3.OperationalError, Disconnected)):

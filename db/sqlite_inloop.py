@@ -73,7 +73,7 @@ def _call(conn: sqlite3.Connection, fn: Any, *args: Any) -> Any:
 
 
 async def call_async(conn: sqlite3.Connection, fn: Any, *args: Any) -> Any:
-    """`_call` for callers outside SQLAlchemy's greenlet (db.hotpath): on the loop thread, or,
+    """`_call` for callers outside SQLAlchemy's greenlet (db.sms_store): on the loop thread, or,
     if the database is locked, on a worker thread that waits for the lock."""
     try:
         return fn(*args)

@@ -35,7 +35,8 @@ def close(task: Task, status: str, at: datetime | None = None) -> None:
     task.closed_at = at or utcnow()
 
 
-async def for_order(session: AsyncSession, order_id: int) -> Sequence[Task]:
+async def tasks_of_order(session: AsyncSession, order_id: int) -> Sequence[Task]:
+    """Every task of an order, oldest first."""
     return (await session.execute(
         select(Task).where(Task.order_id == order_id).order_by(Task.id))).scalars().all()
 
@@ -50,7 +51,8 @@ async def tried_leaders(session: AsyncSession, order_id: int) -> set[int]:
     return {int(r) for (r,) in rows.all()}
 
 
-async def open_for_order(session: AsyncSession, order_id: int) -> Sequence[Task]:
+async def open_tasks_of_order(session: AsyncSession, order_id: int) -> Sequence[Task]:
+    """An order's tasks still open (offered or accepted), oldest first."""
     return (await session.execute(select(Task).where(
         Task.order_id == order_id, Task.status.in_(OPEN)).order_by(Task.id))).scalars().all()
 
@@ -64,13 +66,16 @@ async def open_for_leader(session: AsyncSession, leader_id: int,
     return [(t, o) for t, o in rows.all()]
 
 
-async def open_counts(session: AsyncSession, leader_ids: Iterable[int]) -> dict[int, int]:
-    ids = list(leader_ids)
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(Task.leader_id, func.count(Task.id))
-        .where(Task.status.in_(OPEN), Task.leader_id.in_(ids)).group_by(Task.leader_id))
+async def open_task_counts(session: AsyncSession,
+                           leader_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """Open tasks (offered or accepted) per leader id: of these leaders, or of every leader."""
+    q = select(Task.leader_id, func.count(Task.id)).where(Task.status.in_(OPEN))
+    if leader_ids is not None:
+        ids = list(leader_ids)
+        if not ids:
+            return {}
+        q = q.where(Task.leader_id.in_(ids))
+    rows = await session.execute(q.group_by(Task.leader_id))
     return {int(lid): int(n) for lid, n in rows.all()}
 
 

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     sms_max_body: int = Field(default=1600, ge=1)
     draft_ttl_minutes: float = Field(default=120, gt=0)
     max_parse_failures: int = Field(default=3, ge=1)
-    # Plain texts on the bare driver (db.hotpath) instead of the ORM session; off: ORM only.
+    # Plain texts on the bare driver (db.sms_store) instead of the ORM session; off: ORM only.
     sms_hot_path: bool = True
 
     accept_timeout_minutes: float = Field(default=15, gt=0)

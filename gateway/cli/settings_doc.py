@@ -37,8 +37,9 @@ MEANINGS: dict[str, str] = {
     "sms_max_body": "longest inbound text accepted, in characters",
     "draft_ttl_minutes": "an unconfirmed SMS draft expires after this",
     "max_parse_failures": "texts not understood in a row before the order goes to a person",
-    "sms_hot_path": "plain texts on the bare driver (`db/hotpath.py`); `false`: every text "
-                    "through the ORM session",
+    "sms_hot_path": "plain texts on the bare driver (`db/sms_store/sqlite.py`, "
+                    "`db/sms_store/postgres.py`); `false`: every text through the ORM session "
+                    "(`db/sms_store/orm.py`)",
     "accept_timeout_minutes": "a leader who does not accept in time is skipped",
     "hide_resident_after_days": "residents' details are hidden from leaders after delivery",
     "unassigned_sms_minutes": "a resident whose order has found no leader for this long gets a "

@@ -231,7 +231,7 @@ class OrderDispatcher:
                 ids.add(resident.preferred_leader_id)
             leaders = {ld.id: ld for ld in await db.tasks.leaders_by_ids(s, ids - tried)
                        if ld.telegram_chat_id is not None}
-            counts = await db.tasks.open_counts(s, leaders)
+            counts = await db.tasks.open_task_counts(s, leaders)
             ranked = rank(resident.lat, resident.lon, [_spot(ld) for ld in leaders.values()],
                           counts, preferred_id=resident.preferred_leader_id, exclude=tried)
             if ranked:
@@ -395,7 +395,7 @@ class TaskSync:
             return
         if to not in (S.CANCELLED, S.CONFIRMED, S.UNASSIGNED, S.DELIVERED, S.ASSIGNED):
             return
-        open_tasks = await db.tasks.open_for_order(session, order.id)
+        open_tasks = await db.tasks.open_tasks_of_order(session, order.id)
         if to == S.ASSIGNED:
             # An operator's manual assignment: offer it to that leader like any other.
             if order.leader_id is not None and not any(

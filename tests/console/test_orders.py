@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import db.console
 import db.orders
 import db.people
+import db.tasks
 from db.models import Recording, Task
 from gateway.orders.events import change_status
 from gateway.services import SERVICES
@@ -160,7 +160,7 @@ async def test_reassign_to_a_leader_and_back_to_the_dispatcher(client: Any, app:
     assert ev.actor == "operator:alice" and leaders[1].name in ev.reason and "病了" in ev.reason
     async with app[SERVICES].db.session() as s:
 
-        tasks = await db.console.tasks_of_order(s, oid)
+        tasks = await db.tasks.tasks_of_order(s, oid)
     assert tasks[0].status == "withdrawn" and tasks[0].closed_at is not None
     assert [t.leader_id for t in tasks if t.status == "offered"] == [leaders[1].id]
     r = await client.post(f"/console/orders/{oid}/reassign", data={"csrf": token, "leader": ""})
@@ -210,12 +210,12 @@ async def test_reassign_without_a_dispatcher_keeps_tasks_itself(
                          data={"csrf": token, "leader": str(ld.id)})
         assert r.status == 200
     async with app[SERVICES].db.session() as s:
-        tasks = await db.console.tasks_of_order(s, oid)
+        tasks = await db.tasks.tasks_of_order(s, oid)
     assert [(t.leader_id, t.status) for t in tasks] == [(leaders[0].id, "withdrawn"),
                                                          (leaders[1].id, "offered")]
     r = await c.post(f"/console/orders/{oid}/cancel", data={"csrf": token, "reason": "不要了"})
     async with app[SERVICES].db.session() as s:
-        tasks = await db.console.tasks_of_order(s, oid)
+        tasks = await db.tasks.tasks_of_order(s, oid)
     assert all(t.status == "withdrawn" for t in tasks)
 
 

@@ -20,6 +20,7 @@ from twilio.request_validator import RequestValidator
 import db.console
 import db.orders
 import db.people
+import db.tasks
 from gateway.app import PARTS
 from gateway.channels.console.simcall import wav_to_mulaw
 from voice.audio import ulaw_encode
@@ -207,7 +208,7 @@ async def test_leader_buttons_go_through_the_dispatcher(client: Any, app: Any) -
     # The same buttons as the Telegram card, with the bot's labels (telegram/label_*.j2).
     assert buttons_of(html) == [("accept", "接单"), ("decline", "无法完成")]
     async with services.db.session() as s:
-        task = (await db.console.open_tasks_of_order(s, oid))[0]
+        task = (await db.tasks.open_tasks_of_order(s, oid))[0]
     after = {"accepted": [("bought", "已买到"), ("delivered", "已送达"), ("decline", "无法完成")],
              "purchased": [("delivered", "已送达"), ("decline", "无法完成")],  # no "bought" again
              "delivered": []}
@@ -268,7 +269,7 @@ async def test_the_whole_flow_on_the_embedded_default(demo_database: Any, demo_s
     html = await (await c.get(f"/console/try?leader={order.leader_id}")).text()
     assert f"#{order.id}" in html and ("accept", "接单") in buttons_of(html)
     async with services.db.session() as s:
-        task = (await db.console.open_tasks_of_order(s, order.id))[0]
+        task = (await db.tasks.open_tasks_of_order(s, order.id))[0]
     r = await c.post("/console/try/leader", data={"csrf": token, "leader": str(order.leader_id),
                                                   "task": str(task.id), "action": "accept"})
     assert r.status == 200

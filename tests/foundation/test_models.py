@@ -73,12 +73,15 @@ async def test_product_sku_unique_and_price_nonnegative(database) -> None:  # no
 
 async def test_inbound_unique_on_vendor_id(database) -> None:  # noqa: ANN001
     async with database.session() as s:
-        a, new_a = await db.inbound.record(s, channel="sms", vendor_id="SM1", phone="+1",
-                                           body="大米", raw={"Body": "大米"})
-        b, new_b = await db.inbound.record(s, channel="sms", vendor_id="SM1", phone="+1",
-                                           body="again", raw={})
-        c, new_c = await db.inbound.record(s, channel="voice", vendor_id="SM1", phone="+1",
-                                           body="", raw={})
+        stored = [await db.inbound.store(s, channel="sms", vendor_id="SM1", phone="+1",
+                                         body="大米", raw={"Body": "大米"}),
+                  await db.inbound.store(s, channel="sms", vendor_id="SM1", phone="+1",
+                                         body="again", raw={}),
+                  await db.inbound.store(s, channel="voice", vendor_id="SM1", phone="+1",
+                                         body="", raw={})]
+        (a, new_a), (b, new_b), (c, new_c) = [(await s.get(InboundMessage, st.id), st.new)
+                                              for st in stored]
+        assert a is not None and b is not None and c is not None
     assert (new_a, new_b, new_c) == (True, False, True)
     assert a.id == b.id != c.id and b.body == "大米"
     await _fails(database, InboundMessage(channel="sms", vendor_id="SM1", body=""))

@@ -1,4 +1,4 @@
-"""Plain texts on the bare driver (db.hotpath) and everything else on the ORM session: which
+"""Plain texts on the bare driver (db.sms_store) and everything else on the ORM session: which
 texts go which way, that both leave the same conversation, and the ways back to the ORM path
 (another writer, a lost connection, a row changed meanwhile)."""
 
@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from db import hotpath
+from db import sms_store
+from db.sms_store import driver_for_url
+from db.sms_store.postgres import PostgresDriver
+from db.sms_store.sqlite import SqliteDriver
 from db.models import Conversation, InboundMessage, Order, utcnow
 from db.session import Database
 from gateway.services import SERVICES
@@ -45,7 +48,7 @@ async def test_plain_texts_go_hot_and_the_rest_the_orm_path(texter: Texter) -> N
                    ("orm", "sender"): 1}
     assert steps(texter, "store") == {("hot", ""): 8}
     hot = texter.app[SERVICES].db.hot
-    if isinstance(hot, hotpath.PostgresHotPath):  # handing a text over kept the connection
+    if isinstance(hot, PostgresDriver):  # handing a text over kept the connection
         assert hot.connects == 1
 
 
@@ -148,7 +151,7 @@ async def test_postgres_lost_connection_falls_back_to_the_orm_path(
     proxy = TcpProxy()
     await proxy.start()
     database = Database(demo_database.url)
-    database._hot = hotpath.PostgresHotPath(
+    database._hot = PostgresDriver(
         demo_database.url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/"))
     database._hot_made = True
     try:
@@ -172,7 +175,7 @@ async def test_postgres_row_changed_meanwhile_is_a_conflict(demo_database: Datab
     if demo_database.is_sqlite:
         pytest.skip("SQLite's step holds the write lock")
     hot = demo_database.hot
-    stored = await hot.store_inbound(channel="sms", vendor_id=new_sid(), phone=GRANDMA,
+    stored = await hot.store(channel="sms", vendor_id=new_sid(), phone=GRANDMA,
                                      body="大米两袋", raw={})
     async with hot.transaction() as tx:
         loaded = await tx.load("sms", GRANDMA, locale="zh-CN", inbound_id=stored.id)
@@ -180,7 +183,7 @@ async def test_postgres_row_changed_meanwhile_is_a_conflict(demo_database: Datab
         async with demo_database.session() as s:  # another process's step, or the sweeper
             await s.execute(update(Conversation).where(Conversation.id == loaded.row.id)
                             .values(updated_at=utcnow()))
-        with pytest.raises(hotpath.Conflict):
+        with pytest.raises(sms_store.Conflict):
             await tx.finish(loaded.row, state="draft", draft={"items": []}, failures=0,
                             expires_at=None, locale="zh-CN", inbound_id=stored.id,
                             response="lost")
@@ -192,11 +195,11 @@ async def test_postgres_row_changed_meanwhile_is_a_conflict(demo_database: Datab
 
 
 async def test_in_memory_sqlite_has_no_hot_path() -> None:
-    assert hotpath.for_url("sqlite:///:memory:") is None
-    assert hotpath.for_url("sqlite://") is None
-    assert isinstance(hotpath.for_url("sqlite:////tmp/x.db"), hotpath.SqliteHotPath)
-    pg = hotpath.for_url("postgresql://u:p@h:5432/db")
-    assert isinstance(pg, hotpath.PostgresHotPath) and pg.dsn == "postgresql://u:p@h:5432/db"
+    assert driver_for_url("sqlite:///:memory:") is None
+    assert driver_for_url("sqlite://") is None
+    assert isinstance(driver_for_url("sqlite:////tmp/x.db"), SqliteDriver)
+    pg = driver_for_url("postgresql://u:p@h:5432/db")
+    assert isinstance(pg, PostgresDriver) and pg.dsn == "postgresql://u:p@h:5432/db"
 
 
 async def test_postgres_stale_prefetch_is_redone_on_the_orm_path(texter: Texter,
@@ -209,7 +212,7 @@ async def test_postgres_stale_prefetch_is_redone_on_the_orm_path(texter: Texter,
     await texter.text("取消")  # the number has a conversation row now
     gateway = texter.app[SMS]
     hot = demo_database.hot
-    stored = [await hot.store_inbound(channel="sms", vendor_id=new_sid(), phone=GRANDMA,
+    stored = [await hot.store(channel="sms", vendor_id=new_sid(), phone=GRANDMA,
                                       body=body, raw={}) for body in ("大米两袋", "还要两瓶醋")]
     assert all(s.prefetched is not None and s.prefetched.row.state == "idle" for s in stored)
     first = await gateway.process(stored[0].id, GRANDMA, "大米两袋",

@@ -218,13 +218,13 @@ async def test_unanswered_stored_texts_are_answered_by_the_sweeper(
         texter: Texter, demo_database: Database, fake_twilio: Any) -> None:
     from datetime import timedelta
 
-    from db.conversations import store_inbound
+    from db.inbound import store
     from db.models import utcnow
     from gateway.channels.twilio.sms import SMS
 
     async with demo_database.session() as s:  # as if the process died right after storing
-        await store_inbound(s, channel="sms", vendor_id="SMlost", phone=GRANDMA, body="大米两袋",
-                            raw={"Body": "大米两袋"})
+        await store(s, channel="sms", vendor_id="SMlost", phone=GRANDMA, body="大米两袋",
+                    raw={"Body": "大米两袋"})
     result = await texter.app[SMS].sweep_once(now=utcnow() + timedelta(minutes=5))
     assert result["answered"] == 1
     from tests.sms.test_sms_flow import wait_for

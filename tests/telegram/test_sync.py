@@ -25,7 +25,7 @@ async def test_cancelled_order_withdraws_the_task(gw: Harness) -> None:
     await gw.emu.wait_for(lambda: "订单已取消" in gw.card_text(1001, oid))
     assert "王奶奶" not in gw.card_text(1001, oid)
     async with gw.services.db.session() as s:
-        assert [t.status for t in await db.tasks.for_order(s, oid)] == ["withdrawn"]
+        assert [t.status for t in await db.tasks.tasks_of_order(s, oid)] == ["withdrawn"]
     cb = await gw.emu.press_data(1001, card, accept)   # a stale card in another client
     assert "不在您这里" in (await gw.emu.wait_answer(cb))["text"]
 
@@ -68,4 +68,4 @@ async def test_reconfirmed_order_starts_a_new_round_with_everybody(gw: Harness) 
     gw.services.wake_dispatcher()
     await gw.wait_status(oid, "assigned")
     async with gw.services.db.session() as s:
-        assert [t.status for t in await db.tasks.for_order(s, oid)] == ["declined", "offered"]
+        assert [t.status for t in await db.tasks.tasks_of_order(s, oid)] == ["declined", "offered"]

@@ -101,7 +101,7 @@ async def test_no_answer_in_time_goes_to_the_next(gw: Harness) -> None:
     await gw.card(1002, oid, buttons=True)
     await gw.emu.wait_for(lambda: "超时" in gw.emu.messages(1001)[-1]["text"])
     async with gw.services.db.session() as s:
-        tasks = await db.tasks.for_order(s, oid)
+        tasks = await db.tasks.tasks_of_order(s, oid)
     assert tasks[0].status == "expired"
     assert tasks[1].status == "offered"
     # A late press on the expired card changes nothing.

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import db.console
 import db.orders
+import db.tasks
 from db.models import Leader, Order, OrderEvent, Task, utcnow
 from gateway.channels.console.forms import FormError, ItemRow
 from gateway.orders import lifecycle
@@ -55,7 +55,7 @@ Withdrawn = Callable[[AsyncSession, Task, Order], Awaitable[None]]
 async def _withdraw_tasks(session: AsyncSession, order: Order, *,
                           on_withdrawn: Withdrawn | None = None) -> None:
     now = utcnow()
-    for task in await db.console.open_tasks_of_order(session, order.id):
+    for task in await db.tasks.open_tasks_of_order(session, order.id):
         task.status = "withdrawn"
         task.closed_at = now
         if on_withdrawn is not None:

@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 import db.console
-import db.orders
 import db.people
+import db.tasks
 from gateway.channels.console.charts import bar_chart, map_view
 from gateway.channels.console.forms import day_bounds, optional_int, parse_day
 from gateway.channels.console.render import qty, render, tz_of
@@ -75,7 +75,7 @@ async def map_page(request: web.Request) -> web.Response:
     async with services_of(request).db.session() as s:
         residents = await db.people.list_residents(s)
         leaders = await db.people.list_leaders(s)
-        load = await db.orders.open_task_counts(s)
+        load = await db.tasks.open_task_counts(s)
     view = map_view(
         [(r.lat, r.lon, r.name, r.village, r.phone) for r in residents
          if r.lat is not None and r.lon is not None],

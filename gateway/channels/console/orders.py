@@ -14,6 +14,7 @@ import db.catalog
 import db.console
 import db.orders
 import db.people
+import db.tasks
 from db.models import CHANNELS, ORDER_STATUSES, Order
 from gateway.channels.console import actions
 from gateway.channels.console.auth import current
@@ -90,8 +91,8 @@ async def order_page(request: web.Request, *, error: str = "", status: int = 200
         order = await _load(s, request)
         products = await db.catalog.list_products(s, active_only=True)
         leaders = await db.people.list_leaders(s)
-        tasks = await db.console.tasks_of_order(s, order.id)
-        load = await db.orders.open_task_counts(s)
+        tasks = await db.tasks.tasks_of_order(s, order.id)
+        load = await db.tasks.open_task_counts(s)
         leader_names = {ld.id: ld.name for ld in leaders}
         return render(
             request, "order.html", status=status, order=order, products=products,

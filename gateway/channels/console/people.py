@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
-import db.orders
 import db.people
+import db.tasks
 from db.models import Leader
 from gateway.channels.console.forms import optional_int, text
 from gateway.channels.console.render import render, t_for
@@ -87,7 +87,7 @@ async def leaders_page(request: web.Request, *, error: str = "", status: int = 2
     services = services_of(request)
     async with services.db.session() as s:
         leaders = await db.people.list_leaders(s)
-        load = await db.orders.open_task_counts(s)
+        load = await db.tasks.open_task_counts(s)
     edit_id = optional_int(request.query.get("edit"))
     if edit is None and edit_id is not None:
         found = next((ld for ld in leaders if ld.id == edit_id), None)

@@ -60,11 +60,11 @@ class UpdateMiddleware(BaseMiddleware):
         # The update is stored in its own short transaction: handlers may commit work of their
         # own (a button press) while the handler's session is open, and SQLite has one writer.
         async with self.services.db.session() as s:
-            _, new = await db.inbound.record(
+            stored = await db.inbound.store(
                 s, channel="telegram", vendor_id=str(event.update_id), phone=None,
                 body=_summary(event)[:500],
                 raw=event.model_dump(mode="json", exclude_none=True))
-        if not new:
+        if not stored.new:
             return None  # Telegram (or a proxy) sent it again: handled already
         async with self.services.db.session() as s:
             leader: Leader | None = None

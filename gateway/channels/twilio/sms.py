@@ -4,8 +4,10 @@ Webhook hygiene: the signature is checked before anything is read into the datab
 is stored raw (unique on MessageSid) in its own transaction before any work, so a retry of the
 same MessageSid gets the stored answer and changes nothing. The conversation itself is
 `gateway.conversation.sms.decide`; this module only loads its facts and applies its decision.
-A background sweeper expires drafts (with a text saying so) and answers, through the outbox,
-any stored text whose processing never finished.
+Storage is `db.sms_store`'s protocol: each part is tried on the bare driver first and done on
+the ORM session when that raises (docs/reliability.md). A background sweeper expires drafts
+(with a text saying so) and answers, through the outbox, any stored text whose processing never
+finished.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hashlib
 import json
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, AsyncIterator, Mapping
 from xml.sax.saxutils import escape
@@ -24,11 +26,11 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.conversations
+import db.inbound
 import db.orders
 import db.outbox
 import db.people
-from db import hotpath
-from db.hotpath import HotPath
+from db import sms_store
 from db.models import Order, utcnow
 from db.session import is_unavailable
 from gateway.conversation import reply_text as sms_text
@@ -96,8 +98,9 @@ class SmsGateway:
         self.rules = conv.Rules(ttl=timedelta(minutes=self.settings.draft_ttl_minutes),
                                 max_failures=self.settings.max_parse_failures)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        # SQLite has one writer at a time: queue writers here instead of in its busy loop.
-        self._sqlite_writer = asyncio.Lock() if services.db.is_sqlite else None
+        self.store = sms_store.SmsStore(services.db, channel=CHANNEL,
+                                        bare=self.settings.sms_hot_path,
+                                        normalize=normalize_locale)
         self._sweeper: asyncio.Task[None] | None = None
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -118,64 +121,38 @@ class SmsGateway:
             else:
                 self._locks[phone] = (lock, n - 1)
 
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction; on SQLite one at a time (its busy loop is slow under load)."""
-        if self._sqlite_writer is None:
-            async with self.services.db.session() as s:
-                yield s
-            return
-        async with self._sqlite_writer:
-            async with self.services.db.session() as s:
-                yield s
+    def _tx(self) -> Any:
+        """A write transaction on the ORM session (on SQLite one at a time)."""
+        return self.store.transaction()
 
     # --- inbound -------------------------------------------------------------------------------
-
-    def _hot(self) -> HotPath | None:
-        return self.services.db.hot if self.settings.sms_hot_path else None
-
-    @asynccontextmanager
-    async def _orm_inbound(self) -> AsyncIterator[_OrmInbound]:
-        async with self._tx() as s:
-            yield _OrmInbound(s)
-
-    @asynccontextmanager
-    async def _hot_inbound(self) -> AsyncIterator[HotPath]:
-        hot = self._hot()
-        assert hot is not None
-        if self._sqlite_writer is None:
-            yield hot
-            return
-        async with self._sqlite_writer:
-            yield hot
 
     async def receive(self, msg: InboundSms) -> str:
         """Store the text, then answer it; the reply text ("" for none)."""
         body = sms_text.clean(msg.body)
-        stored: db.conversations.Stored | str | None = None
+        stored: sms_store.Stored | str | None = None
         why = "off"
-        if self._hot() is not None:
+        if self.store.driver is not None:
             try:
-                stored = await self._store(self._hot_inbound, msg, body)
+                stored = await self._store(True, msg, body)
                 self.services.metrics.inc(STEPS, stage="store", path="hot", why="")
-            except hotpath.Disconnected as exc:
+            except sms_store.Disconnected as exc:
                 log.warning("SMS %s: storing on the hot path failed (%s); using the ORM path",
                             msg.sid, exc)
                 why = "disconnected"
         if stored is None:
-            stored = await self._store(self._orm_inbound, msg, body)
+            stored = await self._store(False, msg, body)
             self.services.metrics.inc(STEPS, stage="store", path="orm", why=why)
         if isinstance(stored, str):
             return stored
         return await self.process(stored.id, msg.phone, body, prefetched=stored.prefetched)
 
-    async def _store(self, inbound: Any, msg: InboundSms, body: str
-                     ) -> db.conversations.Stored | str:
+    async def _store(self, bare: bool, msg: InboundSms, body: str) -> sms_store.Stored | str:
         """Store the text raw: what was stored, or the answer when there is one already (a
         retry of a text answered before) or at once (rate limit, size limit)."""
         limit = self.settings.sms_rate_limit
-        async with inbound() as st:
-            stored = await st.store_inbound(channel=CHANNEL, vendor_id=msg.sid, phone=msg.phone,
+        async with self.store.intake(bare=bare) as st:
+            stored = await st.store(channel=CHANNEL, vendor_id=msg.sid, phone=msg.phone,
                                             body=body, raw=msg.raw,
                                             rate_window=RATE_WINDOW if limit else None)
             if stored.processed_at is not None:
@@ -188,17 +165,17 @@ class SmsGateway:
             if early is None and len(body) > self.settings.sms_max_body:
                 early = self._render_one(await self._locale_of(st, msg.phone), "too_long")
             if early is not None:
-                await st.touch_inbound(stored.id, response=early, order_id=None)
+                await st.answer(stored.id, response=early, order_id=None)
                 return early
         return stored
 
-    async def _locale_of(self, st: Any, phone: str) -> str:
+    async def _locale_of(self, st: sms_store.Intake, phone: str) -> str:
         locale = await st.resident_locale(phone)
         return normalize_locale(locale) if locale else \
             guess_locale(phone, self.settings.default_locale)
 
     async def process(self, inbound_id: int, phone: str, body: str, *,
-                      prefetched: db.conversations.Loaded | None = None) -> str:
+                      prefetched: sms_store.Loaded | None = None) -> str:
         """Run the conversation for a stored text. A failure is kept for a person, except the
         database being away, which raises Unavailable (the stored text is processed again).
         `prefetched`: the conversation as read when the text was stored, if it was."""
@@ -220,53 +197,40 @@ class SmsGateway:
             self.services.outbox.wake()
         return reply
 
-    @asynccontextmanager
-    async def _orm_step(self) -> AsyncIterator[_OrmStep]:
-        async with self._tx() as s:
-            yield _OrmStep(s)
-
-    def _hot_step(self, prefetched: db.conversations.Loaded | None) -> Any:
-        @asynccontextmanager
-        async def step() -> AsyncIterator[_HotStep]:
-            async with self._hot_inbound() as hot:
-                async with hot.transaction() as tx:
-                    yield _HotStep(tx, prefetched)
-        return step
-
     async def _process(self, inbound_id: int, phone: str, body: str,
-                       prefetched: db.conversations.Loaded | None = None
+                       prefetched: sms_store.Loaded | None = None
                        ) -> tuple[str, bool, bool]:
         """(reply, whether an order was confirmed, whether the outbox got a message). A plain
         text (no carrier keyword) goes the hot path; what that cannot do (orders, status,
         repeat, unknown senders) rolls it back and goes the ORM path."""
         metrics = self.services.metrics
-        if self._hot() is None:
+        if self.store.driver is None:
             why = "off"
         elif conv.keyword(body) is not None:
             why = "keyword"
         else:
             try:
-                done = await self._step(self._hot_step(prefetched), inbound_id, phone, body)
+                done = await self._step(True, inbound_id, phone, body, prefetched)
                 metrics.inc(STEPS, stage="answer", path="hot", why="")
                 return done
-            except _NeedsSession as exc:
+            except sms_store.NeedsSession as exc:
                 why = exc.why
-            except hotpath.Conflict:
+            except sms_store.Conflict:
                 why = "conflict"
-            except hotpath.Disconnected as exc:
+            except sms_store.Disconnected as exc:
                 log.warning("SMS %s: the hot path lost its connection (%s); using the ORM path",
                             inbound_id, exc)
                 why = "disconnected"
-        done = await self._step(self._orm_step, inbound_id, phone, body)
+        done = await self._step(False, inbound_id, phone, body)
         metrics.inc(STEPS, stage="answer", path="orm", why=why)
         return done
 
-    async def _step(self, open_step: Any, inbound_id: int, phone: str,
-                    body: str) -> tuple[str, bool, bool]:
+    async def _step(self, bare: bool, inbound_id: int, phone: str, body: str,
+                    prefetched: sms_store.Loaded | None = None) -> tuple[str, bool, bool]:
         now = utcnow()
         guessed = guess_locale(phone, self.settings.default_locale)
         prices = await self._prices()
-        async with open_step() as step:
+        async with self.store.step(bare=bare, prefetched=prefetched) as step:
             loaded = await step.load(phone, inbound_id, guessed)
             row = loaded.row
             if row.answered:
@@ -277,7 +241,7 @@ class SmsGateway:
             opted_out = loaded.resident_opted_out if known else state.opted_out
             parsed = None
             if known and not opted_out and conv.keyword(body) is None:
-                parsed = conv.Parsed.of((await step.language(self.services, locale)).parse(body))
+                parsed = conv.Parsed.of((await self._language(step, locale)).parse(body))
             latest = last = None
             need = conv.needs(parsed)
             if need == "latest":
@@ -305,6 +269,16 @@ class SmsGateway:
             confirmed = order is not None and order.status == "confirmed"
         return reply, confirmed, step.queued()
 
+    async def _language(self, step: sms_store.Step, locale: str) -> Any:
+        """The locale's compiled order language; a bare step takes only one compiled already."""
+        languages = self.services.languages
+        if step.bare:
+            language = languages.cached(locale, self.services.db)
+            if language is None:  # not compiled yet, or the catalogue changed
+                raise sms_store.NeedsSession("catalogue")
+            return language
+        return await languages.get(step.session(), locale)
+
     async def _apply_order(self, s: AsyncSession, new: conv.NewOrder, phone: str, locale: str,
                            resident: Any, now: datetime) -> Order:
         if new.append_to_open_review:
@@ -327,14 +301,13 @@ class SmsGateway:
         reply = self._render_one(locale, "error")
         try:
             async with self._tx() as s:
-                done, response = await db.conversations.answered(s, inbound_id)
+                done, response = await db.inbound.answered(s, inbound_id)
                 if done:
                     return response or ""
                 order = await db.orders.create(
                     s, channel=CHANNEL, phone=phone, status="needs_review", actor=ACTOR,
                     locale=locale, transcript=body, reason="the text could not be processed")
-                await db.conversations.touch_inbound(s, inbound_id, response=reply,
-                                                     order_id=order.id)
+                await db.inbound.answer(s, inbound_id, response=reply, order_id=order.id)
         except Exception:  # the database is down: the stored text is answered by the sweeper
             log.exception("SMS %s: could not record the failure either", inbound_id)
         return reply
@@ -404,7 +377,7 @@ class SmsGateway:
         answered = 0
         async with self.services.db.session() as s:
             stale = [(m.id, m.phone or "", m.body)
-                     for m in await db.conversations.unprocessed(s, CHANNEL, now - STALE_AFTER)]
+                     for m in await db.inbound.unprocessed(s, CHANNEL, now - STALE_AFTER)]
         for inbound_id, phone, body in stale:
             reply = await self.process(inbound_id, phone, body)
             if reply and phone.startswith("+"):
@@ -435,113 +408,6 @@ class SmsGateway:
             await self._sweeper
         except asyncio.CancelledError:
             pass
-
-
-class _NeedsSession(Exception):
-    """The hot path cannot take this text (it needs an order, a fact or a resident object)."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-        self.why = why
-
-
-class _OrmInbound:
-    """The storing step's statements on an ORM session (one transaction)."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
-
-    async def store_inbound(self, *, rate_window: timedelta | None = None,
-                            **kw: Any) -> db.conversations.Stored:
-        stored = await db.conversations.store_inbound(self.s, **kw)
-        if not stored.new or rate_window is None:
-            return stored
-        return replace(stored, recent=await db.conversations.recent_count(
-            self.s, kw["channel"], kw["phone"], rate_window))
-
-    async def resident_locale(self, phone: str) -> str | None:
-        resident = await db.people.resident_by_phone(self.s, phone)
-        return resident.locale if resident is not None else None
-
-    async def touch_inbound(self, inbound_id: int, *, response: str | None,
-                            order_id: int | None) -> None:
-        await db.conversations.touch_inbound(self.s, inbound_id, response=response,
-                                             order_id=order_id)
-
-
-class _OrmStep:
-    """One conversation step on an ORM session: everything a text can ask for."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
-        self._resident: Any = None
-
-    async def load(self, phone: str, inbound_id: int, guessed: str) -> db.conversations.Loaded:
-        self._resident = r = await db.people.resident_by_phone(self.s, phone)
-        locale = normalize_locale(r.locale) if r is not None else guessed
-        row = await db.conversations.lock_row(self.s, CHANNEL, phone, locale=locale,
-                                              inbound_id=inbound_id)
-        return db.conversations.Loaded(row, r.locale if r is not None else None,
-                                       bool(r.opted_out) if r is not None else False)
-
-    async def language(self, services: Services, locale: str) -> Any:
-        return await services.languages.get(self.s, locale)
-
-    def session(self) -> AsyncSession:
-        return self.s
-
-    def resident(self) -> Any:
-        return self._resident
-
-    def set_opted_out(self, value: bool) -> None:
-        self._resident.opted_out = value
-
-    async def finish(self, row: db.conversations.ConversationRow, *, inbound_id: int,
-                     response: str, order_id: int | None, **state: Any) -> None:
-        await db.conversations.save_row(self.s, row.id, **state)
-        await db.conversations.touch_inbound(self.s, inbound_id, response=response,
-                                             order_id=order_id)
-
-    def queued(self) -> bool:
-        return db.outbox.queued_in(self.s)
-
-
-class _HotStep:
-    """One conversation step on the hot path: a plain text from a registered resident that
-    changes the draft; anything else raises _NeedsSession (the transaction rolls back)."""
-
-    def __init__(self, tx: hotpath.HotTransaction,
-                 prefetched: db.conversations.Loaded | None = None) -> None:
-        self.tx, self.prefetched = tx, prefetched
-
-    async def load(self, phone: str, inbound_id: int, guessed: str) -> db.conversations.Loaded:
-        loaded = self.prefetched or await self.tx.load(CHANNEL, phone, locale=guessed,
-                                                       inbound_id=inbound_id)
-        if loaded.resident_locale is None or loaded.resident_opted_out:
-            raise _NeedsSession("sender")  # kept as an order for an operator
-        return loaded
-
-    async def language(self, services: Services, locale: str) -> Any:
-        language = services.languages.cached(locale, services.db)
-        if language is None:
-            raise _NeedsSession("catalogue")  # not compiled yet, or the catalogue changed
-        return language
-
-    def session(self) -> AsyncSession:
-        raise _NeedsSession("orders")  # an order to make, or one to look up
-
-    def resident(self) -> Any:
-        raise _NeedsSession("orders")
-
-    def set_opted_out(self, value: bool) -> None:
-        raise _NeedsSession("opt-out")
-
-    async def finish(self, row: db.conversations.ConversationRow, *, inbound_id: int,
-                     response: str, order_id: int | None, **state: Any) -> None:
-        await self.tx.finish(row, inbound_id=inbound_id, response=response, **state)
-
-    def queued(self) -> bool:
-        return False
 
 
 def _facts(order: Order) -> conv.OrderFacts:

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.conversations
 import db.menu
+import db.inbound
 import db.orders
 import db.outbox
 import db.people
@@ -251,8 +252,8 @@ async def answer(request: web.Request) -> web.Response:
     settings = services.settings
     try:
         async with services.db.session() as s:
-            await db.conversations.store_inbound(s, channel=CHANNEL, vendor_id=call.call_sid,
-                                                 phone=call.phone, body="", raw=call.raw)
+            await db.inbound.store(s, channel=CHANNEL, vendor_id=call.call_sid,
+                                   phone=call.phone, body="", raw=call.raw)
             resident = await db.people.resident_by_phone(s, call.phone)
             locale = normalize_locale(resident.locale if resident else settings.default_locale)
             row = await db.conversations.lock(s, CHANNEL, call.call_sid, locale=locale)
@@ -339,7 +340,7 @@ async def recorded(request: web.Request) -> web.Response:
         sid = call.raw.get("RecordingSid", "") or f"{call.call_sid}-message"
         if not url or not rules.wants_message(st):
             return rules.Recorded(new=False)
-        stored = await db.conversations.store_inbound(
+        stored = await db.inbound.store(
             s, channel=CHANNEL, vendor_id=sid, phone=st.phone, body="", raw=call.raw)
         if not stored.new:
             return rules.Recorded(new=False)
