@@ -265,7 +265,7 @@ class OrderDispatcher:
         everyone = await db.tasks.all_leaders(s)
         if not everyone:
             return reasons.reason("no_leaders")
-        counts = await db.tasks.open_counts(s, [ld.id for ld in everyone])
+        counts = await db.tasks.open_task_counts(s, [ld.id for ld in everyone])
         blocker = why_none(lat, lon, [(_spot(ld), ld.telegram_chat_id is not None)
                                       for ld in everyone], counts, exclude=tried)
         if blocker is None:
@@ -308,7 +308,7 @@ class OrderDispatcher:
             ids.add(resident.preferred_leader_id)
         leaders = [ld for ld in await db.tasks.leaders_by_ids(s, ids - tried)
                    if ld.telegram_chat_id is not None]
-        counts = await db.tasks.open_counts(s, [ld.id for ld in leaders])
+        counts = await db.tasks.open_task_counts(s, [ld.id for ld in leaders])
         if not rank(resident.lat, resident.lon, [_spot(ld) for ld in leaders], counts,
                     preferred_id=resident.preferred_leader_id, exclude=tried):
             return False  # nobody new: no event, no text

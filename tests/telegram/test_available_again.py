@@ -78,7 +78,7 @@ async def test_offered_again_when_a_leader_gets_room(gw: Harness) -> None:
     await gw.wait_status(second, "unassigned")
     assert "has no room" in await _reason(gw, second)
     async with gw.services.db.session() as s:
-        [task] = [t for t in await db.tasks.open_for_order(s, first)]
+        [task] = [t for t in await db.tasks.open_tasks_of_order(s, first)]
     for action in ("accept", "delivered"):
         assert await gw.dispatcher.press(ld.id, task.id, action) == "ok"
     await gw.wait_status(second, "assigned")
