@@ -84,3 +84,16 @@ def test_negative_numbers_are_numbers_not_formulas() -> None:
     assert safe_cell(-1.5) == "-1.5"  # a number stays a number
 
 
+
+
+async def test_metrics_need_a_token(live: ThreadedGateway) -> None:
+    from tests.conftest import API_TOKEN
+
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": API_TOKEN}):
+            async with http.get(live.url + "/metrics", headers=headers) as r:
+                assert r.status == 401
+                assert "doorstep_orders" not in await r.text()
+        async with http.get(live.url + "/metrics",
+                            headers={"Authorization": f"Bearer {API_TOKEN}"}) as r:
+            assert r.status == 200 and "doorstep_" in await r.text()
