@@ -86,6 +86,20 @@ async def claim_due(session: AsyncSession, *, limit: int = 20, now: datetime | N
     return rows
 
 
+async def renew(session: AsyncSession, row_id: int, claimed_at: datetime,
+                now: datetime | None = None) -> datetime | None:
+    """Start this worker's lease on a claimed row afresh, just before sending it; None when the
+    row is no longer ours (its lease ran out and another worker claimed it, or it was settled).
+    The claim's own `next_attempt_at` is the token: a worker that re-claims the row sets it to
+    its own time, so the conditional update finds nothing."""
+    now = max(now or utcnow(), claimed_at + timedelta(microseconds=1))
+    conn = await session.connection()
+    result = await conn.execute(_OUTBOX.update().where(
+        (_OUTBOX.c.id == row_id) & (_OUTBOX.c.status == "sending")
+        & (_OUTBOX.c.next_attempt_at == claimed_at)).values(next_attempt_at=now))
+    return now if result.rowcount == 1 else None
+
+
 async def mark_sent(session: AsyncSession, row_id: int, vendor_id: str | None = None) -> None:
     conn = await session.connection()  # Core: no ORM bookkeeping for a row nobody holds
     await conn.execute(_MARK_SENT, {"row_id": row_id, "now": utcnow(), "vendor_id": vendor_id})

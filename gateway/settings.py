@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     default_locale: str = "zh-CN"
     data_dir: Path = Path("data")
     api_token: str | None = None
+    # Bearer token of /metrics; unset: the API token serves; neither set: /metrics is closed.
+    metrics_token: str | None = None
     log_level: str = Field(default="INFO", pattern="^(?i)(debug|info|warning|error)$")
     log_json: bool = True
 

@@ -18,6 +18,8 @@ MEANINGS: dict[str, str] = {
     "default_locale": "`zh-CN` or `ko-KR`: first demo locale, parser default, unknown callers",
     "data_dir": "recordings, the console's generated secret, the demo's Twilio token",
     "api_token": "bearer token of the JSON API; unset = the API refuses every request",
+    "metrics_token": "bearer token of `/metrics`; unset = `DOORSTEP_API_TOKEN` serves; neither "
+                     "set = `/metrics` refuses every request",
     "log_level": "`debug`, `info`, `warning` or `error`",
     "log_json": "log lines as JSON (`false`: plain text)",
     "twilio_account_sid": "the Twilio account; without it outbound SMS wait in the outbox",

@@ -54,10 +54,25 @@ class OutboxWorker:
             return 0
         async with self.db.session() as s:
             rows = await db.outbox.claim_due(s, limit=self.batch, channels=list(self.senders))
-            claimed = [(r.id, r.channel, r.attempts, r) for r in rows]
-        for row_id, channel, attempts, row in claimed:
+            claimed = [(r.id, r.channel, r.attempts, r, r.next_attempt_at) for r in rows]
+        clock = time.monotonic()
+        for row_id, channel, attempts, row, claimed_at in claimed:
+            # A send must end inside the row's lease, or another gateway may take the row and
+            # send it too: once part of the lease has gone by (a slow vendor, a long batch), the
+            # lease is started afresh, and only if the row is still this worker's.
+            if time.monotonic() - clock > self._renew_after():
+                async with self.db.session() as s:
+                    renewed = await db.outbox.renew(s, row_id, claimed_at)
+                if renewed is None:
+                    log.info("outbox %s was taken over by another worker: not sent here", row_id)
+                    continue
             await self._send_one(row_id, channel, attempts, row)
         return len(claimed)
+
+    def _renew_after(self) -> float:
+        """Seconds after the claim beyond which a row's lease is renewed before sending: a
+        quarter of the lease, so a send (at most `send_timeout`) always ends inside it."""
+        return db.outbox.SENDING_LEASE.total_seconds() / 4
 
     async def _send_one(self, row_id: int, channel: str, attempts: int, row: Outbox) -> None:
         sender = self.senders[channel]

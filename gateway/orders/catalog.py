@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import db.catalog
 from db.models import Product
 from gateway.language.catalog import CatalogItem
+from gateway.orders import csvsafe
 
 CSV_COLUMNS = ("sku", "name", "aliases", "unit", "units", "price", "category")
 
@@ -93,7 +94,7 @@ def read_csv(path: str | Path) -> list[CatalogItem]:
 def write_csv(items: Iterable[CatalogItem]) -> str:
     """The CSV text that read_csv_text reads back to the same items."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = csvsafe.writer(out)
     w.writerow([*CSV_COLUMNS, "active", "supplier"])
     for it in items:
         w.writerow([

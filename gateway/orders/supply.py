@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.supply
 from db.supply import ToBuyRow
+from gateway.orders import csvsafe
 from gateway.templates import qty
 
 PURCHASING_CSV_COLUMNS = ("supplier", "sku", "name", "unit", "quantity", "households",
@@ -90,7 +91,7 @@ async def purchasing_sheet(session: AsyncSession, day: date, tz: ZoneInfo,
 def sheet_csv(sheet: PurchasingSheet) -> str:
     """CSV with the columns PURCHASING_CSV_COLUMNS; villages joined with "|"."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = csvsafe.writer(out)
     w.writerow(PURCHASING_CSV_COLUMNS)
     for line in sheet.lines:
         w.writerow([line.supplier, line.sku, line.name, line.unit, qty(line.quantity),

@@ -49,7 +49,8 @@ async def test_metrics_endpoint(database, settings, make_client) -> None:  # noq
     client = await make_client(create_app(settings, workers=False))
     await client.get("/healthz")
     await client.get("/api/orders")
-    r = await client.get("/metrics")
+    assert (await client.get("/metrics")).status == 401  # not without the token
+    r = await client.get("/metrics", headers={"Authorization": f"Bearer {settings.api_token}"})
     assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
     text = await r.text()
     assert 'doorstep_orders{status="draft"} 1' in text

@@ -117,7 +117,7 @@ async def test_recognition_worker_killed_mid_call(tmp_path: Path, gateway: Any) 
     killer would) while a caller speaks. The caller is offered a message instead of silence,
     the order is kept for a person, texts go on being answered, and the restarted worker
     recognises the next caller."""
-    from bench.load import TWILIO_TOKEN, Stats, resident_phones, run_sms_load
+    from bench.load import API_TOKEN, TWILIO_TOKEN, Stats, resident_phones, run_sms_load
     from bench.memory import _register_ko, speech_ulaw
     from gateway.channels.twilio.simulate_call import place_call
     from gateway.channels.twilio.webhook_client import Twilio
@@ -160,7 +160,8 @@ async def test_recognition_worker_killed_mid_call(tmp_path: Path, gateway: Any) 
     second = await place_call(twilio, callers[1], [words], "1", pace=2.0)
     assert second.heard and second.heard[-1].startswith("주문되었습니다"), second.heard
     async with aiohttp.ClientSession() as http:  # the restart and the waits are measured
-        metrics = await (await http.get(gw.url + "/metrics")).text()
+        metrics = await (await http.get(gw.url + "/metrics", headers={
+            "Authorization": f"Bearer {API_TOKEN}"})).text()
     assert "doorstep_voice_worker_restarts_total 1" in metrics, metrics
     assert "doorstep_voice_workers_alive 1" in metrics
     assert 'doorstep_recognition_seconds_count{outcome="speech"}' in metrics

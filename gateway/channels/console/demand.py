@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -15,6 +14,7 @@ import db.console
 import db.people
 import db.tasks
 from gateway.channels.console.charts import bar_chart, map_view
+from gateway.orders import csvsafe
 from gateway.channels.console.forms import day_bounds, optional_int, parse_day
 from gateway.channels.console.render import qty, render, tz_of
 from gateway.services import services_of
@@ -61,7 +61,7 @@ async def demand_page(request: web.Request) -> web.Response:
 async def demand_csv(request: web.Request) -> web.Response:
     start, days, _, _, lines, _, _ = await _aggregate(request)
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = csvsafe.writer(out)
     w.writerow(["day", "village", "sku", "name", "unit", "quantity"])
     for (day, vil, sku, name, unit), q in lines:
         w.writerow([day, vil, sku, name, unit, qty(q)])

@@ -3,6 +3,8 @@ locale's speech recogniser stands; `/readyz` is 200 only once every configured e
 
 from __future__ import annotations
 
+import hmac
+
 from aiohttp import web
 from sqlalchemy import text
 
@@ -56,6 +58,14 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus' text format, for a bearer of the metrics token (or the API token): order
+    counts, routes and the outbox are not for everyone who can reach the gateway."""
+    settings = services_of(request).settings
+    token = settings.metrics_token or settings.api_token
+    given = request.headers.get("Authorization", "")
+    if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return web.json_response({"error": "a bearer token is needed for /metrics"}, status=401,
+                                 headers={"WWW-Authenticate": "Bearer"})
     return web.Response(text=await services_of(request).metrics.render(),
                         content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -39,6 +42,24 @@ def make_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url)) \
         if settings.telegram_api_url else AiohttpSession()
     return Bot(settings.telegram_bot_token, session=session)
+
+
+def checked_update(handler: SimpleRequestHandler, secret: str) -> Any:
+    """The webhook handler, answering 400 to a body with the right secret that is not a
+    Telegram update (malformed JSON, not an object, no whole-number update_id); a wrong secret
+    is aiogram's to refuse."""
+    async def handle(request: web.Request) -> web.StreamResponse:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if hmac.compare_digest(given.encode(), secret.encode()):
+            try:
+                update = json.loads(await request.read())
+            except ValueError:
+                return web.json_response({"error": "the body is not JSON"}, status=400)
+            if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+                return web.json_response({"error": "the body is not a Telegram update"},
+                                         status=400)
+        return await handler.handle(request)
+    return handle
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -90,7 +111,7 @@ def setup(app: web.Application) -> None:
 
     if settings.telegram_mode == "webhook":
         handler = SimpleRequestHandler(dp, bot, secret_token=webhook_secret(settings))
-        app.router.add_post(WEBHOOK_PATH, handler.handle)
+        app.router.add_post(WEBHOOK_PATH, checked_update(handler, webhook_secret(settings)))
 
         async def webhook(app: web.Application) -> AsyncIterator[None]:
             async def register() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import logging
 from typing import Mapping
 
+from urllib.parse import parse_qsl
+
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDict, MultiDictProxy
 from twilio.request_validator import RequestValidator
 
 from gateway.settings import Settings
@@ -19,9 +22,10 @@ MAX_FORM_BYTES = 64 * 1024
 
 
 def public_url_for(settings: Settings, request: web.BaseRequest, *, with_query: bool = True) -> str:
-    """The URL Twilio signed: DOORSTEP_PUBLIC_URL + the request's path (and query)."""
-    path = request.rel_url.path_qs if with_query else request.rel_url.path
-    return settings.public_url + path
+    """The URL Twilio signed: DOORSTEP_PUBLIC_URL + the request's path (and query) exactly as
+    they came on the wire, percent-encoding and all (Twilio signs the URL as configured)."""
+    raw = request.raw_path
+    return settings.public_url + (raw if with_query else raw.split("?", 1)[0])
 
 
 @functools.lru_cache(maxsize=4)
@@ -49,15 +53,7 @@ def is_valid(settings: Settings, url: str, params: Mapping[str, str], signature:
 async def verified_form(request: web.Request, settings: Settings) -> MultiDictProxy[str]:
     """Read the form of a Twilio webhook and check its signature; 403 if it does not match,
     413 if the body is larger than any Twilio webhook."""
-    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES,
-                                            actual_size=request.content_length)
-    try:
-        form = await request.post()
-    except ValueError:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=-1)
-    except Exception:
-        raise web.HTTPBadRequest(text="unreadable form body")
+    form = await read_form(request)
     params = {k: v for k, v in form.items() if isinstance(v, str)}
     url = public_url_for(settings, request)
     if not is_valid(settings, url, params, request.headers.get("X-Twilio-Signature")):
@@ -65,6 +61,32 @@ async def verified_form(request: web.Request, settings: Settings) -> MultiDictPr
                     request.rel_url.path)
         raise web.HTTPForbidden(text="invalid Twilio signature")
     return form  # type: ignore[return-value]
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str]:
+    """A Twilio webhook's urlencoded form, read with the limit applied while streaming (a
+    chunked body is cut off at MAX_FORM_BYTES, not at the app-wide limit): 413 when larger,
+    400 when it is not UTF-8 form data."""
+    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES,
+                                            actual_size=request.content_length)
+    try:
+        body = await request.content.read(MAX_FORM_BYTES + 1)
+        while len(body) <= MAX_FORM_BYTES and not request.content.at_eof():
+            more = await request.content.read(MAX_FORM_BYTES + 1 - len(body))
+            if not more:
+                break
+            body += more
+    except (ConnectionError, asyncio.TimeoutError):
+        raise web.HTTPBadRequest(text="unreadable form body") from None
+    if len(body) > MAX_FORM_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=len(body))
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict",
+                          max_num_fields=500)
+    except (UnicodeDecodeError, ValueError):
+        raise web.HTTPBadRequest(text="the form is not UTF-8 form data") from None
+    return MultiDictProxy(MultiDict(pairs))
 
 
 def twiml_response(xml: str) -> web.Response:
