@@ -23,18 +23,24 @@ def demo_file(kind: str, locale: str) -> Path:
 async def load_demo(database: Database, locale: str = "zh-CN") -> dict[str, int]:
     """Load (or refresh) the demo catalogue, residents and leaders; safe to run again."""
     async with database.session() as s:
-        cat = await db.catalog.import_items(s, read_csv(demo_file("catalog", locale)))
-        residents = read_people_csv(demo_file("residents", locale))
-        for r in residents:
-            await save_resident(s, r, registered_by="demo")
-        leaders = read_people_csv(demo_file("leaders", locale), leaders=True)
-        for ld in leaders:
-            await save_leader(s, ld)
+        counts = await _load_locale(s, locale, read_csv(demo_file("catalog", locale)))
         from gateway.orders.demo.supply import load_demo_supply
 
         supply = await load_demo_supply(s, locale)
+    return {**counts, **supply}
+
+
+async def _load_locale(s: Any, locale: str, products: list[Any]) -> dict[str, int]:
+    """One locale's products, residents and leaders, in the caller's session."""
+    cat = await db.catalog.import_items(s, products)
+    residents = read_people_csv(demo_file("residents", locale))
+    for r in residents:
+        await save_resident(s, r, registered_by="demo")
+    leaders = read_people_csv(demo_file("leaders", locale), leaders=True)
+    for ld in leaders:
+        await save_leader(s, ld)
     return {"products": cat.created + cat.updated + cat.unchanged, "residents": len(residents),
-            "leaders": len(leaders), **supply}
+            "leaders": len(leaders)}
 
 
 # The other locales' demo products share sku names ("rice") with the primary catalogue, which is
@@ -54,17 +60,10 @@ async def load_demo_locales(database: Database, primary: str = "zh-CN",
         if locale == primary or not (HERE / f"catalog-{locale}.csv").exists():
             continue
         async with database.session() as s:
-            cat = await db.catalog.import_items(
-                s, _prefixed(read_csv(demo_file("catalog", locale)), locale))
-            residents = read_people_csv(demo_file("residents", locale))
-            for r in residents:
-                await save_resident(s, r, registered_by="demo")
-            leaders = read_people_csv(demo_file("leaders", locale), leaders=True)
-            for ld in leaders:
-                await save_leader(s, ld)
-        counts["products"] += cat.created + cat.updated + cat.unchanged
-        counts["residents"] += len(residents)
-        counts["leaders"] += len(leaders)
+            more = await _load_locale(
+                s, locale, _prefixed(read_csv(demo_file("catalog", locale)), locale))
+        for key, n in more.items():
+            counts[key] += n
     return counts
 
 
