@@ -37,8 +37,8 @@ class Qty:
     def __init__(self, value: Decimal, unit: str | None, text: str) -> None:
         self.value, self.unit, self.text = value, unit, text
         self.spec = False  # a package size (10斤装, 100g*12, 15구짜리), not the count
-        self.soft = False  # the unit comes with the number word (俩 = 两个): used only when
-        # the product is sold by it, else the product's default unit
+        self.soft = False  # the unit comes with the number word (俩 = 两个, 仨 = 三个): pieces,
+        # kept as said like any unit the product does not list; it fits any noun
 
 
 class Noun:
@@ -519,7 +519,7 @@ def interpret(tokens: list[Tok], lex: Lexicon, spaced: bool, priority: list[str]
         if q is None:
             items.append(ParsedItem(p.sku, p.name, ONE, p.unit, e.text))
             continue
-        if q.unit is None or q.soft and q.unit not in p.units:
+        if q.unit is None:
             value, unit = q.value, p.unit
         else:
             value, unit = lex.convert(q.value, q.unit, p)

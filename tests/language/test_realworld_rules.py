@@ -181,7 +181,7 @@ def test_clause_between_product_and_count(zh, text, expected) -> None:
     ("猪肉三两", [("pork", 0.3, "斤")]),
     ("猪肉3两", [("pork", 0.3, "斤")]),
     ("俩土豆仨萝卜", [("potato", 2, "个"), ("radish", 3, "个")]),
-    ("仨冬瓜", [("winter-melon", 3, "斤")]),      # not sold by 个: the default unit
+    ("仨冬瓜", [("winter-melon", 3, "个")]),      # pieces, as said (issue 14)
     ("鸡蛋半打", [("eggs", 6, "个")]),
     ("鸡蛋一打", [("eggs", 12, "个")]),
     ("啤酒一打", [("beer", 12, "瓶")]),
