@@ -9,6 +9,7 @@ import pytest
 import db.orders
 import db.people
 from gateway.app import create_app
+from gateway.services import SERVICES
 from gateway.orders.events import change_status
 from tests.conftest import API_TOKEN
 
@@ -38,7 +39,9 @@ async def _seed(database) -> list[int]:  # noqa: ANN001
 
 @pytest.fixture
 async def client(database, settings, make_client) -> Any:  # noqa: ANN001
-    return await make_client(create_app(settings, workers=False))
+    app = create_app(settings, workers=False)
+    yield await make_client(app)
+    await app[SERVICES].db.dispose()  # workers are off: nobody else closes its connections
 
 
 async def test_healthz(client) -> None:  # noqa: ANN001

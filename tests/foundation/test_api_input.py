@@ -8,6 +8,7 @@ import pytest
 
 import db.orders
 from gateway.app import create_app
+from gateway.services import SERVICES
 from tests.conftest import API_TOKEN
 from tests.foundation.test_api import _seed
 
@@ -16,7 +17,9 @@ AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 @pytest.fixture
 async def client(database, settings, make_client) -> Any:  # noqa: ANN001
-    return await make_client(create_app(settings, workers=False))
+    app = create_app(settings, workers=False)
+    yield await make_client(app)
+    await app[SERVICES].db.dispose()  # workers are off: nobody else closes its connections
 
 
 @pytest.mark.parametrize("path,status", [

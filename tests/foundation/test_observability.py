@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import io
 import json
 import logging
 
 import db.orders
 from gateway.app import create_app
+from gateway.services import SERVICES
 from gateway.observe.logs import JsonFormatter, Redactor, mask_phone
 
 
@@ -46,7 +49,15 @@ async def test_metrics_endpoint(database, settings, make_client) -> None:  # noq
     async with database.session() as s:
         await db.orders.create(s, channel="sms", phone="+8613800000001", status="draft",
                                actor="t")
-    client = await make_client(create_app(settings, workers=False))
+    app = create_app(settings, workers=False)
+    client = await make_client(app)
+    try:
+        await _metrics_checks(client, settings)
+    finally:
+        await app[SERVICES].db.dispose()  # workers are off: nobody else closes its connections
+
+
+async def _metrics_checks(client: Any, settings: Any) -> None:
     await client.get("/healthz")
     await client.get("/api/orders")
     assert (await client.get("/metrics")).status == 401  # not without the token
