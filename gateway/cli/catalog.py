@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gateway.cli.common import cli_settings, migrate, run, with_db, wrote_to
+from gateway.cli.common import cli_settings, migrate, read_input, run, with_db, wrote_to
 
 
 @click.group()
@@ -23,10 +23,7 @@ def catalog_import(file: Path) -> None:
     from gateway.orders.catalog import CatalogError, read_csv
 
     settings = cli_settings()
-    try:
-        items = read_csv(file)
-    except (CatalogError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{file}: {exc}") from None
+    items = read_input(read_csv, file, (CatalogError,))
     migrate(settings)
     wrote_to(settings)
 

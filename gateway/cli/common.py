@@ -98,3 +98,12 @@ def twilio_token(settings: Settings) -> str:
         raise click.ClickException(
             "TWILIO_AUTH_TOKEN must be set (the same as the gateway's); a `doorstep serve "
             f"--demo` started in this folder leaves its token in {path}") from None
+
+
+def read_input(read: Callable[[Path], T], file: Path, errors: tuple[type[Exception], ...]) -> T:
+    """`read(file)`; a bad row (`errors`) or a bad encoding ends the command with a message
+    naming the file."""
+    try:
+        return read(file)
+    except (*errors, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{file}: {exc}") from None

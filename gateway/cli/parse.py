@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from gateway.cli.common import cli_settings, run, with_db
+from gateway.cli.common import cli_settings, read_input, run, with_db
 from gateway.settings import Settings
 
 
@@ -26,10 +26,7 @@ def parse(locale: str | None, catalog_file: Path | None, texts: tuple[str, ...])
 
     loc = normalize_locale(locale) if locale else None
     if catalog_file is not None:
-        try:
-            items = read_csv(catalog_file)
-        except (CatalogError, UnicodeDecodeError) as exc:
-            raise click.ClickException(f"{catalog_file}: {exc}") from None
+        items = read_input(read_csv, catalog_file, (CatalogError,))
         loc = loc or "zh-CN"
     else:
         settings = cli_settings()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gateway.cli.common import cli_settings, migrate, run, with_db, wrote_to
+from gateway.cli.common import (cli_settings, migrate, read_input, run, with_db,
+                                 wrote_to)
 
 
 def _person_or_fail(**kw: Any) -> Any:
@@ -70,10 +72,7 @@ def residents_import(file: Path) -> None:
     from gateway.orders.people import PeopleError, read_people_csv, save_resident
 
     settings = cli_settings()
-    try:
-        rows = read_people_csv(file)
-    except (PeopleError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{file}: {exc}") from None
+    rows = read_input(read_people_csv, file, (PeopleError,))
     migrate(settings)
     wrote_to(settings)
 
@@ -151,10 +150,7 @@ def leaders_import(file: Path) -> None:
     from gateway.orders.people import PeopleError, invite_link, read_people_csv, save_leader
 
     settings = cli_settings()
-    try:
-        rows = read_people_csv(file, leaders=True)
-    except (PeopleError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{file}: {exc}") from None
+    rows = read_input(partial(read_people_csv, leaders=True), file, (PeopleError,))
     migrate(settings)
     # (no database line here: the output is one tab-separated row per leader, for scripts)
 
