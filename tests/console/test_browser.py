@@ -98,7 +98,7 @@ async def test_phone_order_end_to_end(browser: Any, base_url: str, app: Any) -> 
     await row_link.click()
     await page.wait_for_url(f"**/console/orders/{order_id}")
     timeline = await page.locator(".timeline").inner_text()
-    assert "operator:alice" in timeline
+    assert "操作员 alice" in timeline and "operator:" not in timeline
     async with app[SERVICES].db.session() as s:
         o = await db.orders.get(s, order_id)
         assert o.channel == "console" and o.items[0].sku == "rice"

@@ -26,7 +26,8 @@ async def test_ledger_balances_and_handover(client: Any, app: Any) -> None:
     assert r.status == 303, await r.text()
     r = await client.get(r.headers["Location"])
     html = await r.text()
-    assert "已记录上交" in html and "周一上交" in html and "operator:alice" in html
+    assert "已记录上交" in html and "周一上交" in html and "操作员 alice" in html
+    assert "operator:alice" not in html
     r = await client.post("/console/ledger/handover", data={
         "csrf": token, "leader": str(leader.id), "amount": "-5"}, allow_redirects=False)
     assert r.status == 400

@@ -99,10 +99,6 @@ def actor_text(t: Any, actor: str, leader_names: Any = None) -> str:
     kind, _, who = actor.partition(":")
     if f"actor.{kind}" not in strings_keys(t):
         return actor
-    if kind == "operator" and who:
-        # The operator's account id as it is logged and as tests/console/test_browser.py looks
-        # for it (operator:<username>), after the words of the language.
-        return f"{t('actor.operator', name='').strip()} {actor}"
     if kind == "leader" and who.isdigit():
         who = (leader_names or {}).get(int(who)) or f"#{who}"
     return str(t(f"actor.{kind}", name=who)) if who else str(t(f"actor.{kind}", name="")).strip()
