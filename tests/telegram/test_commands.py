@@ -89,7 +89,8 @@ async def test_operators_hear_of_unassigned_review_and_unknown_callers(gw: Harne
     oid = await gw.order(r)
     await gw.wait_status(oid, "unassigned")
     alert = await gw.emu.wait_message(OPERATOR_CHAT, f"订单{oid}号无人接单")
-    assert "location is unknown" in alert["text"] and "王奶奶" in alert["text"]
+    assert "不知道居民的位置" in alert["text"] and "王奶奶" in alert["text"]
+    assert "location" not in alert["text"]
     review = await gw.order(r, status="needs_review")
     await gw.emu.wait_message(OPERATOR_CHAT, f"订单{review}号需要人工处理")
     async with gw.services.db.session() as s:
@@ -105,7 +106,8 @@ async def test_operators_hear_of_unassigned_review_and_unknown_callers(gw: Harne
     await gw.emu.wait_message(OPERATOR_CHAT, "未登记的号码来电：+8613900008888")
     await gw.emu.send_text(5005, "/orders", chat_id=OPERATOR_CHAT)
     listing = (await gw.emu.wait_message(OPERATOR_CHAT, "待处理的订单"))["text"]
-    assert f"{oid}号 unassigned" in listing and f"{review}号 needs_review" in listing
+    assert f"{oid}号 无人接单" in listing and f"{review}号 待人工核对" in listing
+    assert "unassigned" not in listing
 
 
 def _wav(path: Path) -> str:

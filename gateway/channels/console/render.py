@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,25 +12,13 @@ from aiohttp import web
 
 from gateway.channels.console.auth import OPERATOR, current, sessions_of
 from gateway.services import services_of
-from gateway.templates import qty, templates_dir
+from gateway.templates import (  # noqa: F401  (the console's names for them)
+    qty, reason_text, strings, strings_keys, templates_dir, translator,
+)
 
 LANGUAGES = ("zh-CN", "ko-KR", "en")
 DEFAULT_LANGUAGE = "zh-CN"
 LANG_COOKIE = "doorstep_console_lang"
-
-
-@cache
-def strings(lang: str) -> dict[str, str]:
-    """UI strings of one language (templates/console/i18n/<lang>.json); English fills gaps."""
-    base = templates_dir() / "console" / "i18n"
-    merged: dict[str, str] = json.loads((base / "en.json").read_text(encoding="utf-8"))
-    for part in sorted(base.glob("*/en.json")):  # a feature's own strings: i18n/<part>/<lang>
-        merged.update(json.loads(part.read_text(encoding="utf-8")))
-    if lang != "en":
-        merged.update(json.loads((base / f"{lang}.json").read_text(encoding="utf-8")))
-        for part in sorted(base.glob(f"*/{lang}.json")):
-            merged.update(json.loads(part.read_text(encoding="utf-8")))
-    return merged
 
 
 def language_of(request: web.Request) -> str:
@@ -52,42 +39,6 @@ def environment() -> jinja2.Environment:
 
 def tz_of(request: web.Request) -> ZoneInfo:
     return ZoneInfo(services_of(request).settings.console_timezone)
-
-
-def translator(lang: str) -> Any:
-    table = strings(lang)
-
-    def t(key: str, **kw: Any) -> str:
-        text = table.get(key, key)
-        return text.format(**kw) if kw else text
-
-    t.keys = table.keys()  # type: ignore[attr-defined]
-    return t
-
-
-def reason_text(t: Any, text: str, leader_names: Any = None) -> str:
-    """A stored event reason in the console's language (gateway.orders.reasons); an
-    operator's own words stay as written."""
-    from gateway.orders import reasons
-
-    names = leader_names or {}
-
-    def say(code: str, params: Any) -> str | None:
-        key = f"reason.{code}"
-        if key not in strings_keys(t):
-            return None
-        kw = dict(params)
-        if "leader" in kw:
-            lid = kw["leader"]
-            name = names.get(int(lid)) if str(lid).isdigit() else None
-            kw["leader"] = t("reason.leader", name=name or f"#{lid}")
-        return t(key, **kw)
-
-    return reasons.render(text or "", say)
-
-
-def strings_keys(t: Any) -> Any:
-    return getattr(t, "keys", ())
 
 
 def actor_text(t: Any, actor: str, leader_names: Any = None) -> str:
