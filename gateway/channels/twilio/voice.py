@@ -383,7 +383,8 @@ async def download_recording(services: Services, recording_id: int, url: str, si
             async with services.db.session() as s:
                 rec = await db.recordings.get(s, recording_id)
                 if rec is not None:
-                    rec.path, rec.size_bytes = str(path), len(data)
+                    rec.path = services.settings.recording_name(path)
+                    rec.size_bytes = len(data)
             return path
         await asyncio.sleep(delay * (2 ** attempt))
     log.error("recording %s could not be downloaded from %s", sid, rest.recording_url(url))
@@ -401,8 +402,10 @@ def write_file(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-async def purge_recordings(database: Any, retention_days: float, *, now: Any = None) -> int:
+async def purge_recordings(database: Any, retention_days: float, *, now: Any = None,
+                           settings: Settings | None = None) -> int:
     """Delete the audio of recordings older than the retention; rows stay, marked deleted."""
+    settings = settings or Settings()
     if retention_days <= 0:
         return 0
     before = (now or utcnow()) - timedelta(days=retention_days)
@@ -411,7 +414,7 @@ async def purge_recordings(database: Any, retention_days: float, *, now: Any = N
         for rec in await db.recordings.older_than(s, before):
             if rec.path:
                 try:
-                    Path(rec.path).unlink(missing_ok=True)
+                    settings.recording_file(rec.path).unlink(missing_ok=True)
                 except OSError as exc:
                     log.warning("could not delete %s: %s", rec.path, exc)
                     continue
@@ -485,7 +488,8 @@ async def _purge_forever(services: Services) -> None:
     await asyncio.sleep(PURGE_DELAY)  # not in the way of start-up
     while True:
         try:
-            n = await purge_recordings(services.db, services.settings.recording_retention_days)
+            n = await purge_recordings(services.db, services.settings.recording_retention_days,
+                                          settings=services.settings)
             if n:
                 log.info("purged the audio of %d old recordings", n)
         except Exception:
