@@ -74,6 +74,11 @@ class BotApiEmulator:
         self.webhook_target: str | None = None  # where to post instead of webhook_url
         self.webhook_responses: list[int] = []
         self.down = False
+        # Telegram's limits: 4,096 UTF-16 units a text, 1,024 a caption (always enforced);
+        # with `per_chat_per_second` set, a chat that gets more than that in a second is
+        # answered 429 with retry_after, as Telegram does for a chat flooded by a bot.
+        self.per_chat_per_second: float | None = None
+        self._sent_at: dict[int, list[float]] = {}
         self._flood: list[int] = []
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(500001)
@@ -132,6 +137,9 @@ class BotApiEmulator:
             self.calls.append(Call(method, params, False))
             return self._error(429, f"Too Many Requests: retry after {retry}",
                                parameters={"retry_after": retry})
+        if key in SEND_METHODS and (refusal := self._limits(key, params)) is not None:
+            self.calls.append(Call(method, params, False, refusal.text))
+            return refusal
         fn = getattr(self, f"_m_{key}", None)
         if fn is None:
             return self._error(404, "Not Found: method not found")
@@ -142,6 +150,28 @@ class BotApiEmulator:
             return self._error(exc.code, exc.description)
         self.calls.append(Call(method, params, True, result))
         return web.json_response({"ok": True, "result": result})
+
+    def _limits(self, key: str, params: dict[str, Any]) -> web.Response | None:
+        def units(text: Any) -> int:
+            return len(str(text).encode("utf-16-le")) // 2
+
+        if key in ("sendmessage", "editmessagetext"):
+            text = params.get("text")
+            if not text or not str(text).strip():
+                return self._error(400, "Bad Request: message text is empty")
+            if units(text) > 4096:
+                return self._error(400, "Bad Request: message is too long")
+        if params.get("caption") and units(params["caption"]) > 1024:
+            return self._error(400, "Bad Request: message caption is too long")
+        if self.per_chat_per_second and key in ("sendmessage", "sendvoice", "senddocument") \
+                and params.get("chat_id") is not None:
+            now = time.monotonic()
+            recent = [t for t in self._sent_at.get(int(params["chat_id"]), []) if now - t < 1.0]
+            if len(recent) >= self.per_chat_per_second:
+                return self._error(429, "Too Many Requests: retry after 1",
+                                   parameters={"retry_after": 1})
+            self._sent_at[int(params["chat_id"])] = [*recent, now]
+        return None
 
     @staticmethod
     def _error(code: int, description: str, **extra: Any) -> web.Response:

@@ -7,7 +7,6 @@ outbox sender (`gateway.channels.telegram.sender`) turns each row's payload into
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.outbox
 from db.models import Leader, Order, Task
+from gateway.channels.telegram import limits
 from gateway.orders.pricing import money, order_total
 from gateway.settings import Settings
 from gateway.templates import Templates
@@ -72,11 +72,25 @@ class TelegramMessages:
 
     async def queue(self, session: AsyncSession, chat_id: int | str, text: str, *, key: str,
                     op: str = "send", buttons: Buttons | None = None, **payload: Any) -> bool:
+        """One outbox row per Telegram message. A text over Telegram's 4,096 becomes several
+        rows (`key`, `key#2`, ...; the buttons and the card reference go with the last part),
+        each sent once like any row, so a retry never repeats a part already out. Edits and
+        captions can't be split: they are shortened to their limits."""
         body: dict[str, Any] = {"op": op, **payload}
         if buttons is not None:
             body["buttons"] = [[list(b) for b in row] for row in buttons]
-        return await db.outbox.enqueue(session, channel="telegram", recipient=str(chat_id),
-                                       body=text, idempotency_key=key, payload=body)
+        if op == "voice":
+            text = limits.shorten(text, limits.CAPTION_LIMIT)
+        elif op == "edit":
+            text = limits.shorten(text)
+        parts = limits.split(text) if op == "send" else [text]
+        queued = []
+        for n, part in enumerate(parts, start=1):
+            queued.append(await db.outbox.enqueue(
+                session, channel="telegram", recipient=str(chat_id), body=part,
+                idempotency_key=key if n == 1 else f"{key}#{n}",
+                payload=body if n == len(parts) else {"op": op}))
+        return queued[0]
 
     async def offer(self, session: AsyncSession, leader: Leader, task: Task, order: Order, *,
                     distance_km: float | None) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy import update
 import db.tasks
 from db.models import Outbox, Task
 from db.session import Database
+from gateway.channels.telegram import limits
 from gateway.errors import SendError
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,10 @@ class TelegramSender:
         chat_id = int(row.recipient)
         task_id = p.get("task_id")
         if op == "send":
-            msg = await self.bot.send_message(chat_id, row.body, reply_markup=keyboard(p))
+            # Rows are split when queued; a row queued before that (or by hand) is shortened
+            # rather than refused by Telegram and lost.
+            msg = await self.bot.send_message(chat_id, limits.shorten(row.body),
+                                              reply_markup=keyboard(p))
             if task_id is not None and p.get("ref") == "card":
                 await self._remember(task_id, telegram_message_id=msg.message_id)
             return str(msg.message_id)
@@ -100,16 +104,16 @@ class TelegramSender:
                 return None
             if path.suffix.lower() in VOICE_SUFFIXES:
                 msg = await self.bot.send_voice(chat_id, FSInputFile(path),
-                                                caption=row.body or None,
+                                                caption=limits.shorten(row.body, limits.CAPTION_LIMIT) or None,
                                                 duration=p.get("duration") or None)
             elif (mp3 := await _as_mp3(path)) is not None:
                 # Telegram plays only OGG/Opus, MP3 and M4A as voice: call audio is WAV
                 msg = await self.bot.send_voice(
                     chat_id, BufferedInputFile(mp3, filename=path.with_suffix(".mp3").name),
-                    caption=row.body or None, duration=p.get("duration") or None)
+                    caption=limits.shorten(row.body, limits.CAPTION_LIMIT) or None, duration=p.get("duration") or None)
             else:  # not a WAV we can read: the leader still gets the file
                 msg = await self.bot.send_document(chat_id, FSInputFile(path),
-                                                   caption=row.body or None)
+                                                   caption=limits.shorten(row.body, limits.CAPTION_LIMIT) or None)
             if task_id is not None:
                 await self._remember(task_id, voice_message_id=msg.message_id)
             return str(msg.message_id)
@@ -120,7 +124,7 @@ class TelegramSender:
             if message_id is None:
                 # The card itself is still waiting in the outbox: edit after it is out.
                 raise SendError("task card not sent yet", retry_after=5)
-            res = await self.bot.edit_message_text(text=row.body, chat_id=chat_id,
+            res = await self.bot.edit_message_text(text=limits.shorten(row.body), chat_id=chat_id,
                                                    message_id=int(message_id),
                                                    reply_markup=keyboard(p))
             return str(res.message_id) if isinstance(res, Message) else None
