@@ -354,3 +354,17 @@ class LedgerEntry(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (CheckConstraint(_in("kind", LEDGER_KINDS), name="kind_known"),)
+
+
+# --- console login throttling -------------------------------------------------------------
+
+class LoginAttempt(Base):
+    """Console login attempts counted per key (`u:<name>|<address>`, `a:<address>`) in a
+    window. A guess takes a slot here, atomically, before its password is checked, so at most
+    the limit is ever evaluated per window however many arrive at once."""
+
+    __tablename__ = "login_attempts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(index=True)

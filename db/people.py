@@ -9,6 +9,8 @@ from typing import Any, Sequence
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import db.logins
+
 from db.models import Leader, Operator, Resident
 
 
@@ -101,4 +103,5 @@ async def add_operator(session: AsyncSession, username: str, password_hash: str)
     op.password_hash = password_hash
     op.failed_logins = 0
     op.locked_until = None
+    await db.logins.clear_user(session, username)
     return op, False

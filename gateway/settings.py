@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(default=12, gt=0)
     console_max_failed_logins: int = Field(default=5, ge=1)
     console_lockout_minutes: float = Field(default=15, gt=0)
+    # Login guesses per client address (any user names) in a lock-out window; a user is locked
+    # per address, so a flood from one address never locks the operator out elsewhere.
+    console_max_logins_per_address: int = Field(default=20, ge=1)
+    # Reverse proxies (comma-separated addresses) whose X-Forwarded-For names the client;
+    # from any other peer the header is ignored.
+    console_trusted_proxies: str = ""
     # The co-operative's time zone, for days on the console and the command line:
     # DOORSTEP_TIMEZONE (or the older DOORSTEP_CONSOLE_TIMEZONE).
     console_timezone: str = Field(default="Asia/Shanghai", validation_alias=AliasChoices(

@@ -63,8 +63,15 @@ MEANINGS: dict[str, str] = {
     "console_secret": "HMAC secret of console session cookies; unset = generated into "
                       "`DATA_DIR/console-secret`",
     "console_session_hours": "how long a console login lasts",
-    "console_max_failed_logins": "failed logins before an operator account is locked",
-    "console_lockout_minutes": "how long a locked operator account stays locked",
+    "console_max_failed_logins": "login guesses for one user name from one client address in a "
+                                 "window; more are refused (429) before the password is checked",
+    "console_lockout_minutes": "the login window: failed guesses count for this long, and a "
+                               "locked name (per client address) stays locked this long",
+    "console_max_logins_per_address": "login guesses one client address may make in a window, "
+                                      "whatever the user names",
+    "console_trusted_proxies": "comma-separated addresses of reverse proxies whose "
+                               "`X-Forwarded-For` names the client (otherwise the peer address "
+                               "counts)",
     "console_timezone": "the co-operative's time zone: times and days on the console and the "
                         "command line (the older `DOORSTEP_CONSOLE_TIMEZONE` is read too)",
 }

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+import db.logins
 import db.people
 from db.models import utcnow
 from gateway.channels.console.passwords import hash_password, verify_password
@@ -33,7 +34,6 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; media-src 'self'; connect-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
-UNKNOWN_USERS_TRACKED = 10_000
 
 # Verifying against this when the username is unknown keeps both answers equally slow.
 _DUMMY_HASH = hash_password(secrets.token_hex(16))
@@ -97,7 +97,6 @@ class Sessions:
         self._revoked: dict[str, float] = {}
         # Failed logins for usernames that do not exist, counted like real accounts' so the
         # lock-out answer does not tell which usernames exist.
-        self.unknown_failures: dict[str, tuple[int, float]] = {}
 
     def _sign(self, message: str) -> str:
         return hmac.new(self.secret, message.encode(), hashlib.sha256).hexdigest()
@@ -226,46 +225,55 @@ class LoginResult:
     operator: Any = None
 
 
+def client_address(request: web.Request, settings: Settings) -> str:
+    """The client's address: the peer, or the last X-Forwarded-For hop a trusted proxy added."""
+    peer = request.remote or "?"
+    trusted = {a.strip() for a in settings.console_trusted_proxies.split(",") if a.strip()}
+    if peer in trusted:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        for hop in reversed([h for h in hops if h]):
+            if hop not in trusted:
+                return hop[:64]
+    return peer[:64]
+
+
 async def check_login(request: web.Request, username: str, password: str) -> LoginResult:
-    """Verify the password; count failures and lock the account after too many."""
+    """Take an attempt slot (per user name and address, and per address) before the password
+    is checked, so however many guesses arrive at once at most the limit is evaluated; known
+    and unknown names take the same path and the same time; a name is locked only for the
+    address its failures came from."""
     from gateway.services import services_of
 
     services = services_of(request)
     settings = services.settings
-    async with services.db.session() as s:
-        op = await db.people.operator_by_username(s, username.strip())
-        if op is None:
-            await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
-            return _unknown_user_failed(request, username.strip(), settings)
-        now = utcnow()
-        if op.locked_until is not None and op.locked_until > now:
-            return LoginResult(False, locked_until=op.locked_until)
-        good = await asyncio.to_thread(verify_password, op.password_hash, password)
-        if good:
-            op.failed_logins = 0
-            op.locked_until = None
+    name = username.strip()
+    address = client_address(request, settings)
+    user_key, address_key = f"u:{name}|{address}", f"a:{address}"
+    window = timedelta(minutes=settings.console_lockout_minutes)
+    now = utcnow()
+    async with services.db.session() as s:  # committed before the slow check
+        await db.logins.forget_expired(s, window, now)
+        per_user = await db.logins.take(s, user_key, settings.console_max_failed_logins,
+                                        window, now)
+        per_address = await db.logins.take(s, address_key,
+                                           settings.console_max_logins_per_address, window, now)
+        if per_user is None or per_address is None:
+            start = await db.logins.window_of(s, user_key if per_user is None else address_key)
+            return LoginResult(False, locked_until=(start or now) + window)
+        op = await db.people.operator_by_username(s, name)
+        stored = op.password_hash if op is not None else _DUMMY_HASH
+    good = await asyncio.to_thread(verify_password, stored, password)
+    if good and op is not None:
+        async with services.db.session() as s:
+            await db.logins.clear(s, user_key)
+            op = await db.people.operator_by_username(s, name)
+        if op is not None:
             return LoginResult(True, operator=op)
-        op.failed_logins = (op.failed_logins or 0) + 1
-        if op.failed_logins >= settings.console_max_failed_logins:
-            op.locked_until = now + timedelta(minutes=settings.console_lockout_minutes)
-            op.failed_logins = 0
-            return LoginResult(False, locked_until=op.locked_until)
-        return LoginResult(False)
-
-
-def _unknown_user_failed(request: web.Request, username: str, settings: Settings) -> LoginResult:
-    failures = sessions_of(request).unknown_failures
-    now = time.time()
-    count, until = failures.get(username, (0, 0.0))
-    if until > now:
-        return LoginResult(False, locked_until=until)
-    if len(failures) >= UNKNOWN_USERS_TRACKED:
-        failures.clear()
-    count += 1
-    if count >= settings.console_max_failed_logins:
-        failures[username] = (0, now + settings.console_lockout_minutes * 60)
-        return LoginResult(False, locked_until=failures[username][1])
-    failures[username] = (count, 0.0)
+    (user_count, user_start), (address_count, address_start) = per_user, per_address
+    if user_count >= settings.console_max_failed_logins:
+        return LoginResult(False, locked_until=user_start + window)
+    if address_count >= settings.console_max_logins_per_address:
+        return LoginResult(False, locked_until=address_start + window)
     return LoginResult(False)
 
 
