@@ -201,6 +201,14 @@ async def test_forged_signatures_change_nothing(make_client: Callable[..., Any],
         assert (await s.execute(select(InboundMessage))).first() is None
 
 
+def stream_token_of(twiml: str) -> str:
+    """The call's media-stream token, as Twilio passes the <Stream>'s <Parameter>s along."""
+    import xml.etree.ElementTree as ET
+
+    stream = next(ET.fromstring(twiml).iter("Stream"))
+    return {p.get("name"): p.get("value") for p in stream.iter("Parameter")}["token"]
+
+
 async def test_garbage_frames_are_ignored(make_client: Callable[..., Any], settings: Any,
                                           demo_database: Any) -> None:
     rec, _ = scripted(["大米两袋"])
@@ -208,7 +216,8 @@ async def test_garbage_frames_are_ignored(make_client: Callable[..., Any], setti
     params = {"CallSid": "CAgarbage", "From": WANG, "AccountSid": twilio.account_sid}
     r = await client.post("/twilio/voice", data=params,
                           headers=signed_headers("/twilio/voice", params))
-    assert "<Stream" in await r.text()
+    twiml = await r.text()
+    assert "<Stream" in twiml
     url = "wss://doorstep.example.org/twilio/media"
     ws = await client.ws_connect("/twilio/media", headers=twilio.sign(url, {}))
     for junk in ["", "not json", "[]", "{}", '{"event": 5}', '{"event": "media"}',
@@ -216,7 +225,8 @@ async def test_garbage_frames_are_ignored(make_client: Callable[..., Any], setti
                  '{"event": "dtmf", "dtmf": {"digit": "12"}}', '{"event": "unknown"}']:
         await ws.send_str(junk)
     await ws.send_bytes(b"\x00\x01binary")
-    await ws.send_str(json.dumps({"event": "start", "start": {"callSid": "CAgarbage"}}))
+    await ws.send_str(json.dumps({"event": "start", "start": {
+        "callSid": "CAgarbage", "customParameters": {"token": stream_token_of(twiml)}}}))
     await ws.send_str('{"event": "mark", "mark": {"name": "x"}}')
     import base64
     audio = tone() + silence_ulaw(1.0)
@@ -233,15 +243,68 @@ async def test_garbage_frames_are_ignored(make_client: Callable[..., Any], setti
     assert "大米2袋" in await r.text()
 
 
+
+@pytest.mark.parametrize("which", ["forged", "expired", "another call's", "none"])
+async def test_a_stream_start_needs_its_own_calls_token(
+        make_client: Callable[..., Any], settings: Any, demo_database: Any, which: str) -> None:
+    """Issue 15: the socket's signature is the same for every call, so each call's <Stream>
+    carries a short-lived token of its own; a start frame for another call, or with a forged
+    or expired token, is refused and hears nothing."""
+    import base64
+    import time
+
+    from gateway.channels.twilio.signature import stream_token
+
+    rec, _ = scripted(["大米两袋"] * 2)
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    params = {"CallSid": "CAvictim", "From": WANG, "AccountSid": twilio.account_sid}
+    own = stream_token_of(await (await client.post(
+        "/twilio/voice", data=params, headers=signed_headers("/twilio/voice", params))).text())
+    other = {**params, "CallSid": "CAother"}
+    others = stream_token_of(await (await client.post(
+        "/twilio/voice", data=other, headers=signed_headers("/twilio/voice", other))).text())
+    token = {"forged": own.split(".")[0] + "." + "0" * 40,
+             "expired": stream_token(settings, "CAvictim", now=time.time() - 3600),
+             "another call's": others, "none": None}[which]
+    url = "wss://doorstep.example.org/twilio/media"
+
+    async def speak(token: str | None) -> None:
+        ws = await client.ws_connect("/twilio/media", headers=twilio.sign(url, {}))
+        custom = {"token": token} if token is not None else {}
+        await ws.send_str(json.dumps({"event": "start", "start": {
+            "callSid": "CAvictim", "customParameters": custom}}))
+        audio = tone() + silence_ulaw(1.0)
+        try:
+            for i in range(0, len(audio), 160):
+                await ws.send_str(json.dumps({"event": "media", "media": {
+                    "payload": base64.b64encode(audio[i:i + 160]).decode()}}))
+        except (ConnectionResetError, aiohttp.ClientError):
+            pass  # refused: the gateway closed the socket
+        msg = await asyncio.wait_for(ws.receive(), 10)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        await ws.close()
+
+    await speak(token)
+    r = await client.post("/twilio/voice/next", data=params,
+                          headers=signed_headers("/twilio/voice/next", params))
+    assert "大米2袋" not in await r.text()  # nothing was heard on the refused socket
+    await speak(stream_token_of(await r.text()) if "<Stream" in await r.text() else own)
+    r = await client.post("/twilio/voice/next", data=params,
+                          headers=signed_headers("/twilio/voice/next", params))
+    assert "大米2袋" in await r.text()  # the call's own token is heard
+
+
 async def test_key_hash_ends_speaking(make_client: Callable[..., Any], settings: Any,
                                       demo_database: Any) -> None:
     rec, _ = scripted(["大米两袋"])
     client, twilio = await start(make_client, settings, demo_database, rec)
     params = {"CallSid": "CAhash", "From": WANG}
-    await client.post("/twilio/voice", data=params, headers=signed_headers("/twilio/voice", params))
+    r = await client.post("/twilio/voice", data=params,
+                          headers=signed_headers("/twilio/voice", params))
     ws = await client.ws_connect("/twilio/media", headers=twilio.sign(
         "wss://doorstep.example.org/twilio/media", {}))
-    await ws.send_str(json.dumps({"event": "start", "start": {"callSid": "CAhash"}}))
+    await ws.send_str(json.dumps({"event": "start", "start": {
+        "callSid": "CAhash", "customParameters": {"token": stream_token_of(await r.text())}}}))
     import base64
     audio = tone(1.0)
     for i in range(0, len(audio), 160):

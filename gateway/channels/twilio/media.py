@@ -27,7 +27,7 @@ from aiohttp import WSMsgType, web
 import db.conversations
 import db.recordings
 from gateway.services import SERVICES, Services
-from gateway.channels.twilio.signature import is_valid
+from gateway.channels.twilio.signature import is_valid, stream_token_ok
 from gateway.conversation import call as rules
 from gateway.conversation.call import MESSAGE_KEY
 from gateway.channels.twilio.voice import (
@@ -56,6 +56,7 @@ class MediaFrame:
     call_sid: str = ""
     payload: bytes = b""
     digit: str = ""
+    token: str = ""  # the start frame's customParameters.token
 
     @classmethod
     def from_json(cls, text: str) -> MediaFrame | None:
@@ -70,7 +71,10 @@ class MediaFrame:
         body = body if isinstance(body, dict) else {}
         if event == "start":
             sid = body.get("callSid")
-            return cls(event, call_sid=sid[:64]) if isinstance(sid, str) and sid else None
+            custom = body.get("customParameters")
+            token = custom.get("token") if isinstance(custom, dict) else None
+            return cls(event, call_sid=sid[:64], token=token[:100] if isinstance(token, str)
+                       else "") if isinstance(sid, str) and sid else None
         if event == "media":
             if body.get("track", "inbound") not in ("inbound", "inbound_track"):
                 return cls("ignored")
@@ -173,6 +177,12 @@ class MediaCall:
             async with asyncio.timeout(START_TIMEOUT):
                 async for frame in frames:
                     if frame.event == "start":
+                        if not stream_token_ok(self.services.settings, frame.call_sid,
+                                               frame.token):
+                            log.warning("media stream for call %s with a bad, expired or "
+                                        "another call's token; closing", frame.call_sid)
+                            self.services.metrics.inc("doorstep_media_token_rejected_total")
+                            return None
                         return str(frame.call_sid)
                     if frame.event == "stop":
                         return None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import hmac
 import logging
+import time
 from typing import Mapping
 
 from urllib.parse import parse_qsl
@@ -48,6 +50,34 @@ def is_valid(settings: Settings, url: str, params: Mapping[str, str], signature:
         return bool(validator.validate(url, params, signature))
     except Exception:  # a malformed signature or parameters: simply not valid
         return False
+
+
+# A call's media stream carries its own token, as the <Stream>'s <Parameter name="token">: an
+# HMAC of the CallSid and an expiry under the auth token. The socket's X-Twilio-Signature
+# covers only the fixed stream URL, the same for every call; the token ties a `start` frame to
+# the call whose TwiML offered the stream, for a few minutes.
+STREAM_TOKEN_SECONDS = 600
+
+
+def _stream_mac(settings: Settings, call_sid: str, expires: int) -> str:
+    key = ("doorstep-media-stream:" + (settings.twilio_auth_token or "")).encode()
+    return hmac.new(key, f"{call_sid}|{expires}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def stream_token(settings: Settings, call_sid: str, *, now: float | None = None) -> str:
+    expires = int(now if now is not None else time.time()) + STREAM_TOKEN_SECONDS
+    return f"{expires}.{_stream_mac(settings, call_sid, expires)}"
+
+
+def stream_token_ok(settings: Settings, call_sid: str, token: object, *,
+                    now: float | None = None) -> bool:
+    """The token was made for this call and has not expired."""
+    if not settings.twilio_auth_token or not isinstance(token, str) or "." not in token:
+        return False
+    expires, _, mac = token.partition(".")
+    if not expires.isdigit() or int(expires) < (now if now is not None else time.time()):
+        return False
+    return hmac.compare_digest(mac.encode(), _stream_mac(settings, call_sid, int(expires)).encode())
 
 
 async def verified_form(request: web.Request, settings: Settings) -> MultiDictProxy[str]:

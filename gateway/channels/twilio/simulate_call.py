@@ -138,7 +138,8 @@ class Caller:
             elif verb.tag == "Connect":
                 stream = verb.find("Stream")
                 if stream is not None:
-                    await self._stream(http, stream.get("url", ""))
+                    await self._stream(http, stream.get("url", ""), {
+                        q.get("name", ""): q.get("value", "") for q in stream.iter("Parameter")})
             elif verb.tag == "Redirect":
                 return await self.post(http, (verb.text or "").strip())
             elif verb.tag == "Record":
@@ -154,7 +155,8 @@ class Caller:
         self._note("[end of TwiML]")
         return None
 
-    async def _stream(self, http: aiohttp.ClientSession, url: str) -> None:
+    async def _stream(self, http: aiohttp.ClientSession, url: str,
+                      custom: dict[str, str] | None = None) -> None:
         audio = self.speech.pop(0) if self.speech else b""
         if not self.speech:
             self._spoke_all = True
@@ -171,7 +173,7 @@ class Caller:
                                           "streamSid": stream_sid, "start": {
                                               "streamSid": stream_sid, "callSid": self.log.call_sid,
                                               "accountSid": self.t.account_sid,
-                                              "tracks": ["inbound"], "customParameters": {},
+                                              "tracks": ["inbound"], "customParameters": custom or {},
                                               "mediaFormat": {"encoding": "audio/x-mulaw",
                                                               "sampleRate": 8000, "channels": 1}}}))
             closed = asyncio.ensure_future(ws.receive())

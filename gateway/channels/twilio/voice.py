@@ -55,7 +55,7 @@ from gateway.orders.pricing import money
 from gateway.language.locales import normalize_locale
 from gateway.services import SERVICES, Services
 from gateway.settings import Settings
-from gateway.channels.twilio.signature import twiml_response, verified_form
+from gateway.channels.twilio.signature import stream_token, twiml_response, verified_form
 from gateway.channels.twilio.rest import TwilioRest
 from gateway.errors import SendError
 
@@ -163,7 +163,7 @@ def stream_url(settings: Settings) -> str:
 
 # --- TwiML ----------------------------------------------------------------------------------
 
-def render(services: Services, st: CallState) -> str:
+def render(services: Services, st: CallState, call_sid: str = "") -> str:
     settings = services.settings
     listen = voice_of(services).can_listen(st.locale)
     name = rules.template(st, rules.Facts(can_listen=listen))
@@ -172,7 +172,8 @@ def render(services: Services, st: CallState) -> str:
         st = replace(st, reason=st.reason or "failed")
     ctx: dict[str, Any] = dict(
         st=st, say_language=SAY_LANGUAGE.get(st.locale, st.locale),
-        stream_url=stream_url(settings), base="/twilio/voice", items=st.items, listen=listen)
+        stream_url=stream_url(settings), base="/twilio/voice", items=st.items, listen=listen,
+        stream_token=stream_token(settings, call_sid) if call_sid else "")
     book = services.prices.cached(services.db)  # the total, when prices are known
     ctx["amount"] = money(book.total(st.items)) if book is not None and st.items else None
     return services.templates.render(st.locale, f"voice/{name}.xml.j2", **ctx)
@@ -272,7 +273,7 @@ async def answer(request: web.Request) -> web.Response:
                 save_call(row, st)
             else:
                 st = load_call(row)
-            xml = render(services, st)
+            xml = render(services, st, call.call_sid)
     except web.HTTPException:
         raise
     except Exception:
@@ -298,7 +299,7 @@ async def _step(request: web.Request, event_of: Any) -> web.Response:
             locale = st.locale
             st = await decide(s, services, call.call_sid, st, await event_of(s, services, call, st))
             save_call(row, st)
-            xml = render(services, st)
+            xml = render(services, st, call.call_sid)
         if st.state == rules.DONE:
             services.wake_dispatcher()
     except web.HTTPException:
