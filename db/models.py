@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
+    JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
     MetaData, Numeric, String, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -175,12 +175,15 @@ class Order(Base):
         ForeignKey("leaders.id", ondelete="SET NULL"), index=True)
     transcript: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str] = mapped_column(Text, default="")
+    # The resident was a supported (hardship) household when the order was confirmed: nothing
+    # is collected at the door and the cost goes to the month's supported tally.
+    supported: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id",
-        lazy="selectin")
+        lazy="selectin", foreign_keys="OrderItem.order_id")
     events: Mapped[list[OrderEvent]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderEvent.id",
         lazy="selectin")
@@ -208,10 +211,20 @@ class OrderItem(Base):
     # The price per `unit` kept when the order was confirmed (gateway.orders.pricing); None:
     # not confirmed yet, or no price known.
     unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
+    # Out of stock in the resident's area at confirmation and kept as a back-order: None (an
+    # ordinary line), "waiting" (not bought or delivered with the order), "sent" (it went out
+    # on the follow-up order `backorder_order_id` once restocked).
+    backorder: Mapped[str | None] = mapped_column(String(16))
+    backorder_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="SET NULL"))
 
-    order: Mapped[Order] = relationship(back_populates="items")
+    order: Mapped[Order] = relationship(back_populates="items", foreign_keys=[order_id])
 
-    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("backorder IS NULL OR backorder IN ('waiting', 'sent')",
+                        name="backorder_known"),
+    )
 
 
 class OrderEvent(Base):
@@ -354,6 +367,94 @@ class LedgerEntry(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (CheckConstraint(_in("kind", LEDGER_KINDS), name="kind_known"),)
+
+
+# --- supply: stock, outlets and their shortage reports, supported households ---------------
+
+STOCK_KINDS = ("out", "in")
+SHORTAGE_KINDS = ("short", "restock")
+SUPPORT_KINDS = ("grant", "revoke")
+
+
+class StockChange(Base):
+    """A product marked out of stock or back in, everywhere (`village` "") or in one village.
+    Rows are only added: the latest row of a (sku, village) is its state."""
+
+    __tablename__ = "stock_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    village: Mapped[str] = mapped_column(String(100), default="")
+    kind: Mapped[str] = mapped_column(String(8))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (CheckConstraint(_in("kind", STOCK_KINDS), name="kind_known"),
+                      Index("ix_stock_changes_sku_village", "sku", "village", "id"))
+
+
+class Outlet(Base):
+    """A village service station or co-op shop whose staff report shortages on Telegram."""
+
+    __tablename__ = "outlets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    village: Mapped[str] = mapped_column(String(100), default="", index=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    invite_code: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutletStaff(Base):
+    __tablename__ = "outlet_staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outlet_id: Mapped[int] = mapped_column(ForeignKey("outlets.id", ondelete="CASCADE"),
+                                           index=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ShortageReport(Base):
+    """An outlet's report that a product runs short (or is restocked); never edited."""
+
+    __tablename__ = "shortage_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outlet_id: Mapped[int] = mapped_column(ForeignKey("outlets.id", ondelete="CASCADE"),
+                                           index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    __table_args__ = (CheckConstraint(_in("kind", SHORTAGE_KINDS), name="kind_known"),)
+
+
+class SupportGrant(Base):
+    """A resident marked as a supported household (特困/低保) until a day, or the end of it.
+    Rows are only added; the latest row of a resident is their state."""
+
+    __tablename__ = "support_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"),
+                                             index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    category: Mapped[str] = mapped_column(String(32), default="")
+    approved_by: Mapped[str] = mapped_column(String(100), default="")
+    until: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (CheckConstraint(_in("kind", SUPPORT_KINDS), name="kind_known"),)
 
 
 # --- console login throttling -------------------------------------------------------------

@@ -86,7 +86,8 @@ async def to_buy_rows(session: AsyncSession, *, since: datetime, until: datetime
          .join(OrderItem, OrderItem.order_id == Order.id)
          .outerjoin(Product, Product.sku == OrderItem.sku)
          .outerjoin(Resident, Resident.id == Order.resident_id)
-         .where(Order.status.in_(tuple(statuses)), Order.created_at >= since,
+         .where(Order.status.in_(tuple(statuses)), OrderItem.backorder.is_(None),
+                Order.created_at >= since,
                 Order.created_at < until)
          .order_by(Order.id, OrderItem.id))
     return [ToBuyRow(sup or "", sku, name, unit or "", Decimal(qty), phone, village or "")

@@ -9,7 +9,9 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.outbox
-from db.models import Leader, Order, OrderEvent, Outbox, Product, Resident, Task, utcnow
+from db.models import (
+    Leader, Order, OrderEvent, OrderItem, Outbox, Product, Resident, Task, utcnow,
+)
 
 OPEN = ("offered", "accepted")
 
@@ -122,6 +124,15 @@ async def orders_with_status(session: AsyncSession, status: str, limit: int = 10
     return (await session.execute(
         select(Order.id).where(Order.status == status).order_by(Order.id).limit(limit))
     ).scalars().all()
+
+
+async def routable_confirmed(session: AsyncSession, limit: int = 100) -> Sequence[int]:
+    """Confirmed orders with something to deliver now: not every line back-ordered."""
+    now_line = exists().where(OrderItem.order_id == Order.id, OrderItem.backorder.is_(None))
+    any_line = exists().where(OrderItem.order_id == Order.id)
+    return (await session.execute(
+        select(Order.id).where(Order.status == "confirmed", now_line | ~any_line)
+        .order_by(Order.id).limit(limit))).scalars().all()
 
 
 async def leaders_by_ids(session: AsyncSession, ids: Iterable[int]) -> Sequence[Leader]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
+from zoneinfo import ZoneInfo
 
 Part = Callable[["web.Application"], None]
 
@@ -22,6 +23,7 @@ from gateway.channels.twilio import media, sms, voice
 from gateway.dispatch.dispatcher import OrderDispatcher, TaskSync
 from gateway.notify.residents import ResidentSms
 from gateway.orders.ledger import CashOnDelivery
+from gateway.orders.stock import AtConfirmation
 from gateway.orders.pricing import PriceSnapshot
 from gateway.services import SERVICES, Services, build_services
 from gateway.settings import Settings
@@ -88,6 +90,8 @@ def create_app(settings: Settings, services: Services | None = None, *,
     if not any(isinstance(x, PriceSnapshot) for x in services.listeners):
         services.listeners.insert(0, PriceSnapshot())  # prices kept before anyone is told
         services.listeners.insert(1, CashOnDelivery())  # at 已送达, the cash received
+        # at confirmation: back-orders for goods out of stock, supported households
+        services.listeners.insert(2, AtConfirmation(ZoneInfo(settings.console_timezone)))
     services.resident_sms = ResidentSms(
         services.templates, delayed=("unassigned",) if settings.unassigned_sms_minutes else ())
     services.listeners.append(services.resident_sms)

@@ -19,6 +19,7 @@ from gateway.observe.metrics import Metrics
 from gateway.orders.catalog import active_items
 from gateway.orders.events import OrderListener
 from gateway.orders.pricing import PriceCache
+from gateway.orders.stock import StockCache
 from gateway.settings import Settings
 from gateway.templates import Templates
 
@@ -42,6 +43,8 @@ class Services:
     listeners: list[OrderListener] = field(default_factory=list)
     # Catalogue prices for read-backs (gateway.orders.pricing).
     prices: PriceCache = field(default_factory=PriceCache)
+    # What is out of stock, for read-backs (gateway.orders.stock).
+    stock: StockCache = field(default_factory=StockCache)
     # Called after a commit that confirmed an order; the dispatcher replaces it with its wake().
     wake_dispatcher: Callable[[], None] = lambda: None
     # The parts that are enabled in this process (see gateway.app.PARTS).

@@ -22,6 +22,8 @@ IDLE, DRAFT = "idle", "draft"
 STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "end", "quit", "退订", "td",
                         "取消订阅", "수신거부", "거부"})
 START_WORDS = frozenset({"start", "unstop", "subscribe", "订阅", "恢复", "수신동의", "시작"})
+# After a read-back naming goods out of stock: drop them (1 keeps them as a back-order).
+DROP_SHORT = frozenset({"2", "２"})
 HELP_WORDS = frozenset({"help", "info", "?", "？", "帮助", "도움말", "도움"})
 _EDGE_PUNCT = re.compile(r"^[\s\W_]+|[\s\W_]+$", re.UNICODE)
 
@@ -135,6 +137,7 @@ class Inbound:
     resident_opted_out: bool = False
     latest: OrderFacts | None = None  # for `status`
     last: OrderFacts | None = None  # for `repeat`: the last order with items
+    out_of_stock: frozenset[str] = frozenset()  # skus out of stock in the sender's village
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,16 @@ def decide(state: State, msg: Inbound, rules: Rules = Rules()) -> Decision:
     parsed = msg.parsed or Parsed("unknown")
     intent = parsed.intent
     ttl_end = msg.now + rules.ttl
+    short = [i for i in state.items if i.sku in msg.out_of_stock]
+
+    if state.state == DRAFT and short and text.strip() in DROP_SHORT:
+        # "2" after a read-back that named goods out of stock: drop them, read back the rest.
+        items = tuple(i for i in state.items if i.sku not in msg.out_of_stock)
+        if not items:
+            return Decision(_ok(_idle(state)), (*pre, Reply("draft_cancelled")))
+        new = _ok(replace(state, items=items, texts=(*state.texts, text), expires_at=ttl_end))
+        return Decision(new, (*pre, Reply("readback", {"items": list(items), "unmatched": [],
+                                                       "dropped": short})))
 
     if intent == "order" and (parsed.items or parsed.corrections and state.items):
         items = amend(state.items, parsed)[: rules.max_items]
@@ -245,7 +258,8 @@ def decide(state: State, msg: Inbound, rules: Rules = Rules()) -> Decision:
                           expires_at=ttl_end))
         return Decision(new, (*pre, Reply("readback", {"items": list(items),
                                                        "unmatched": list(parsed.unmatched),
-                                                       "corrections": list(parsed.corrections)})))
+                                                       "corrections": list(parsed.corrections),
+                                                       "short": _short(items, msg)})))
     if intent == "confirm":
         if state.state == DRAFT and state.items:
             order = NewOrder("confirmed", state.items, "\n".join((*state.texts, text)),
@@ -268,7 +282,8 @@ def decide(state: State, msg: Inbound, rules: Rules = Rules()) -> Decision:
             new = _ok(replace(state, state=DRAFT, items=items, texts=(*state.texts, text),
                               expires_at=ttl_end))
             return Decision(new, (*pre, Reply("readback", {"items": list(items), "unmatched": [],
-                                                           "repeat": True})))
+                                                           "repeat": True,
+                                                           "short": _short(items, msg)})))
         return Decision(_ok(state), (*pre, Reply("nothing_to_repeat")))
     if intent == "help":
         return Decision(_ok(state), (*pre, Reply("help", {"draft": list(state.items)})))
@@ -284,6 +299,11 @@ def decide(state: State, msg: Inbound, rules: Rules = Rules()) -> Decision:
                   expires_at=ttl_end if state.state == DRAFT else state.expires_at)
     return Decision(new, (*pre, Reply("not_understood", {"unmatched": list(parsed.unmatched),
                                                          "draft": list(state.items)})))
+
+
+def _short(items: Iterable[Item], msg: Inbound) -> list[Item]:
+    """The draft's goods out of stock in the sender's village, for the read-back to say."""
+    return [i for i in items if i.sku in msg.out_of_stock]
 
 
 def transcript_lines(texts: Sequence[str]) -> str:

@@ -25,6 +25,7 @@ import db.tasks
 from db.models import Leader, Order, OrderEvent, Task, utcnow
 from gateway.orders import lifecycle, reasons
 from gateway.orders.events import change_status
+from gateway.orders.stock import dispatchable
 from gateway.dispatch.routing import LeaderIndex, LeaderSpot, rank, why_none
 from gateway.dispatch.notifier import LeaderNotifier
 
@@ -125,7 +126,7 @@ class OrderDispatcher:
                 for task_id in expired:
                     changed += await self._guarded(self._expire, task_id, now)
             async with self.db.session() as s:
-                confirmed = list(await db.tasks.orders_with_status(s, S.CONFIRMED))
+                confirmed = list(await db.tasks.routable_confirmed(s))
             if routing_only and confirmed:  # leaders may have joined since the last pass
                 # (those who join through the bot or the console are put in the index at once,
                 # by leader_moved; this catches other processes, at most once a second)
@@ -173,8 +174,8 @@ class OrderDispatcher:
 
     async def _route_confirmed(self, s: AsyncSession, order_id: int, now: datetime) -> bool:
         order = await db.orders.get(s, order_id, for_update=True, history=False)
-        if order is None or order.status != S.CONFIRMED:
-            return False
+        if order is None or order.status != S.CONFIRMED or not dispatchable(order):
+            return False  # (every line back-ordered: it waits for the goods, not a leader)
         await self._offer_next(s, order, now, reason=reasons.reason("confirmed"))
         return True
 

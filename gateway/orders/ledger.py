@@ -38,8 +38,12 @@ def parse_amount(text: str) -> Decimal:
 
 
 def amount_to_collect(order: Order) -> Decimal | None:
-    """What the leader collects at the door: the order's total at its kept prices."""
-    return order_total(order)
+    """What the leader collects at the door: the order's total at its kept prices, or nothing
+    for a supported household (gateway.orders.support)."""
+    total = order_total(order)
+    if getattr(order, "supported", False) and total is not None:
+        return Decimal(0)
+    return total
 
 
 async def received_for(session: AsyncSession, order_id: int) -> Decimal | None:
@@ -56,7 +60,8 @@ class CashOnDelivery:
         if event.to_status != "delivered" or order.leader_id is None:
             return
         amount = amount_to_collect(order)
-        if amount is None or await received_for(session, order.id) is not None:
+        if amount is None or order.supported \
+                or await received_for(session, order.id) is not None:
             return
         await db.ledger.add(session, leader_id=order.leader_id, kind="received", amount=amount,
                             actor=event.actor, order_id=order.id)

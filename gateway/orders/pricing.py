@@ -101,8 +101,10 @@ async def load_book(session: AsyncSession, skus: Iterable[str] | None = None) ->
 
 
 def order_total(order: Order) -> Decimal | None:
-    """The order's total from the prices kept at confirmation (None before, or if unknown)."""
-    return total_of((Decimal(it.quantity), it.unit_price) for it in order.items)
+    """The order's total from the prices kept at confirmation (None before, or if unknown).
+    Back-ordered lines are not part of it: they are charged when they come (a follow-up)."""
+    return total_of((Decimal(it.quantity), it.unit_price) for it in order.items
+                    if getattr(it, "backorder", None) is None)
 
 
 def money(amount: Decimal | None) -> str | None:

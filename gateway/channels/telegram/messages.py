@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import db.outbox
 from db.models import Leader, Order, Task
 from gateway.channels.telegram import limits
-from gateway.orders.pricing import money, order_total
+from gateway.orders.ledger import amount_to_collect
+from gateway.orders.pricing import money
 from gateway.settings import Settings
 from gateway.templates import Templates
 
@@ -65,7 +66,9 @@ class TelegramMessages:
              hidden: bool = False, distance_km: float | None = None) -> tuple[str, Buttons]:
         text = self.text(leader.locale, "task_card", order=order, resident=order.resident,
                          task=task, state=state, hidden=hidden, distance_km=distance_km,
-                         amount=money(order_total(order)),
+                         amount=money(amount_to_collect(order)),
+                         supported=bool(order.supported),
+                         waiting=[it for it in order.items if it.backorder == "waiting"],
                          expires_at=task.expires_at,
                          minutes=f"{self.settings.accept_timeout_minutes:g}")
         return text, self.buttons(leader.locale, task.id, state)

@@ -29,6 +29,8 @@ def combine(orders: Iterable[Order], categories: Mapping[str, str]
     for order in orders:
         phones.add(order.phone)
         for it in order.items:
+            if getattr(it, "backorder", None) is not None:
+                continue  # back-ordered: not bought now
             key = (categories.get(it.sku, ""), it.name, it.unit)
             line = lines.setdefault(key, Line(it.name, it.unit))
             line.quantity += Decimal(it.quantity)

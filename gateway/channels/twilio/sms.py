@@ -250,10 +250,11 @@ class SmsGateway:
             elif need == "repeat" or need == "last":
                 o = await db.conversations.last_order_with_items(step.session(), phone)
                 last = _facts(o) if o is not None else None
+            short = await self._out_of_stock(step, known, state, parsed, last)
             decision = conv.decide(state, conv.Inbound(
                 text=body, now=now, known=known, parsed=parsed,
-                resident_opted_out=loaded.resident_opted_out, latest=latest, last=last),
-                self.rules)
+                resident_opted_out=loaded.resident_opted_out, latest=latest, last=last,
+                out_of_stock=short), self.rules)
             order = None
             if decision.opt_out is not None and known:
                 step.set_opted_out(decision.opt_out)
@@ -268,6 +269,25 @@ class SmsGateway:
                               order_id=order.id if order else None)
             confirmed = order is not None and order.status == "confirmed"
         return reply, confirmed, step.queued()
+
+    async def _out_of_stock(self, step: sms_store.Step, known: bool, state: conv.State,
+                            parsed: conv.Parsed | None, last: conv.OrderFacts | None
+                            ) -> frozenset[str]:
+        """The skus out of stock in the sender's village, when the read-back may name one."""
+        if not known:
+            return frozenset()
+        try:
+            outs = await self.services.stock.get(self.services.db)
+        except Exception:  # the read-back goes without; confirmation checks again
+            log.warning("could not read what is out of stock", exc_info=True)
+            return frozenset()
+        marked = {sku for sku, _ in outs.marks}
+        skus = {i.sku for i in state.items} | {i.sku for i in (parsed.items if parsed else ())} \
+            | {i.sku for i in (last.items if last else ())}
+        if not marked & skus:
+            return frozenset()
+        resident = step.resident()  # NeedsSession on the hot path: this text takes the ORM path
+        return outs.out_for(resident.village if resident is not None else "")
 
     async def _language(self, step: sms_store.Step, locale: str) -> Any:
         """The locale's compiled order language; a bare step takes only one compiled already."""
@@ -342,9 +362,15 @@ class SmsGateway:
         items = ctx.pop("items", None)
         if items is None:
             return self._render_one(locale, main.template, **ctx)
-        # The amount: the kept prices of a confirmed order, or today's for a draft.
+        # The amount: the kept prices of a confirmed order, or today's for a draft (without
+        # goods out of stock: those come, and are paid, later).
+        short = {i.sku for i in ctx.get("short") or ()}
         ctx.setdefault("amount", money(order_total(order)) if order is not None and order.items
-                       else money(prices.total(items)) if prices is not None else None)
+                       else money(prices.total([i for i in items if i.sku not in short]))
+                       if prices is not None else None)
+        if order is not None:
+            ctx.setdefault("waiting", [it for it in order.items if it.backorder == "waiting"])
+            ctx.setdefault("supported", bool(order.supported))
         lines = [t.render(locale, "sms/item.j2", item=i) for i in items]
         template = t.get(locale, f"sms/{main.template}.j2")
         return sms_text.fit_items(
