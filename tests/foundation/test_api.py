@@ -73,8 +73,11 @@ async def test_list_shape_order_and_filters(client, database) -> None:  # noqa: 
     assert first["status"] == "accepted" and first["channel"] == "sms"
     assert first["resident"]["name"] == "王奶奶" and first["resident"]["village"] == "鲁家村"
     assert first["leader"]["name"] == "吴团长"
-    assert first["items"] == [{"sku": "rice", "name": "大米", "quantity": 2, "unit": "袋"},
-                              {"sku": "pork", "name": "猪肉", "quantity": 1.5, "unit": "斤"}]
+    none = {"backorder": None, "backorder_order": None}
+    assert first["items"] == [
+        {"sku": "rice", "name": "大米", "quantity": 2, "unit": "袋", **none},
+        {"sku": "pork", "name": "猪肉", "quantity": 1.5, "unit": "斤", **none}]
+    assert first["supported"] is False
     assert first["transcript"] is None and first["has_recording"] is False
     assert [(e["from"], e["to"]) for e in first["events"]] == [
         (None, "draft"), ("draft", "confirmed"), ("confirmed", "assigned"),

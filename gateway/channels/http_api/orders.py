@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import secrets
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 import db.orders
 from db.models import Order
-from gateway.orders.pricing import order_total
+from gateway.orders.ledger import amount_to_collect
 from gateway.orders.lifecycle import Status
 from gateway.orders.people import PeopleError, normalize_phone
+from gateway.orders.pricing import order_total
 from gateway.services import services_of
 
 MAX_LIMIT = 10_000
@@ -27,9 +28,12 @@ def _num(q: Decimal) -> int | float:
     return int(q) if q == q.to_integral_value() else float(q)
 
 
+def _money(amount: Decimal | None) -> str | None:
+    return None if amount is None else str(amount)
+
+
 def _total(order: Order) -> str | None:
-    total = order_total(order)
-    return None if total is None else str(total)
+    return _money(order_total(order))
 
 
 def order_json(order: Order) -> dict[str, Any]:
@@ -45,11 +49,17 @@ def order_json(order: Order) -> dict[str, Any]:
         "resident": None if order.resident is None else {
             "id": order.resident.id, "name": order.resident.name,
             "village": order.resident.village, "address": order.resident.address},
-        "items": [{"sku": i.sku, "name": i.name, "quantity": _num(i.quantity), "unit": i.unit}
+        # backorder: null, "waiting" (out of stock, not bought or charged yet) or "sent" (it came
+        # on the follow-up order backorder_order).
+        "items": [{"sku": i.sku, "name": i.name, "quantity": _num(i.quantity), "unit": i.unit,
+                   "backorder": i.backorder, "backorder_order": i.backorder_order_id}
                   for i in order.items],
         # From the prices kept at confirmation: a decimal string, or null (not confirmed yet, or
         # a price not set).
         "total": _total(order),
+        # A supported household's order (gateway.orders.support): nothing to collect.
+        "supported": bool(order.supported),
+        "amount_to_collect": _money(amount_to_collect(order)),
         # An operator's order has no recognised speech: the text they entered stands for it.
         "transcript": order.transcript if order.transcript is not None
         else (order.note or None) if order.channel == "console" else None,
