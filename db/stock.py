@@ -99,6 +99,14 @@ async def staff_of(session: AsyncSession, outlet_id: int) -> Sequence[OutletStaf
                                   )).scalars().all()
 
 
+async def village_locale(session: AsyncSession, village: str) -> str | None:
+    """The locale most of a village's residents speak (None: no residents there)."""
+    q = (select(Resident.locale, func.count()).where(Resident.village == village)
+         .group_by(Resident.locale).order_by(func.count().desc(), Resident.locale).limit(1))
+    row = (await session.execute(q)).first()
+    return str(row[0]) if row else None
+
+
 async def add_report(session: AsyncSession, *, outlet_id: int, sku: str, kind: str,
                      actor: str) -> ShortageReport:
     row = ShortageReport(outlet_id=outlet_id, sku=sku, kind=kind, actor=actor)

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from gateway.services import SERVICES, Services
 from gateway.settings import Settings
-from gateway.channels.telegram import leaders, operators, residents
+from gateway.channels.telegram import leaders, operators, outlets, residents
 from gateway.channels.telegram.alerts import OperatorAlerts
 from gateway.channels.telegram.storage import DatabaseStorage
 from gateway.channels.telegram.messages import TelegramMessages
@@ -74,8 +74,10 @@ def make_dispatcher(services: Services, messages: TelegramMessages) -> Dispatche
     # Dialogue state in the database: a half-finished /newresident survives a restart.
     dp = Dispatcher(storage=DatabaseStorage(services.db))
     dp.update.outer_middleware(UpdateMiddleware(services, messages))
-    # Operators first (their chat only), then the resident dialogue's states, then leaders.
-    dp.include_routers(operators.router(), residents.router(), leaders.router())
+    # Operators first (their chat only), then outlet staff and outlet invite codes, then the
+    # resident dialogue's states, then leaders.
+    dp.include_routers(operators.router(), outlets.router(), residents.router(),
+                       leaders.router())
     return dp
 
 
