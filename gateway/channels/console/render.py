@@ -11,6 +11,7 @@ import jinja2
 from aiohttp import web
 
 from gateway.channels.console.auth import OPERATOR, current, sessions_of
+from gateway.orders.pricing import money
 from gateway.services import services_of
 from gateway.templates import (  # noqa: F401  (the console's names for them)
     qty, reason_text, strings, strings_keys, templates_dir, translator,
@@ -34,6 +35,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
     )
     env.filters["qty"] = qty
+    env.filters["money"] = lambda amount: money(amount) or "0"
     return env
 
 

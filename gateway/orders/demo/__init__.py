@@ -45,9 +45,12 @@ async def _load_locale(s: Any, locale: str, products: list[Any]) -> dict[str, in
 
 # The other locales' demo products share sku names ("rice") with the primary catalogue, which is
 # one table for every locale: they are loaded under a prefix ("ko-rice") next to it.
+def _prefix(locale: str) -> str:
+    return locale.split("-")[0].lower() + "-"
+
+
 def _prefixed(items: list[Any], locale: str) -> list[Any]:
-    prefix = locale.split("-")[0].lower() + "-"
-    return [replace(i, sku=prefix + i.sku) for i in items]
+    return [replace(i, sku=_prefix(locale) + i.sku) for i in items]
 
 
 async def load_demo_locales(database: Database, primary: str = "zh-CN",
@@ -60,8 +63,12 @@ async def load_demo_locales(database: Database, primary: str = "zh-CN",
         if locale == primary or not (HERE / f"catalog-{locale}.csv").exists():
             continue
         async with database.session() as s:
-            more = await _load_locale(
-                s, locale, _prefixed(read_csv(demo_file("catalog", locale)), locale))
+            from gateway.orders.demo.supply import load_demo_outlet, load_demo_support
+
+            products = _prefixed(read_csv(demo_file("catalog", locale)), locale)
+            more = await _load_locale(s, locale, products)
+            more["outlets"] = await load_demo_outlet(s, locale, _prefix(locale))
+            more["supported"] = await load_demo_support(s, locale)
         for key, n in more.items():
             counts[key] += n
     return counts

@@ -1,0 +1,241 @@
+"""Console pages of stock and supply: what is out of stock (mark out per village or everywhere,
+mark back in), the outlets and their staff links, the county view of shortage reports per outlet
+and day (chart and CSV), and supported households (grant, revoke, the monthly tally and CSV)."""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+import db.catalog
+import db.console
+import db.people
+import db.stock
+from gateway.channels.console.charts import bar_chart
+from gateway.channels.console.forms import day_bounds, optional_int, parse_day, text
+from gateway.channels.console.render import render, t_for, tz_of
+from gateway.orders import csvsafe
+from gateway.services import services_of
+
+MAX_DAYS = 92
+
+
+def _actor(request: web.Request) -> str:
+    from gateway.channels.console.auth import OPERATOR
+
+    return f"operator:{getattr(request.get(OPERATOR), 'username', '')}"
+
+
+def _today(request: web.Request) -> date:
+    return datetime.now(UTC).astimezone(tz_of(request)).date()
+
+
+def _csv(rows: list[list[Any]], filename: str) -> web.Response:
+    out = io.StringIO()
+    w = csvsafe.writer(out)
+    for row in rows:
+        w.writerow(row)
+    return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv",
+                        charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# --- stock: out per village or everywhere, back in ---------------------------------------------
+
+async def stock_page(request: web.Request, *, error: str = "", status: int = 200
+                     ) -> web.Response:
+    from gateway.orders.people import invite_link
+
+    services = services_of(request)
+    async with services.db.session() as s:
+        products = list(await db.catalog.list_products(s, active_only=True))
+        villages = await db.console.villages(s)
+        marks = [c for c in await db.stock.latest_changes(s) if c.kind == "out"]
+        history = list(await db.stock.history(s, limit=50))
+        outlets = [(o, len(await db.stock.staff_of(s, o.id)),
+                    invite_link(services.settings.telegram_bot_username, o.invite_code))
+                   for o in await db.stock.outlets(s)]
+    names = {p.sku: p.name for p in products}
+    return render(request, "stock.html", status=status, products=products, villages=villages,
+                  marks=marks, history=history, names=names, outlets=outlets, error=error,
+                  done=request.query.get("done", ""))
+
+
+async def _mark(request: web.Request, kind: str) -> web.Response:
+    from gateway.orders.stock import StockError, mark_in, mark_out
+
+    form = await request.post()
+    sku, village = text(form, "sku", 64), text(form, "village", 100)
+    services = services_of(request)
+    t = t_for(request)
+    try:
+        async with services.db.session() as s:
+            if kind == "out":
+                await mark_out(s, sku, village=village, actor=_actor(request),
+                               reason=text(form, "reason"))
+            else:
+                await mark_in(s, sku, village=village, actor=_actor(request),
+                              listeners=services.listeners, templates=services.templates)
+    except StockError:
+        return await stock_page(request, error=t("stock.bad_product"), status=400)
+    services.stock.invalidate()
+    services.wake_dispatcher()  # released back-orders and follow-up orders go out now
+    services.outbox.wake()
+    raise web.HTTPSeeOther(f"/console/stock?done={kind}")
+
+
+async def mark_out(request: web.Request) -> web.Response:
+    return await _mark(request, "out")
+
+
+async def mark_in(request: web.Request) -> web.Response:
+    return await _mark(request, "in")
+
+
+async def add_outlet(request: web.Request) -> web.Response:
+    form = await request.post()
+    name, village = text(form, "name", 100), text(form, "village", 100)
+    if not name or not village:
+        return await stock_page(request, error=t_for(request)("stock.outlet_needs"), status=400)
+    async with services_of(request).db.session() as s:
+        await db.stock.add_outlet(s, name=name, village=village, lat=None, lon=None)
+    raise web.HTTPSeeOther("/console/stock?done=outlet")
+
+
+# --- shortages per outlet and day ----------------------------------------------------------
+
+async def _shortages(request: web.Request) -> dict[str, Any]:
+    tz = tz_of(request)
+    days = min(max(optional_int(request.query.get("days")) or 7, 1), MAX_DAYS)
+    start = parse_day(request.query.get("from")) or _today(request) - timedelta(days=days - 1)
+    since, until = day_bounds(start, tz, days)
+    async with services_of(request).db.session() as s:
+        rows = await db.stock.reports_between(s, since, until)
+        names = {p.sku: p.name for p in await db.catalog.list_products(s)}
+    # (day, outlet) -> kind -> product names, in report order; product -> outlet -> days short
+    table: dict[tuple[str, str, str], dict[str, list[str]]] = defaultdict(
+        lambda: {"short": [], "restock": []})
+    short_days: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+    for r, o in rows:
+        day = r.at.astimezone(tz).date().isoformat()
+        name = names.get(r.sku, r.sku)
+        cell = table[(day, o.name, o.village)][r.kind]
+        if name not in cell:
+            cell.append(name)
+        if r.kind == "short":
+            short_days[(r.sku, name)].add((day, o.name))
+    unit = t_for(request)("shortages.days_unit")
+    totals: dict[tuple[str, str, str], dict[str, Decimal]] = {}
+    for (sku, name), seen in short_days.items():
+        per: dict[str, Decimal] = defaultdict(Decimal)
+        for _, outlet in seen:
+            per[outlet] += 1
+        totals[(sku, name, unit)] = dict(per)
+    return {"start": start.isoformat(), "days": days, "rows": rows, "names": names, "tz": tz,
+            "table": sorted(table.items(), reverse=True), "chart": bar_chart(totals)}
+
+
+async def shortages_page(request: web.Request) -> web.Response:
+    data = await _shortages(request)
+    return render(request, "shortages.html", start=data["start"], days=data["days"],
+                  table=data["table"], chart=data["chart"])
+
+
+async def shortages_csv(request: web.Request) -> web.Response:
+    data = await _shortages(request)
+    rows: list[list[Any]] = [["day", "time", "outlet", "village", "sku", "name", "kind"]]
+    for r, o in data["rows"]:
+        at = r.at.astimezone(data["tz"])
+        rows.append([at.date().isoformat(), at.strftime("%H:%M"), o.name, o.village, r.sku,
+                     data["names"].get(r.sku, r.sku), r.kind])
+    return _csv(rows, f"shortages-{data['start']}-{data['days']}d.csv")
+
+
+# --- supported households ------------------------------------------------------------------
+
+def _month(request: web.Request) -> date:
+    from gateway.orders.support import SupportError, parse_month
+
+    try:
+        return parse_month(request.query["month"])
+    except (KeyError, SupportError):
+        return _today(request).replace(day=1)
+
+
+async def support_page(request: web.Request, *, error: str = "", status: int = 200
+                       ) -> web.Response:
+    from gateway.orders.support import tally
+
+    month = _month(request)
+    async with services_of(request).db.session() as s:
+        grants = await db.stock.current_grants(s, _today(request))
+        residents = await db.people.list_residents(s)
+        result = await tally(s, month, tz_of(request))
+    return render(request, "support.html", status=status, grants=grants, residents=residents,
+                  tally=result, month=result.month, error=error,
+                  done=request.query.get("done", ""))
+
+
+async def support_csv(request: web.Request) -> web.Response:
+    from gateway.orders.pricing import money
+    from gateway.orders.support import tally
+
+    async with services_of(request).db.session() as s:
+        result = await tally(s, _month(request), tz_of(request))
+    rows: list[list[Any]] = [["month", "order", "day", "name", "village", "amount"]]
+    rows += [[result.month, r.order_id, r.day.isoformat(), r.name, r.village,
+              money(r.amount) or ""] for r in result.rows]
+    return _csv(rows, f"supported-{result.month}.csv")
+
+
+async def grant_support(request: web.Request) -> web.Response:
+    from gateway.orders.support import SupportError, grant
+
+    form = await request.post()
+    t = t_for(request)
+    until_text = text(form, "until", 20)
+    until = parse_day(until_text)
+    if until_text and until is None:
+        return await support_page(request, error=t("support.bad_until"), status=400)
+    try:
+        async with services_of(request).db.session() as s:
+            await grant(s, text(form, "phone", 32), approved_by=text(form, "approved_by", 100),
+                        until=until, category=text(form, "category", 32),
+                        reason=text(form, "reason"), actor=_actor(request),
+                        today=_today(request))
+    except SupportError as exc:
+        return await support_page(request, error=t(f"support.error.{exc.code}"), status=400)
+    raise web.HTTPSeeOther("/console/support?done=grant")
+
+
+async def revoke_support(request: web.Request) -> web.Response:
+    from gateway.orders.support import SupportError, revoke
+
+    form = await request.post()
+    try:
+        async with services_of(request).db.session() as s:
+            await revoke(s, text(form, "phone", 32), actor=_actor(request),
+                         reason=text(form, "reason"))
+    except SupportError as exc:
+        return await support_page(request, error=t_for(request)(f"support.error.{exc.code}"),
+                                  status=400)
+    raise web.HTTPSeeOther("/console/support?done=revoke")
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/console/stock", stock_page)
+    r.add_post("/console/stock/out", mark_out)
+    r.add_post("/console/stock/in", mark_in)
+    r.add_post("/console/outlets", add_outlet)
+    r.add_get("/console/shortages", shortages_page)
+    r.add_get("/console/shortages.csv", shortages_csv)
+    r.add_get("/console/support", support_page)
+    r.add_get("/console/support.csv", support_csv)
+    r.add_post("/console/support/grant", grant_support)
+    r.add_post("/console/support/revoke", revoke_support)
