@@ -58,6 +58,7 @@ class CallState:
     phone: str = ""
     resident_id: int | None = None
     name: str = ""
+    village: str = ""  # the caller's, for goods out of stock there (gateway.orders.stock)
     prompt: str = "first"  # first | again | no_speech | not_understood | repeat | none_to_repeat
     #                        | corrected; on the keypad: menu | added | empty | invalid | digit
     failures: int = 0
@@ -163,10 +164,11 @@ class _Needs(Exception):
 # --- starting ----------------------------------------------------------------------------------
 
 def start(*, locale: str, phone: str, resident_id: int | None, name: str,
-          facts: Facts = Facts()) -> CallState:
+          facts: Facts = Facts(), village: str = "") -> CallState:
     """A new call: a known caller is asked for the order (by keys first when the locale cannot
     be heard: then `facts` must hold the last order and the menu), a stranger for a message."""
-    st = CallState(locale=locale, phone=phone, resident_id=resident_id, name=name)
+    st = CallState(locale=locale, phone=phone, resident_id=resident_id, name=name,
+                   village=village)
     if resident_id is None:
         st.state, st.reason = UNKNOWN, "unknown"
     elif not facts.can_listen:

@@ -238,5 +238,9 @@ class StockCache:
             self._checked_at = time.monotonic()
         return self._outs
 
+    def peek(self) -> Outs | None:
+        """What was last read, without reading (None: never read yet)."""
+        return self._outs
+
     def invalidate(self) -> None:
         self._checked_at = float("-inf")

@@ -174,9 +174,24 @@ def render(services: Services, st: CallState, call_sid: str = "") -> str:
         st=st, say_language=SAY_LANGUAGE.get(st.locale, st.locale),
         stream_url=stream_url(settings), base="/twilio/voice", items=st.items, listen=listen,
         stream_token=stream_token(settings, call_sid) if call_sid else "")
+    # Goods out of stock in the caller's village (as last read: the cache is refreshed by each
+    # text and call step that reads it) are named and left out of the total.
+    outs = services.stock.peek()
+    short = outs.out_for(st.village) if outs is not None else frozenset()
+    ctx["short"] = [i for i in st.items if i.get("sku") in short]
     book = services.prices.cached(services.db)  # the total, when prices are known
-    ctx["amount"] = money(book.total(st.items)) if book is not None and st.items else None
+    ctx["amount"] = money(book.total([i for i in st.items if i.get("sku") not in short])) \
+        if book is not None and st.items else None
     return services.templates.render(st.locale, f"voice/{name}.xml.j2", **ctx)
+
+
+async def fresh_stock(services: Services) -> None:
+    """Re-read what is out of stock if the cache is old (a read at most every few seconds),
+    before the call's transaction: the read-back names what is short."""
+    try:
+        await services.stock.get(services.db)
+    except Exception:  # the read-back goes without; confirmation checks again
+        log.warning("could not read what is out of stock", exc_info=True)
 
 
 def voice_of(services: Services) -> VoiceService:
@@ -265,7 +280,8 @@ async def answer(request: web.Request) -> web.Response:
                                         known)
                 st = rules.start(locale=locale, phone=call.phone,
                                  resident_id=resident.id if resident else None,
-                                 name=resident.name if resident else "", facts=known)
+                                 name=resident.name if resident else "", facts=known,
+                                 village=resident.village if resident else "")
                 if resident is None:
                     alerts = services.operator_alerts
                     if alerts is not None:  # even if they hang up before leaving a message
@@ -290,6 +306,7 @@ async def _step(request: web.Request, event_of: Any) -> web.Response:
     services, call = await _form(request)
     voice = voice_of(services)
     locale = services.settings.default_locale
+    await fresh_stock(services)
     try:
         async with services.db.session() as s:
             row = await db.conversations.lock(s, CHANNEL, call.call_sid, locale=locale)
