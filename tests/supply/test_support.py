@@ -8,15 +8,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
 
 import db.ledger
 import db.orders
@@ -26,13 +23,13 @@ from db.models import Leader, Task
 from db.session import Database
 from gateway.channels.http_api.orders import order_json
 from gateway.channels.telegram.messages import TelegramMessages
-from gateway.cli import main
 from gateway.orders import support
 from gateway.orders.ledger import amount_to_collect
 from gateway.templates import Templates
 from tests.sms.conftest import GRANDMA, Texter, fake_twilio, sms_settings, start_app, texter
+from tests.supply.test_purchasing import run
 
-__all__ = ["fake_twilio", "sms_settings", "start_app", "texter"]  # fixtures used here
+__all__ = ["fake_twilio", "run", "sms_settings", "start_app", "texter"]  # fixtures used here
 
 AUNT = "+8613800000003"  # 张阿姨, 余村
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -141,24 +138,6 @@ async def test_delivered_supported_orders_are_tallied_by_month_with_no_cash(
         assert (result.total, result.households, result.unpriced) == (Decimal("118.00"), 1, 0)
         nxt = today().replace(day=28) + timedelta(days=5)
         assert (await support.tally(s, nxt.replace(day=1), SHANGHAI)).rows == []
-
-
-@pytest.fixture
-def run(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    for k in list(os.environ):
-        if k.startswith(("DOORSTEP_", "TWILIO_", "TELEGRAM_")):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DOORSTEP_DATABASE_URL", db_url)
-    runner = CliRunner()
-
-    def invoke(*args: str, ok: bool = True) -> Any:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return invoke
 
 
 def test_cli_stock_outlets_and_support(run: Any, db_url: str) -> None:
