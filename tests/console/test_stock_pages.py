@@ -122,3 +122,19 @@ async def test_supported_households_grant_revoke_and_tally(client: Any, app: Any
         today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
         assert [r.phone for _, r in await db.stock.current_grants(s, today)] == [
             "+8613800000008"]
+
+
+async def test_an_operator_records_a_report_for_an_outlet(client: Any, app: Any) -> None:
+    token = await page_csrf(client, "/console/shortages")
+    async with app[SERVICES].db.session() as s:
+        [outlet] = await db.stock.outlets(s)  # the demo's
+    r = await client.post("/console/shortages", data={
+        "csrf": token, "outlet": str(outlet.id), "sku": "rice", "kind": "short"},
+        allow_redirects=False)
+    assert r.status == 303
+    html = await (await client.get(r.headers["Location"])).text()
+    assert "已登记上报" in html and "大米" in html
+    for bad in ({"outlet": "999"}, {"sku": "caviar"}, {"kind": "gone"}):
+        data = {"csrf": token, "outlet": str(outlet.id), "sku": "rice", "kind": "short", **bad}
+        r = await client.post("/console/shortages", data=data, allow_redirects=False)
+        assert r.status == 400 and "请选择网点" in await r.text(), bad

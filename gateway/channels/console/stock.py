@@ -140,10 +140,37 @@ async def _shortages(request: web.Request) -> dict[str, Any]:
             "table": sorted(table.items(), reverse=True), "chart": bar_chart(totals)}
 
 
-async def shortages_page(request: web.Request) -> web.Response:
+async def shortages_page(request: web.Request, *, error: str = "", status: int = 200
+                         ) -> web.Response:
     data = await _shortages(request)
-    return render(request, "shortages.html", start=data["start"], days=data["days"],
-                  table=data["table"], chart=data["chart"])
+    async with services_of(request).db.session() as s:
+        outlets = await db.stock.outlets(s)
+        products = await db.catalog.list_products(s, active_only=True)
+    return render(request, "shortages.html", status=status, start=data["start"],
+                  days=data["days"], table=data["table"], chart=data["chart"], outlets=outlets,
+                  products=products, error=error, done=request.query.get("done", ""))
+
+
+async def add_shortage(request: web.Request) -> web.Response:
+    """A report taken for an outlet by an operator (staff who phoned it in, say)."""
+    from db.models import SHORTAGE_KINDS, Outlet
+
+    form = await request.post()
+    outlet_id, sku, kind = optional_int(text(form, "outlet")), text(form, "sku", 64), \
+        text(form, "kind", 8)
+    async with services_of(request).db.session() as s:
+        outlet = await s.get(Outlet, outlet_id) if outlet_id is not None else None
+        product = await db.catalog.get_by_sku(s, sku)
+        if outlet is None or product is None or kind not in SHORTAGE_KINDS:
+            bad = True
+        else:
+            bad = False
+            await db.stock.add_report(s, outlet_id=outlet.id, sku=sku, kind=kind,
+                                      actor=_actor(request))
+    if bad:
+        return await shortages_page(request, error=t_for(request)("shortages.bad_report"),
+                                    status=400)
+    raise web.HTTPSeeOther("/console/shortages?done=report")
 
 
 async def shortages_csv(request: web.Request) -> web.Response:
@@ -235,6 +262,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/console/outlets", add_outlet)
     r.add_get("/console/shortages", shortages_page)
     r.add_get("/console/shortages.csv", shortages_csv)
+    r.add_post("/console/shortages", add_shortage)
     r.add_get("/console/support", support_page)
     r.add_get("/console/support.csv", support_csv)
     r.add_post("/console/support/grant", grant_support)
