@@ -70,6 +70,9 @@ async def test_outlets_and_the_county_shortage_view(client: Any, app: Any) -> No
             row.at = datetime.now(UTC) - timedelta(days=days_ago)
     html = await (await client.get("/console/shortages?days=7")).text()
     assert "各商品上报缺货的天数" in html and "<svg" in html
+    assert html.count('method="post" action="/console/shortages"') == 1  # once
+    title = html.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "<" not in title and "各网点缺货上报" in title, title
     # Two days at 余村, one at the other outlet, one at the demo's outlet.
     assert "鸡蛋" in html and "4 天" in html and "鲁家村便民服务站" in html
     assert "大米" in html  # restocked, in the table
