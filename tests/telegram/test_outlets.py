@@ -94,3 +94,14 @@ async def test_a_leader_who_is_also_staff_keeps_the_leader_commands(gw: Harness)
     await gw.emu.wait_message(STAFF, "大米缺货")
     await gw.emu.send_text(STAFF, "/help")
     await gw.emu.wait_message(STAFF, "团长命令")
+
+
+async def test_staff_can_still_join_as_a_leader_with_a_leaders_invite(gw: Harness) -> None:
+    zh, _ = await setup(gw)
+    await gw.emu.send_text(STAFF, f"/start {zh}")
+    await gw.emu.wait_message(STAFF, "您已加入网点")
+    await gw.emu.send_text(STAFF, "/start")
+    await gw.emu.wait_message(STAFF, "/short 商品名 报告缺货")  # staff help, no code given
+    leader = await gw.leader(STAFF, "吴团长", *HOME, link=False)
+    await gw.emu.send_text(STAFF, f"/start {leader.invite_code}")
+    await gw.emu.wait_message(STAFF, "已绑定")

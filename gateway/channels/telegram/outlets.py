@@ -70,6 +70,12 @@ async def not_leader(event: TelegramObject, leader: Any = None) -> bool:
     return leader is None
 
 
+async def not_an_invite(message: Message) -> bool:
+    """Filter: not `/start <code>` (a staff member may be given a leader's invite too)."""
+    parts = (message.text or "").split(maxsplit=1)
+    return not (parts and parts[0].split("@")[0] == "/start" and len(parts) > 1)
+
+
 def locale_of_products(products: list[Product], locale: str) -> list[Product]:
     """The products named in the staff's script (the demo catalogue holds both locales)."""
     script = _HANGUL if locale == "ko-KR" else _HAN
@@ -178,6 +184,6 @@ def router() -> Router:
     r.message.register(join, CommandStart(), outlet_code)
     r.message.register(report, Command("short", "restock"), is_staff)
     r.callback_query.register(pressed, ReportPress.filter(), is_staff)
-    r.message.register(help_, Command("help", "start"), is_staff, not_leader)
-    r.message.register(help_, F.text, is_staff, not_leader)
+    r.message.register(help_, Command("help", "start"), is_staff, not_leader, not_an_invite)
+    r.message.register(help_, F.text, is_staff, not_leader, not_an_invite)
     return r
