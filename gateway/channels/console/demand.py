@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -15,8 +15,8 @@ import db.people
 import db.tasks
 from gateway.channels.console.charts import bar_chart, map_view
 from gateway.orders import csvsafe
-from gateway.channels.console.forms import day_bounds, optional_int, parse_day
-from gateway.channels.console.render import qty, render, tz_of
+from gateway.channels.console.forms import day_bounds, period
+from gateway.channels.console.render import csv_response, qty, render, today_of, tz_of
 from gateway.services import services_of
 
 MAX_DAYS = 92
@@ -24,10 +24,7 @@ Totals = dict[tuple[str, str, str], dict[str, Decimal]]  # (sku, name, unit) -> 
 
 
 def _period(request: web.Request) -> tuple[date, int, str]:
-    tz = tz_of(request)
-    today = datetime.now(UTC).astimezone(tz).date()
-    days = min(max(optional_int(request.query.get("days")) or 7, 1), MAX_DAYS)
-    start = parse_day(request.query.get("from")) or today - timedelta(days=days - 1)
+    start, days = period(request.query, today_of(request), max_days=MAX_DAYS)
     return start, days, request.query.get("village", "").strip()
 
 
@@ -65,10 +62,7 @@ async def demand_csv(request: web.Request) -> web.Response:
     w.writerow(["day", "village", "sku", "name", "unit", "quantity"])
     for (day, vil, sku, name, unit), q in lines:
         w.writerow([day, vil, sku, name, unit, qty(q)])
-    filename = f"demand-{start.isoformat()}-{days}d.csv"
-    return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv",
-                        charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return csv_response(out.getvalue(), f"demand-{start.isoformat()}-{days}d.csv")
 
 
 async def map_page(request: web.Request) -> web.Response:

@@ -96,6 +96,14 @@ def parse_day(value: str | None) -> date | None:
         return None
 
 
+def period(query: Mapping[str, str], today: date, *, default_days: int = 7,
+           max_days: int = 92) -> tuple[date, int]:
+    """(first day, number of days) from `from` and `days` in a query: by default the
+    `default_days` ending today; `days` is kept within 1..`max_days`."""
+    days = min(max(optional_int(query.get("days")) or default_days, 1), max_days)
+    return parse_day(query.get("from")) or today - timedelta(days=days - 1), days
+
+
 def day_bounds(day: date, tz: ZoneInfo, days: int = 1) -> tuple[datetime, datetime]:
     """The UTC instants where a local day (or run of days) starts and ends."""
     start = datetime.combine(day, time.min, tzinfo=tz)

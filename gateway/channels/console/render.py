@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +41,18 @@ def environment() -> jinja2.Environment:
 
 def tz_of(request: web.Request) -> ZoneInfo:
     return ZoneInfo(services_of(request).settings.console_timezone)
+
+
+def today_of(request: web.Request) -> date:
+    """Today in the console's time zone."""
+    return datetime.now(UTC).astimezone(tz_of(request)).date()
+
+
+def csv_response(text: str, filename: str) -> web.Response:
+    """A CSV download (UTF-8 with a BOM, so spreadsheet programs read the Chinese right)."""
+    return web.Response(body=("\ufeff" + text).encode("utf-8"), content_type="text/csv",
+                        charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def actor_text(t: Any, actor: str, leader_names: Any = None) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -17,22 +17,13 @@ import db.console
 import db.people
 import db.stock
 from gateway.channels.console.charts import bar_chart
-from gateway.channels.console.forms import day_bounds, optional_int, parse_day, text
-from gateway.channels.console.render import render, t_for, tz_of
+from gateway.channels.console.forms import day_bounds, optional_int, parse_day, period, text
+from gateway.channels.console.auth import current
+from gateway.channels.console.render import csv_response, render, t_for, today_of, tz_of
 from gateway.orders import csvsafe
 from gateway.services import services_of
 
 MAX_DAYS = 92
-
-
-def _actor(request: web.Request) -> str:
-    from gateway.channels.console.auth import OPERATOR
-
-    return f"operator:{getattr(request.get(OPERATOR), 'username', '')}"
-
-
-def _today(request: web.Request) -> date:
-    return datetime.now(UTC).astimezone(tz_of(request)).date()
 
 
 def _csv(rows: list[list[Any]], filename: str) -> web.Response:
@@ -40,9 +31,7 @@ def _csv(rows: list[list[Any]], filename: str) -> web.Response:
     w = csvsafe.writer(out)
     for row in rows:
         w.writerow(row)
-    return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv",
-                        charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return csv_response(out.getvalue(), filename)
 
 
 # --- stock: out per village or everywhere, back in ---------------------------------------------
@@ -76,10 +65,10 @@ async def _mark(request: web.Request, kind: str) -> web.Response:
     try:
         async with services.db.session() as s:
             if kind == "out":
-                await mark_out(s, sku, village=village, actor=_actor(request),
+                await mark_out(s, sku, village=village, actor=current(request).actor,
                                reason=text(form, "reason"))
             else:
-                await mark_in(s, sku, village=village, actor=_actor(request),
+                await mark_in(s, sku, village=village, actor=current(request).actor,
                               listeners=services.listeners, templates=services.templates)
     except StockError:
         return await stock_page(request, error=t("stock.bad_product"), status=400)
@@ -111,8 +100,7 @@ async def add_outlet(request: web.Request) -> web.Response:
 
 async def _shortages(request: web.Request) -> dict[str, Any]:
     tz = tz_of(request)
-    days = min(max(optional_int(request.query.get("days")) or 7, 1), MAX_DAYS)
-    start = parse_day(request.query.get("from")) or _today(request) - timedelta(days=days - 1)
+    start, days = period(request.query, today_of(request), max_days=MAX_DAYS)
     since, until = day_bounds(start, tz, days)
     async with services_of(request).db.session() as s:
         rows = await db.stock.reports_between(s, since, until)
@@ -166,7 +154,7 @@ async def add_shortage(request: web.Request) -> web.Response:
         else:
             bad = False
             await db.stock.add_report(s, outlet_id=outlet.id, sku=sku, kind=kind,
-                                      actor=_actor(request))
+                                      actor=current(request).actor)
     if bad:
         return await shortages_page(request, error=t_for(request)("shortages.bad_report"),
                                     status=400)
@@ -191,7 +179,7 @@ def _month(request: web.Request) -> date:
     try:
         return parse_month(request.query["month"])
     except (KeyError, SupportError):
-        return _today(request).replace(day=1)
+        return today_of(request).replace(day=1)
 
 
 async def support_page(request: web.Request, *, error: str = "", status: int = 200
@@ -200,7 +188,7 @@ async def support_page(request: web.Request, *, error: str = "", status: int = 2
 
     month = _month(request)
     async with services_of(request).db.session() as s:
-        grants = await db.stock.current_grants(s, _today(request))
+        grants = await db.stock.current_grants(s, today_of(request))
         residents = await db.people.list_residents(s)
         result = await tally(s, month, tz_of(request))
     return render(request, "support.html", status=status, grants=grants, residents=residents,
@@ -233,8 +221,8 @@ async def grant_support(request: web.Request) -> web.Response:
         async with services_of(request).db.session() as s:
             await grant(s, text(form, "phone", 32), approved_by=text(form, "approved_by", 100),
                         until=until, category=text(form, "category", 32),
-                        reason=text(form, "reason"), actor=_actor(request),
-                        today=_today(request))
+                        reason=text(form, "reason"), actor=current(request).actor,
+                        today=today_of(request))
     except SupportError as exc:
         return await support_page(request, error=t(f"support.error.{exc.code}"), status=400)
     raise web.HTTPSeeOther("/console/support?done=grant")
@@ -246,7 +234,7 @@ async def revoke_support(request: web.Request) -> web.Response:
     form = await request.post()
     try:
         async with services_of(request).db.session() as s:
-            await revoke(s, text(form, "phone", 32), actor=_actor(request),
+            await revoke(s, text(form, "phone", 32), actor=current(request).actor,
                          reason=text(form, "reason"))
     except SupportError as exc:
         return await support_page(request, error=t_for(request)(f"support.error.{exc.code}"),

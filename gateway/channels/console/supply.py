@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
 from gateway.channels.console.forms import optional_int, parse_day
-from gateway.channels.console.render import render, tz_of
+from gateway.channels.console.render import csv_response, render, today_of, tz_of
 from gateway.orders.supply import PurchasingSheet, purchasing_sheet, sheet_csv
 from gateway.services import services_of
 
@@ -16,7 +14,7 @@ MAX_DAYS = 31
 
 async def _sheet(request: web.Request) -> PurchasingSheet:
     tz = tz_of(request)
-    day = parse_day(request.query.get("date")) or datetime.now(UTC).astimezone(tz).date()
+    day = parse_day(request.query.get("date")) or today_of(request)
     days = min(max(optional_int(request.query.get("days")) or 1, 1), MAX_DAYS)
     async with services_of(request).db.session() as s:
         return await purchasing_sheet(s, day, tz, days)
@@ -31,9 +29,7 @@ async def purchasing_page(request: web.Request) -> web.Response:
 async def purchasing_csv(request: web.Request) -> web.Response:
     sheet = await _sheet(request)
     filename = f"purchasing-{sheet.start.isoformat()}-{sheet.days}d.csv"
-    return web.Response(body=("\ufeff" + sheet_csv(sheet)).encode("utf-8"),
-                        content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return csv_response(sheet_csv(sheet), filename)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -61,7 +57,7 @@ async def ledger_page(request: web.Request, *, error: str = "", status: int = 20
 
 
 async def record_handover(request: web.Request) -> web.Response:
-    from gateway.channels.console.auth import OPERATOR
+    from gateway.channels.console.auth import current
     from gateway.channels.console.forms import text
     from gateway.channels.console.render import t_for
     from gateway.orders.ledger import LedgerError, parse_amount
@@ -74,10 +70,9 @@ async def record_handover(request: web.Request) -> web.Response:
         amount = parse_amount(text(form, "amount"))
         if leader_id is None:
             raise LedgerError("no_leader", "no leader chosen")
-        sess = request.get(OPERATOR)
         async with services_of(request).db.session() as s:
             await handover(s, leader_id, amount, note=text(form, "note"),
-                           actor=f"operator:{getattr(sess, 'username', '')}")
+                           actor=current(request).actor)
     except LedgerError:
         return await ledger_page(request, error=t("ledger.bad_handover"), status=400)
     raise web.HTTPSeeOther(f"/console/ledger?leader={leader_id}&done=handover")
