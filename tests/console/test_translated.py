@@ -15,7 +15,7 @@ from db.models import Leader
 from gateway.orders import reasons
 from gateway.orders.events import change_status
 from gateway.services import SERVICES
-from gateway.templates import templates_dir
+from gateway.templates import strings, templates_dir
 
 PAGES = ("/console/orders", "/console/entry", "/console/residents", "/console/leaders",
          "/console/catalog", "/console/demand", "/console/map", "/console/try",
@@ -32,15 +32,6 @@ def visible_text(page: str) -> str:
     return htmllib.unescape(page)
 
 
-def english_table() -> dict[str, str]:
-    """English UI strings, with each feature's own (i18n/<part>/en.json)."""
-    base = templates_dir() / "console/i18n"
-    en = json.loads((base / "en.json").read_text(encoding="utf-8"))
-    for part in sorted(base.glob("*/en.json")):
-        en.update(json.loads(part.read_text(encoding="utf-8")))
-    return en
-
-
 def test_every_string_is_translated() -> None:
     base = templates_dir() / "console/i18n"
     for en_file in [base / "en.json", *sorted(base.glob("*/en.json"))]:
@@ -53,7 +44,7 @@ def test_every_string_is_translated() -> None:
 
 
 def english_strings() -> set[str]:
-    en = english_table()
+    en = strings("en")
     words = {v.split("{")[0].strip() for v in en.values()}
     words |= {f.split("{")[0].strip() for f in reasons.FORMS.values()}
     return {w for w in words if len(w) >= 6 and w not in ALLOWED and re.search("[a-z]{3}", w)}
@@ -95,7 +86,7 @@ async def test_no_english_in_the_chinese_or_korean_console(client: Any, app: Any
     async with app[SERVICES].db.session() as s:
         phone = (await db.people.list_residents(s))[0].phone
     pages = (*PAGES, *(f"/console/orders/{i}" for i in ids), f"/console/try?phone={phone}")
-    keys = english_table()
+    keys = strings("en")
     for lang in ("zh-CN", "ko-KR"):
         await client.get(f"/console/lang?to={lang}&next=/console/orders")
         for path in pages:
