@@ -94,9 +94,11 @@ async def staff_by_user(session: AsyncSession, user_id: int) -> OutletStaff | No
         OutletStaff.telegram_user_id == user_id))).scalar_one_or_none()
 
 
-async def staff_of(session: AsyncSession, outlet_id: int) -> Sequence[OutletStaff]:
-    return (await session.execute(select(OutletStaff).where(OutletStaff.outlet_id == outlet_id)
-                                  )).scalars().all()
+async def staff_counts(session: AsyncSession) -> dict[int, int]:
+    """Outlet id -> how many staff joined on Telegram (outlets with none are absent)."""
+    rows = await session.execute(select(OutletStaff.outlet_id, func.count())
+                                 .group_by(OutletStaff.outlet_id))
+    return {int(o): int(n) for o, n in rows.all()}
 
 
 async def village_locale(session: AsyncSession, village: str) -> str | None:

@@ -4,7 +4,6 @@ households with their monthly tally."""
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from typing import Any
 
@@ -136,7 +135,8 @@ def outlets_list() -> None:
     import db.stock
 
     async def work(s: Any, settings: Any) -> list[tuple[Any, int]]:
-        return [(o, len(await db.stock.staff_of(s, o.id))) for o in await db.stock.outlets(s)]
+        staff = await db.stock.staff_counts(s)
+        return [(o, staff.get(o.id, 0)) for o in await db.stock.outlets(s)]
 
     rows = _session_work(work)
     if not rows:
@@ -155,9 +155,8 @@ def support() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table")
 def support_tally(month: str | None, fmt: str) -> None:
     """The month's delivered orders of supported households and what they cost."""
-    from gateway.orders.csvsafe import writer
     from gateway.orders.pricing import money
-    from gateway.orders.support import SupportError, parse_month, tally
+    from gateway.orders.support import SupportError, parse_month, tally, tally_csv
 
     async def work(s: Any, settings: Any) -> Any:
         tz = cli_timezone(settings)
@@ -169,13 +168,7 @@ def support_tally(month: str | None, fmt: str) -> None:
     except SupportError as exc:
         raise click.ClickException(str(exc)) from None
     if fmt == "csv":
-        out = io.StringIO()
-        w = writer(out)
-        w.writerow(["month", "order", "day", "name", "village", "amount"])
-        for r in result.rows:
-            w.writerow([result.month, r.order_id, r.day.isoformat(), r.name, r.village,
-                        money(r.amount) or ""])
-        click.echo(out.getvalue(), nl=False)
+        click.echo(tally_csv(result), nl=False)
         return
     for r in result.rows:
         click.echo(f"{r.day}  #{r.order_id:<6} {r.name:<8} {r.village:<10} "

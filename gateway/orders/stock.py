@@ -14,6 +14,8 @@ never fulfil a line twice. The resident is texted either way.
 
 from __future__ import annotations
 
+import logging
+
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ from gateway.orders.events import announce_created
 SENT, WAITING = "sent", "waiting"
 # An order's first confirmation: stock and support are decided then, not when a leader
 # declines and the dispatcher confirms it again.
+log = logging.getLogger(__name__)
+
 FIRST_CONFIRMATION_FROM = (None, "draft", "needs_review")
 
 
@@ -237,6 +241,15 @@ class StockCache:
                 self._outs = await outs(s)
             self._checked_at = time.monotonic()
         return self._outs
+
+    async def read(self, database: Any) -> Outs | None:
+        """`get`, or None (logged) when the database cannot be read: a read-back then goes
+        without naming what is short; confirmation checks again."""
+        try:
+            return await self.get(database)
+        except Exception:  # noqa: BLE001 - any failure: the conversation goes on
+            log.warning("could not read what is out of stock", exc_info=True)
+            return None
 
     def peek(self) -> Outs | None:
         """What was last read, without reading (None: never read yet)."""

@@ -8,6 +8,7 @@ supported, never why. Every grant or revoke is a new row.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import db.people
 import db.stock
 from db.models import Resident, SupportGrant
-from gateway.orders.pricing import order_total
+from gateway.orders import csvsafe
+from gateway.orders.pricing import money, order_total
 from gateway.orders.supply import day_bounds
 
 
@@ -89,6 +91,20 @@ class Tally:
     @property
     def unpriced(self) -> int:
         return sum(1 for r in self.rows if r.amount is None)
+
+
+TALLY_CSV_COLUMNS = ("month", "order", "day", "name", "village", "amount")
+
+
+def tally_csv(result: Tally) -> str:
+    """CSV with the columns TALLY_CSV_COLUMNS (an order without a price: an empty amount)."""
+    out = io.StringIO()
+    w = csvsafe.writer(out)
+    w.writerow(TALLY_CSV_COLUMNS)
+    for r in result.rows:
+        w.writerow([result.month, r.order_id, r.day.isoformat(), r.name, r.village,
+                    money(r.amount) or ""])
+    return out.getvalue()
 
 
 def parse_month(text: str) -> date:

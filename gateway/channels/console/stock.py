@@ -26,14 +26,6 @@ from gateway.services import services_of
 MAX_DAYS = 92
 
 
-def _csv(rows: list[list[Any]], filename: str) -> web.Response:
-    out = io.StringIO()
-    w = csvsafe.writer(out)
-    for row in rows:
-        w.writerow(row)
-    return csv_response(out.getvalue(), filename)
-
-
 # --- stock: out per village or everywhere, back in ---------------------------------------------
 
 async def stock_page(request: web.Request, *, error: str = "", status: int = 200
@@ -46,7 +38,8 @@ async def stock_page(request: web.Request, *, error: str = "", status: int = 200
         villages = await db.console.villages(s)
         marks = [c for c in await db.stock.latest_changes(s) if c.kind == "out"]
         history = list(await db.stock.history(s, limit=50))
-        outlets = [(o, len(await db.stock.staff_of(s, o.id)),
+        staff = await db.stock.staff_counts(s)
+        outlets = [(o, staff.get(o.id, 0),
                     invite_link(services.settings.telegram_bot_username, o.invite_code))
                    for o in await db.stock.outlets(s)]
     names = {p.sku: p.name for p in products}
@@ -104,7 +97,9 @@ async def _shortages(request: web.Request) -> dict[str, Any]:
     since, until = day_bounds(start, tz, days)
     async with services_of(request).db.session() as s:
         rows = await db.stock.reports_between(s, since, until)
-        names = {p.sku: p.name for p in await db.catalog.list_products(s)}
+        products = list(await db.catalog.list_products(s))
+        outlets = await db.stock.outlets(s)
+    names = {p.sku: p.name for p in products}
     # (day, outlet) -> kind -> product names, in report order; product -> outlet -> days short
     table: dict[tuple[str, str, str], dict[str, list[str]]] = defaultdict(
         lambda: {"short": [], "restock": []})
@@ -125,18 +120,17 @@ async def _shortages(request: web.Request) -> dict[str, Any]:
             per[outlet] += 1
         totals[(sku, name, unit)] = dict(per)
     return {"start": start.isoformat(), "days": days, "rows": rows, "names": names, "tz": tz,
-            "table": sorted(table.items(), reverse=True), "chart": bar_chart(totals)}
+            "table": sorted(table.items(), reverse=True), "chart": bar_chart(totals),
+            "products": [p for p in products if p.active], "outlets": outlets}
 
 
 async def shortages_page(request: web.Request, *, error: str = "", status: int = 200
                          ) -> web.Response:
     data = await _shortages(request)
-    async with services_of(request).db.session() as s:
-        outlets = await db.stock.outlets(s)
-        products = await db.catalog.list_products(s, active_only=True)
     return render(request, "shortages.html", status=status, start=data["start"],
-                  days=data["days"], table=data["table"], chart=data["chart"], outlets=outlets,
-                  products=products, error=error, done=request.query.get("done", ""))
+                  days=data["days"], table=data["table"], chart=data["chart"],
+                  outlets=data["outlets"], products=data["products"], error=error,
+                  done=request.query.get("done", ""))
 
 
 async def add_shortage(request: web.Request) -> web.Response:
@@ -163,12 +157,14 @@ async def add_shortage(request: web.Request) -> web.Response:
 
 async def shortages_csv(request: web.Request) -> web.Response:
     data = await _shortages(request)
-    rows: list[list[Any]] = [["day", "time", "outlet", "village", "sku", "name", "kind"]]
+    out = io.StringIO()
+    w = csvsafe.writer(out)
+    w.writerow(["day", "time", "outlet", "village", "sku", "name", "kind"])
     for r, o in data["rows"]:
         at = r.at.astimezone(data["tz"])
-        rows.append([at.date().isoformat(), at.strftime("%H:%M"), o.name, o.village, r.sku,
-                     data["names"].get(r.sku, r.sku), r.kind])
-    return _csv(rows, f"shortages-{data['start']}-{data['days']}d.csv")
+        w.writerow([at.date().isoformat(), at.strftime("%H:%M"), o.name, o.village, r.sku,
+                    data["names"].get(r.sku, r.sku), r.kind])
+    return csv_response(out.getvalue(), f"shortages-{data['start']}-{data['days']}d.csv")
 
 
 # --- supported households ------------------------------------------------------------------
@@ -197,15 +193,11 @@ async def support_page(request: web.Request, *, error: str = "", status: int = 2
 
 
 async def support_csv(request: web.Request) -> web.Response:
-    from gateway.orders.pricing import money
-    from gateway.orders.support import tally
+    from gateway.orders.support import tally, tally_csv
 
     async with services_of(request).db.session() as s:
         result = await tally(s, _month(request), tz_of(request))
-    rows: list[list[Any]] = [["month", "order", "day", "name", "village", "amount"]]
-    rows += [[result.month, r.order_id, r.day.isoformat(), r.name, r.village,
-              money(r.amount) or ""] for r in result.rows]
-    return _csv(rows, f"supported-{result.month}.csv")
+    return csv_response(tally_csv(result), f"supported-{result.month}.csv")
 
 
 async def grant_support(request: web.Request) -> web.Response:

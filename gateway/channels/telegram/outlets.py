@@ -25,11 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.catalog
 import db.stock
-from db.models import Outlet, OutletStaff, Product
+from db.models import SHORTAGE_KINDS, Outlet, OutletStaff, Product
 from gateway.channels.telegram.messages import Buttons, TelegramMessages
 from gateway.channels.telegram.middleware import Reply
 
-KINDS = ("short", "restock")
 BUTTONS_PER_ROW = 3
 MAX_BUTTONS = 24
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
@@ -161,7 +160,7 @@ async def pressed(query: CallbackQuery, callback_data: ReportPress, session: Asy
                   reply: Reply) -> None:
     reply.locale = staff.locale
     product = await session.get(Product, callback_data.product_id)
-    if product is None or callback_data.kind not in KINDS:
+    if product is None or callback_data.kind not in SHORTAGE_KINDS:
         await reply("outlet_unknown")
     else:
         await record(session, staff, outlet, product, callback_data.kind)

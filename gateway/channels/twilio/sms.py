@@ -276,10 +276,8 @@ class SmsGateway:
         """The skus out of stock in the sender's village, when the read-back may name one."""
         if not known:
             return frozenset()
-        try:
-            outs = await self.services.stock.get(self.services.db)
-        except Exception:  # the read-back goes without; confirmation checks again
-            log.warning("could not read what is out of stock", exc_info=True)
+        outs = await self.services.stock.read(self.services.db)
+        if outs is None:
             return frozenset()
         marked = {sku for sku, _ in outs.marks}
         skus = {i.sku for i in state.items} | {i.sku for i in (parsed.items if parsed else ())} \

@@ -185,15 +185,6 @@ def render(services: Services, st: CallState, call_sid: str = "") -> str:
     return services.templates.render(st.locale, f"voice/{name}.xml.j2", **ctx)
 
 
-async def fresh_stock(services: Services) -> None:
-    """Re-read what is out of stock if the cache is old (a read at most every few seconds),
-    before the call's transaction: the read-back names what is short."""
-    try:
-        await services.stock.get(services.db)
-    except Exception:  # the read-back goes without; confirmation checks again
-        log.warning("could not read what is out of stock", exc_info=True)
-
-
 def voice_of(services: Services) -> VoiceService:
     """The voice part of this process (set up by `setup`)."""
     assert services.voice is not None, "the voice part is not set up"
@@ -306,7 +297,9 @@ async def _step(request: web.Request, event_of: Any) -> web.Response:
     services, call = await _form(request)
     voice = voice_of(services)
     locale = services.settings.default_locale
-    await fresh_stock(services)
+    # What is out of stock, re-read if the cache is old, before the call's transaction: the
+    # read-back (render) names what is short.
+    await services.stock.read(services.db)
     try:
         async with services.db.session() as s:
             row = await db.conversations.lock(s, CHANNEL, call.call_sid, locale=locale)
