@@ -26,6 +26,8 @@ ORDER_STATUSES = (
     "cancelled", "unassigned", "needs_review",
 )
 CHANNELS = ("sms", "voice", "telegram", "console")
+FULFIL_KINDS = ("leader", "run", "pickup")
+RUN_STATUSES = ("scheduled", "cancelled", "done")
 
 
 def utcnow() -> datetime:
@@ -76,6 +78,9 @@ class Resident(Base):
         ForeignKey("leaders.id", ondelete="SET NULL"))
     registered_by: Mapped[str] = mapped_column(String(100), default="")
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Collects at this pickup point instead of door delivery (else the village's, if any).
+    pickup_outlet_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outlets.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
@@ -178,6 +183,21 @@ class Order(Base):
     # The resident was a supported (hardship) household when the order was confirmed: nothing
     # is collected at the door and the cost goes to the month's supported tally.
     supported: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # How the order reaches the resident (gateway.orders.fulfilment): a nearest leader, a
+    # village run (which run, which stop), or a pickup point (which point, slot and number).
+    # Set by the dispatcher's one rule; each choice is also an event. `promised` is what the
+    # resident's confirmation said ("run:3", "pickup:2", "leader"), so a second text is sent
+    # only when the choice differs from it.
+    fulfil_kind: Mapped[str | None] = mapped_column(String(8))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"),
+                                               index=True)
+    run_stop_id: Mapped[int | None] = mapped_column(
+        ForeignKey("run_stops.id", ondelete="SET NULL"))
+    pickup_outlet_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outlets.id", ondelete="SET NULL"), index=True)
+    slot_start: Mapped[datetime | None] = mapped_column()
+    pickup_no: Mapped[str | None] = mapped_column(String(16))
+    promised: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -191,10 +211,15 @@ class Order(Base):
     leader: Mapped[Leader | None] = relationship(lazy="selectin")
     recordings: Mapped[list[Recording]] = relationship(
         back_populates="order", order_by="Recording.id", lazy="selectin")
+    run: Mapped[Run | None] = relationship(lazy="selectin")
+    run_stop: Mapped[RunStop | None] = relationship(lazy="selectin")
+    pickup_outlet: Mapped[Outlet | None] = relationship(lazy="selectin")
 
     __table_args__ = (
         CheckConstraint(_in("status", ORDER_STATUSES), name="status_known"),
         CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
+        CheckConstraint("fulfil_kind IS NULL OR " + _in("fulfil_kind", FULFIL_KINDS),
+                        name="fulfil_kind_known"),
     )
 
 
@@ -406,6 +431,102 @@ class Outlet(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     invite_code: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A pickup point when `pickup` is set: residents collect here in slots of `slot_minutes`
+    # between `opens` and `closes` (HH:MM, the co-operative's time), at most `slot_capacity`
+    # households a slot, with numbers `<prefix>-<n>` counted per day.
+    pickup: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    place: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    opens: Mapped[str] = mapped_column(String(5), default="08:00", server_default="08:00")
+    closes: Mapped[str] = mapped_column(String(5), default="18:00", server_default="18:00")
+    slot_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    slot_capacity: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    prefix: Mapped[str] = mapped_column(String(4), default="A", server_default="A")
+
+
+class PickupVillage(Base):
+    """Every resident of `village` collects at this pickup point (unless they have their own)."""
+
+    __tablename__ = "pickup_villages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village: Mapped[str] = mapped_column(String(100), unique=True)
+    outlet_id: Mapped[int] = mapped_column(ForeignKey("outlets.id", ondelete="CASCADE"))
+
+
+class PickupSeat(Base):
+    """One household's place in a pickup slot. The unique keys make a slot's capacity and a
+    day's pickup numbers hold across gateways on one database: a taken seat or number fails
+    the insert, and the booking tries the next."""
+
+    __tablename__ = "pickup_seats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outlet_id: Mapped[int] = mapped_column(ForeignKey("outlets.id", ondelete="CASCADE"))
+    slot_start: Mapped[datetime] = mapped_column()
+    seat: Mapped[int] = mapped_column(Integer)
+    day: Mapped[date] = mapped_column(Date)
+    number: Mapped[int] = mapped_column(Integer)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"),
+                                          unique=True)
+
+    __table_args__ = (
+        UniqueConstraint("outlet_id", "slot_start", "seat", name="uq_pickup_seats_slot_seat"),
+        UniqueConstraint("outlet_id", "day", "number", name="uq_pickup_seats_day_number"),
+    )
+
+
+class Run(Base):
+    """A mobile-supermarket run to one or more villages: a vehicle and its leader, a departure,
+    stops in order, and the cut-off for orders. Orders go onto it by the dispatcher's rule."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vehicle: Mapped[str] = mapped_column(String(100), default="")
+    leader_id: Mapped[int | None] = mapped_column(ForeignKey("leaders.id", ondelete="SET NULL"))
+    departs_at: Mapped[datetime] = mapped_column(index=True)
+    cutoff_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
+    picking_sent_at: Mapped[datetime | None] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    villages: Mapped[list[RunVillage]] = relationship(
+        cascade="all, delete-orphan", order_by="RunVillage.id", lazy="selectin")
+    stops: Mapped[list[RunStop]] = relationship(
+        cascade="all, delete-orphan", order_by="RunStop.seq", lazy="selectin")
+    leader: Mapped[Leader | None] = relationship(lazy="selectin")
+
+    __table_args__ = (CheckConstraint(_in("status", RUN_STATUSES), name="status_known"),)
+
+    @property
+    def village_names(self) -> list[str]:
+        return [v.village for v in self.villages]
+
+
+class RunVillage(Base):
+    __tablename__ = "run_villages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    village: Mapped[str] = mapped_column(String(100), index=True)
+
+    __table_args__ = (UniqueConstraint("run_id", "village", name="uq_run_villages_run_village"),)
+
+
+class RunStop(Base):
+    """A stop of a run: where the vehicle waits (a village entrance, a square) and when."""
+
+    __tablename__ = "run_stops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    village: Mapped[str] = mapped_column(String(100), default="")
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    arrives_at: Mapped[datetime] = mapped_column()
 
 
 class OutletStaff(Base):

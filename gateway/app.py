@@ -23,6 +23,7 @@ from gateway.channels.twilio import media, sms, voice
 from gateway.dispatch.dispatcher import OrderDispatcher, TaskSync
 from gateway.notify.residents import ResidentSms
 from gateway.orders.ledger import CashOnDelivery
+from gateway.orders.fulfilment import FulfilmentListener
 from gateway.orders.stock import AtConfirmation
 from gateway.orders.pricing import PriceSnapshot
 from gateway.services import SERVICES, Services, build_services
@@ -92,6 +93,9 @@ def create_app(settings: Settings, services: Services | None = None, *,
         services.listeners.insert(1, CashOnDelivery())  # at 已送达, the cash received
         # at confirmation: back-orders for goods out of stock, supported households
         services.listeners.insert(2, AtConfirmation(ZoneInfo(settings.console_timezone)))
+        # what the rule says at confirmation (run, pickup point, leader) is what the resident
+        # is told; a cancelled pickup order frees its seat
+        services.listeners.insert(3, FulfilmentListener())
     services.resident_sms = ResidentSms(
         services.templates, delayed=("unassigned",) if settings.unassigned_sms_minutes else ())
     services.listeners.append(services.resident_sms)

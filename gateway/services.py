@@ -19,6 +19,7 @@ from gateway.observe.metrics import Metrics
 from gateway.orders.catalog import active_items
 from gateway.orders.events import OrderListener
 from gateway.orders.pricing import PriceCache
+from gateway.orders.fulfilment import ActiveCache
 from gateway.orders.stock import StockCache
 from gateway.settings import Settings
 from gateway.templates import Templates
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from gateway.dispatch.dispatcher import OrderDispatcher
     from gateway.dispatch.notifier import LeaderNotifier
     from gateway.notify.residents import ResidentSms
+    from gateway.orders.fulfilment import RunNotifier
     from voice.recognizer import Recognizer
 
 
@@ -45,11 +47,15 @@ class Services:
     prices: PriceCache = field(default_factory=PriceCache)
     # What is out of stock, for read-backs (gateway.orders.stock).
     stock: StockCache = field(default_factory=StockCache)
+    # Whether runs or pickup points exist, for read-backs (gateway.orders.fulfilment).
+    runs_active: ActiveCache = field(default_factory=ActiveCache)
     # Called after a commit that confirmed an order; the dispatcher replaces it with its wake().
     wake_dispatcher: Callable[[], None] = lambda: None
     # The parts that are enabled in this process (see gateway.app.PARTS).
     resident_sms: ResidentSms | None = None
     leader_notifier: LeaderNotifier | None = None
+    # Tells run leaders, pickup staff and operators about runs (gateway.orders.fulfilment).
+    run_notifier: RunNotifier | None = None
     operator_alerts: OperatorAlerts | None = None
     dispatcher: OrderDispatcher | None = None
     voice: VoiceService | None = None

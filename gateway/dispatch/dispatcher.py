@@ -21,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.orders
 import db.people
+import db.runs
 import db.tasks
 from db.models import Leader, Order, OrderEvent, Task, utcnow
 from gateway.orders import lifecycle, reasons
 from gateway.orders.events import change_status
+from gateway.orders.fulfilment import Fulfilment
 from gateway.orders.stock import dispatchable
 from gateway.dispatch.routing import LeaderIndex, LeaderSpot, rank, why_none
 from gateway.dispatch.notifier import LeaderNotifier
@@ -62,6 +64,8 @@ class OrderDispatcher:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._availability: tuple[object, ...] | None = None  # see _reoffer_unassigned
+        # runs and pickup points: the other two ways an order reaches a resident
+        self.fulfil = Fulfilment.of(services)
 
     # -- worker ----------------------------------------------------------------------------
 
@@ -135,6 +139,11 @@ class OrderDispatcher:
                 changed += await self._guarded(self._route_confirmed, order_id, now)
             changed += await self._reoffer_unassigned(now)
             if not routing_only:
+                async with self.db.session() as s:
+                    due_runs = list(await db.runs.due_picking(s, now))
+                for run_id in due_runs:
+                    changed += await self._guarded(self._send_picking, run_id, now)
+                changed += await self._guarded(self._runs_housekeeping, 0, now)
                 changed += await self._guarded(self._redact_old, 0, now)
                 changed += await self._guarded(self._text_long_unassigned, 0, now)
                 async with self.db.session() as s:
@@ -176,8 +185,17 @@ class OrderDispatcher:
         order = await db.orders.get(s, order_id, for_update=True, history=False)
         if order is None or order.status != S.CONFIRMED or not dispatchable(order):
             return False  # (every line back-ordered: it waits for the goods, not a leader)
-        await self._offer_next(s, order, now, reason=reasons.reason("confirmed"))
+        at = await db.runs.confirmed_at(s, order.id) or now
+        if await self.fulfil.route(s, order, at, now) is None:  # a run, a pickup point, or:
+            await self._offer_next(s, order, now, reason=reasons.reason("confirmed"))
         return True
+
+    async def _send_picking(self, s: AsyncSession, run_id: int, now: datetime) -> bool:
+        return await self.fulfil.send_picking(s, run_id, now)
+
+    async def _runs_housekeeping(self, s: AsyncSession, _: int, now: datetime) -> int:
+        """Alert operators about villages waiting for a run; close finished runs."""
+        return await self.fulfil.call_for_runs(s, now) + await self.fulfil.finish_runs(s, now)
 
     async def _expire(self, s: AsyncSession, task_id: int, now: datetime) -> bool:
         task = await db.tasks.get(s, task_id, for_update=True)
@@ -247,6 +265,7 @@ class OrderDispatcher:
                                 reason=f"{why} ({reason})", listeners=listeners)
             return None
         leader = leaders[best.leader_id]
+        order.fulfil_kind, order.run_id, order.run_stop_id = "leader", None, None
         expires = now + timedelta(minutes=self.services.settings.accept_timeout_minutes)
         task = await db.tasks.create(s, order, leader.id, expires_at=expires)
         if self._next_expiry is None or expires < self._next_expiry:
@@ -300,6 +319,8 @@ class OrderDispatcher:
         order = await db.orders.get(s, order_id, for_update=True, history=False)
         if order is None or order.status != S.UNASSIGNED:
             return False
+        if order.resident is not None and await self.fulfil.route(s, order, now, now):
+            return True  # a run ahead now (a not-home order: the next one), or a pickup point
         resident = order.resident or await db.people.resident_by_phone(s, order.phone)
         if resident is None or resident.lat is None or resident.lon is None:
             return False

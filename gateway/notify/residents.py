@@ -26,6 +26,9 @@ class ResidentSms:
 
     async def send(self, session: AsyncSession, order: Order, event: OrderEvent) -> bool:
         """Queue the text about `event` (once per event); False if there is none to send."""
+        if order.fulfil_kind in ("run", "pickup") and event.to_status in (
+                "assigned", "accepted", "confirmed", "unassigned"):
+            return False  # gateway.orders.fulfilment texts these in its own words
         name = f"sms/event_{event.to_status}.j2"
         if event.from_status is None and event.to_status == "confirmed" \
                 and order.channel == "console":

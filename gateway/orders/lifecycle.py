@@ -20,12 +20,17 @@ class Status(StrEnum):
 S = Status
 
 # from -> the statuses it may move to. assigned -> assigned is a hand-over to the next leader.
+# assigned -> delivered is a pickup order collected at its point (or a run's order handed over
+# at a stop); accepted -> confirmed is a run cancelled after its picking list went out (the
+# order goes back to the dispatcher).
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.DRAFT: frozenset({S.CONFIRMED, S.CANCELLED, S.NEEDS_REVIEW}),
     S.NEEDS_REVIEW: frozenset({S.DRAFT, S.CONFIRMED, S.CANCELLED}),
     S.CONFIRMED: frozenset({S.ASSIGNED, S.UNASSIGNED, S.CANCELLED}),
-    S.ASSIGNED: frozenset({S.ASSIGNED, S.ACCEPTED, S.UNASSIGNED, S.CONFIRMED, S.CANCELLED}),
-    S.ACCEPTED: frozenset({S.PURCHASED, S.DELIVERED, S.ASSIGNED, S.UNASSIGNED, S.CANCELLED}),
+    S.ASSIGNED: frozenset({S.ASSIGNED, S.ACCEPTED, S.UNASSIGNED, S.CONFIRMED, S.CANCELLED,
+                           S.DELIVERED}),
+    S.ACCEPTED: frozenset({S.PURCHASED, S.DELIVERED, S.ASSIGNED, S.UNASSIGNED, S.CANCELLED,
+                           S.CONFIRMED}),
     S.PURCHASED: frozenset({S.DELIVERED, S.ASSIGNED, S.UNASSIGNED, S.CANCELLED}),
     S.UNASSIGNED: frozenset({S.ASSIGNED, S.CONFIRMED, S.CANCELLED}),
     S.DELIVERED: frozenset(),

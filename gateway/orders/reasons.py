@@ -43,9 +43,22 @@ FORMS: dict[str, str] = {
     "speech_failed": "speech recognition failed",
     "left_message": "the caller chose to leave a message",
     "hung_up": "the caller hung up",
+    # village runs and pickup points (gateway.orders.fulfilment)
+    "on_run_at": "on run {run} at {stop}",
+    "on_run": "on run {run}",
+    "run_scheduled": "the run was scheduled",
+    "run_added": "added to the run's picking list",
+    "run_moved": "run {run} moved",
+    "run_cancelled": "run {run} cancelled",
+    "picking_sent": "picking list sent to the run's leader",
+    "handed_over_run": "handed over on run {run}",
+    "not_home_why": "not home at the stop of run {run}: {why}",
+    "not_home": "not home at the stop of run {run}",
+    "pickup_slot": "pickup at {point}, {day} {start}–{end}, number {number}",
+    "collected": "collected at the pickup point, number {number}",
 }
 
-_NUM = {"leader", "km", "radius", "n"}
+_NUM = {"leader", "km", "radius", "n", "run"}
 
 
 def reason(code: str, **params: object) -> str:

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, AsyncIterator, Mapping
+from zoneinfo import ZoneInfo
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -35,6 +36,7 @@ from db.models import Order, utcnow
 from db.session import is_unavailable
 from gateway.conversation import reply_text as sms_text
 from gateway.conversation import sms as conv
+from gateway.orders import fulfilment
 from gateway.orders.events import announce_created
 from gateway.orders.pricing import PriceBook, money, order_total
 from gateway.errors import Unavailable
@@ -261,7 +263,9 @@ class SmsGateway:
             if decision.order is not None:
                 order = await self._apply_order(step.session(), decision.order, phone, locale,
                                                 step.resident(), now)
-            reply = self.render(locale, decision.replies, order=order, prices=prices)
+            fulfil = await self._fulfil(step, known, decision.replies, order, now)
+            reply = self.render(locale, decision.replies, order=order, prices=prices,
+                                fulfil=fulfil)
             new = decision.state
             await step.finish(row, state=new.state, draft=new.draft_json(),
                               failures=new.failures, expires_at=new.expires_at, locale=locale,
@@ -269,6 +273,16 @@ class SmsGateway:
                               order_id=order.id if order else None)
             confirmed = order is not None and order.status == "confirmed"
         return reply, confirmed, step.queued()
+
+    async def _fulfil(self, step: sms_store.Step, known: bool, replies: tuple[conv.Reply, ...],
+                      order: Order | None, now: datetime) -> dict[str, Any] | None:
+        """What a read-back or confirmation says about a village run or pickup point (None:
+        a leader brings it, as the templates say anyway). Read only while runs or points exist."""
+        if not known or not replies or replies[-1].template not in ("readback", "confirmed") \
+                or not await self.services.runs_active.get(self.services.db):
+            return None
+        return await fulfilment.tell_for(step.session(), ZoneInfo(self.settings.console_timezone),
+                                         resident=step.resident(), order=order, now=now)
 
     async def _out_of_stock(self, step: sms_store.Step, known: bool, state: conv.State,
                             parsed: conv.Parsed | None, last: conv.OrderFacts | None
@@ -347,7 +361,8 @@ class SmsGateway:
             return None
 
     def render(self, locale: str, replies: tuple[conv.Reply, ...], *,
-               order: Order | None = None, prices: PriceBook | None = None) -> str:
+               order: Order | None = None, prices: PriceBook | None = None,
+               fulfil: dict[str, Any] | None = None) -> str:
         """The replies as one text within MAX_REPLY_PARTS parts; item lists are summarised."""
         if not replies:
             return ""
@@ -356,7 +371,8 @@ class SmsGateway:
         notice = sep.join(self._render_one(locale, r.template, **r.context) for r in replies[:-1])
         main = replies[-1]
         ctx: dict[str, Any] = dict(main.context, notice=notice + sep if notice else "",
-                                   order=order, ttl_minutes=self.settings.draft_ttl_minutes)
+                                   order=order, ttl_minutes=self.settings.draft_ttl_minutes,
+                                   f=fulfil)
         items = ctx.pop("items", None)
         if items is None:
             return self._render_one(locale, main.template, **ctx)

@@ -34,6 +34,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Awaitable, Mapping
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import event
@@ -46,10 +47,11 @@ import db.orders
 import db.outbox
 import db.people
 import db.recordings
-from db.models import Conversation, utcnow
+from db.models import Conversation, Resident, utcnow
 from gateway.conversation import call as rules
 from gateway.conversation.call import CallState
 from gateway.language import format_quantity
+from gateway.orders import fulfilment
 from gateway.orders.events import announce_created
 from gateway.orders.pricing import money
 from gateway.language.locales import normalize_locale
@@ -163,7 +165,21 @@ def stream_url(settings: Settings) -> str:
 
 # --- TwiML ----------------------------------------------------------------------------------
 
-def render(services: Services, st: CallState, call_sid: str = "") -> str:
+async def fulfil_of(session: AsyncSession, services: Services, st: CallState
+                    ) -> dict[str, Any] | None:
+    """What the read-back or the goodbye says about a village run or pickup point."""
+    if st.state not in (rules.READBACK, rules.DONE) or st.resident_id is None \
+            or not await services.runs_active.get(services.db):
+        return None
+    order = await db.orders.get(session, st.order_id) if st.state == rules.DONE \
+        and st.order_id else None
+    resident = await session.get(Resident, st.resident_id)
+    return await fulfilment.tell_for(session, ZoneInfo(services.settings.console_timezone),
+                                     resident=resident, order=order, now=utcnow())
+
+
+def render(services: Services, st: CallState, call_sid: str = "",
+           fulfil: dict[str, Any] | None = None) -> str:
     settings = services.settings
     listen = voice_of(services).can_listen(st.locale)
     name = rules.template(st, rules.Facts(can_listen=listen))
@@ -173,7 +189,7 @@ def render(services: Services, st: CallState, call_sid: str = "") -> str:
     ctx: dict[str, Any] = dict(
         st=st, say_language=SAY_LANGUAGE.get(st.locale, st.locale),
         stream_url=stream_url(settings), base="/twilio/voice", items=st.items, listen=listen,
-        stream_token=stream_token(settings, call_sid) if call_sid else "")
+        stream_token=stream_token(settings, call_sid) if call_sid else "", f=fulfil)
     # Goods out of stock in the caller's village (as last read: the cache is refreshed by each
     # text and call step that reads it) are named and left out of the total.
     outs = services.stock.peek()
@@ -309,7 +325,7 @@ async def _step(request: web.Request, event_of: Any) -> web.Response:
             locale = st.locale
             st = await decide(s, services, call.call_sid, st, await event_of(s, services, call, st))
             save_call(row, st)
-            xml = render(services, st, call.call_sid)
+            xml = render(services, st, call.call_sid, fulfil=await fulfil_of(s, services, st))
         if st.state == rules.DONE:
             services.wake_dispatcher()
     except web.HTTPException:
