@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
@@ -179,7 +179,8 @@ async def seats_taken(session: AsyncSession, outlet_id: int, starts: Sequence[da
     if not starts:
         return {}
     rows = await session.execute(select(PickupSeat.slot_start, PickupSeat.seat).where(
-        PickupSeat.outlet_id == outlet_id, PickupSeat.slot_start.in_(list(starts))))
+        PickupSeat.outlet_id == outlet_id, PickupSeat.slot_start.in_(list(starts)),
+        PickupSeat.seat > 0))
     out: dict[datetime, set[int]] = {}
     for start, seat in rows.all():
         out.setdefault(start, set()).add(int(seat))
@@ -196,8 +197,16 @@ async def seat_of(session: AsyncSession, order_id: int) -> PickupSeat | None:
             ).scalar_one_or_none()
 
 
-async def release_seat(session: AsyncSession, order_id: int) -> None:
+async def drop_seat(session: AsyncSession, order_id: int) -> None:
     await session.execute(delete(PickupSeat).where(PickupSeat.order_id == order_id))
+
+
+async def release_seat(session: AsyncSession, order_id: int) -> None:
+    """Give the order's seat back (its pickup number stays taken for the day: a number is
+    never handed out twice). A released seat is kept as seat -order_id."""
+    await session.execute(update(PickupSeat).where(PickupSeat.order_id == order_id,
+                                                   PickupSeat.seat > 0)
+                          .values(seat=-order_id))
 
 
 async def orders_at_point(session: AsyncSession, outlet_id: int, since: datetime,

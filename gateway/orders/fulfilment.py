@@ -478,7 +478,7 @@ class Fulfilment:
                 if not free:
                     continue
                 number = await db.runs.last_number(session, point.id, day) + 1
-                await db.runs.release_seat(session, order.id)
+                await db.runs.drop_seat(session, order.id)  # booked again: a new seat
                 session.add(PickupSeat(outlet_id=point.id, slot_start=start, seat=free[0],
                                        day=day, number=number, order_id=order.id))
                 await session.flush()
@@ -740,6 +740,18 @@ class Fulfilment:
         return sent
 
 
+async def leave(session: AsyncSession, order: Order, kind: str | None) -> None:
+    """Take an order off its run or pickup slot (an operator hands it to a leader, `kind`
+    "leader", or back to the dispatcher, None): its pickup seat is given back."""
+    if order.fulfil_kind == "pickup":
+        await db.runs.release_seat(session, order.id)
+    order.fulfil_kind = kind
+    order.run_id = order.run_stop_id = order.pickup_outlet_id = None
+    order.run = order.run_stop = order.pickup_outlet = None
+    order.slot_start = order.pickup_no = None
+    order.promised = None
+
+
 class FulfilmentListener:
     """Order listener. At an order's first confirmation, what the rule says now is kept as
     `order.promised` (the confirmation text says it: `promised_plan`). A cancelled pickup
@@ -795,3 +807,84 @@ async def tell_for(session: AsyncSession, tz: ZoneInfo, *, resident: Resident | 
     else:
         plan = await plan_for(session, resident, now, now)
     return None if plan.kind == "leader" else telling(plan, tz, now, order)
+
+
+# --- what operators type (the CLI and the console share these) --------------------------------
+
+
+def parse_local(text: str, tz: ZoneInfo) -> datetime:
+    """"YYYY-MM-DD HH:MM" in the co-operative's zone, to UTC; FulfilmentError("bad_time")."""
+    try:
+        local = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise FulfilmentError("bad_time", f"{text!r} is not a time like 2026-12-05 09:00") \
+            from None
+    return local.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
+
+
+def parse_stop(text: str, departs_at: datetime, tz: ZoneInfo
+               ) -> tuple[str, float | None, float | None, datetime, str]:
+    """"NAME@lat,lon@HH:MM" (the place may be empty: "NAME@@HH:MM"; the time may be left
+    out: the departure's) to (name, lat, lon, arrives_at UTC, village ""). The stop is on the
+    departure's day, or the next day when its time is earlier than the departure's."""
+    parts = [p.strip() for p in text.split("@")]
+    if not parts[0] or len(parts) > 3:
+        raise FulfilmentError("bad_stop", f"{text!r} is not a stop like 村口@30.1,120.2@09:30")
+    lat = lon = None
+    if len(parts) > 1 and parts[1]:
+        try:
+            lat, lon = (float(x) for x in parts[1].split(","))
+        except ValueError:
+            raise FulfilmentError("bad_stop", f"{parts[1]!r} is not a place like 30.1,120.2") \
+                from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise FulfilmentError("bad_stop", f"{parts[1]!r} is not on the map")
+    at = departs_at
+    if len(parts) > 2 and parts[2]:
+        try:
+            hm = datetime.strptime(parts[2], "%H:%M").time()
+        except ValueError:
+            raise FulfilmentError("bad_stop", f"{parts[2]!r} is not a time like 09:30") from None
+        local = departs_at.astimezone(tz)
+        candidate = datetime.combine(local.date(), hm, tz)
+        if candidate < local:
+            candidate += timedelta(days=1)
+        at = candidate.astimezone(ZoneInfo("UTC"))
+    return parts[0], lat, lon, at, ""
+
+
+def parse_hours(text: str) -> tuple[str, str]:
+    """"08:00-18:00" to ("08:00", "18:00"); FulfilmentError("bad_hours")."""
+    try:
+        a, b = (datetime.strptime(x.strip(), "%H:%M").strftime("%H:%M")
+                for x in text.replace("–", "-").split("-"))
+    except ValueError:
+        raise FulfilmentError("bad_hours", f"{text!r} is not opening hours like 08:00-18:00") \
+            from None
+    if a >= b:
+        raise FulfilmentError("bad_hours", f"{text!r}: opening must be before closing")
+    return a, b
+
+
+async def save_pickup_point(session: AsyncSession, *, name: str, village: str, place: str = "",
+                            lat: float | None = None, lon: float | None = None,
+                            hours: str = "08:00-18:00", slot_minutes: int = 30,
+                            capacity: int = 10, prefix: str = "A") -> tuple[Outlet, bool]:
+    """Add a pickup point (an outlet with pickup slots) or update one by name; its staff join
+    with the outlet's invite link. Returns (point, created)."""
+    import db.stock
+
+    if not name.strip() or not village.strip():
+        raise FulfilmentError("bad_point", "a pickup point needs a name and a village")
+    if not 5 <= slot_minutes <= 24 * 60 or not 1 <= capacity <= 1000:
+        raise FulfilmentError("bad_point", "slots are 5 minutes to a day, 1 to 1000 households")
+    prefix = prefix.strip().upper()
+    if not (1 <= len(prefix) <= 4 and prefix.isalnum()):
+        raise FulfilmentError("bad_point", f"{prefix!r} is not a number prefix like A")
+    opens, closes = parse_hours(hours)
+    point, created = await db.stock.add_outlet(session, name=name.strip(), village=village.strip(),
+                                               lat=lat, lon=lon)
+    point.pickup, point.place, point.opens, point.closes = True, place.strip(), opens, closes
+    point.slot_minutes, point.slot_capacity, point.prefix = slot_minutes, capacity, prefix
+    await session.flush()
+    return point, created

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import db.orders
 import db.tasks
 from db.models import Leader, Order, OrderEvent, Task, utcnow
+from gateway.orders.fulfilment import leave
 from gateway.channels.console.forms import FormError, ItemRow
 from gateway.orders import lifecycle
 from gateway.orders.events import OrderListener, change_status
@@ -76,6 +77,7 @@ async def reassign(session: AsyncSession, order: Order, leader: Leader | None, *
     events: list[OrderEvent] = []
     if leader is not None:
         await _withdraw_tasks(session, order, on_withdrawn=on_withdrawn)
+        await leave(session, order, "leader")  # off its run or pickup slot, if it was
         order.leader = leader
         if not dispatcher_offers:
             session.add(Task(order_id=order.id, leader_id=leader.id, status="offered",
@@ -87,6 +89,7 @@ async def reassign(session: AsyncSession, order: Order, leader: Leader | None, *
         return events
     if not dispatcher_offers:
         await _withdraw_tasks(session, order)
+    await leave(session, order, None)
     order.leader = None
     why = "back to the dispatcher" + (f" ({reason})" if reason else "")
     if not lifecycle.can_move(order.status, "confirmed"):

@@ -12,6 +12,7 @@ from aiohttp import web
 
 import db.orders
 from db.models import Order
+from gateway.orders.fulfilment import fulfilment_json
 from gateway.orders.ledger import amount_to_collect
 from gateway.orders.lifecycle import Status
 from gateway.orders.people import PeopleError, normalize_phone
@@ -66,6 +67,10 @@ def order_json(order: Order) -> dict[str, Any]:
         "has_recording": any(r.deleted_at is None for r in order.recordings),
         "leader": None if order.leader is None else {"id": order.leader.id,
                                                       "name": order.leader.name},
+        # How it reaches the resident (gateway.orders.fulfilment): null until the dispatcher
+        # chose; {"kind": "leader", "leader"}, {"kind": "run", "run", "stop", "time"} or
+        # {"kind": "pickup", "point", "point_id", "slot", "slot_end", "pickup_number"}.
+        "fulfilment": fulfilment_json(order),
         "events": [{"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status,
                     "by": e.actor, "reason": e.reason} for e in order.events],
     }
