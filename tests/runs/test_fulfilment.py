@@ -357,3 +357,36 @@ async def test_two_gateways_never_put_an_order_on_two_runs_or_overfill_a_slot(
     assert len([t for t in texts if "取货号" in t]) == 4  # one each, never twice
     for app in apps:
         await app[SERVICES].db.dispose()
+
+
+async def test_korean_residents_hear_the_run_and_the_pickup_in_korean(
+        gw: Texter, demo_database: Database) -> None:
+    from gateway.orders.demo import load_demo_locales
+
+    await load_demo_locales(demo_database, "zh-CN", ["ko-KR"])
+    await join_demo_leaders(demo_database, 7_100_000)
+    departs = local(1, 9)
+    lid = await leader_id(demo_database, "+821090000002")
+    async with demo_database.session() as s:
+        await Fulfilment.of(services(gw)).create_run(s, RunRequest(
+            villages=["정서리"], departs_at=departs, cutoff_at=local(1, 7), leader_id=lid,
+            stops=[("정서리 마을회관 앞", None, None, departs + timedelta(minutes=30), "정서리")]),
+            actor="test")
+        point, _ = await save_pickup_point(s, name="하동농협 하나로마트", village="읍내리",
+                                           place="하동읍 시장 입구", hours="08:00-18:00",
+                                           prefix="B")
+        await db.runs.set_pickup_village(s, "읍내리", point.id)
+    services(gw).runs_active.invalidate()
+    park = "+821000000003"  # 박말순, 정서리 (a supported household)
+    readback, confirmed = await order_by_text(gw, park, "계란 한 판 주세요")
+    assert "내일 오전 9시 반에 이동 슈퍼가 정서리 마을회관 앞에 옵니다" in readback, readback
+    assert "내일 오전 9시 반에 이동 슈퍼가 정서리 마을회관 앞에 옵니다" in confirmed, confirmed
+    lee = "+821000000002"  # 이영수, 읍내리
+    readback, confirmed = await order_by_text(gw, lee, "계란 한 판 주세요")
+    assert "하동농협 하나로마트(하동읍 시장 입구)에서 찾아가시면 됩니다" in readback, readback
+    await services(gw).dispatcher.run_once(now=local(1, 6).astimezone(ZoneInfo("UTC")))
+    [text] = [t for t in await texts_to(demo_database, lee) if "찾는 번호" in t]
+    assert "하동농협 하나로마트(하동읍 시장 입구)에서 찾아가세요. 찾는 번호 B-1." in text, text
+    assert text.startswith(f"{local(1, 8).month}월 {local(1, 8).day}일 08:00–08:30에"), text
+    for body in [readback, confirmed, text]:
+        assert not any(w in body for w in ("run", "pickup", "slot")), body
