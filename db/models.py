@@ -27,6 +27,11 @@ ORDER_STATUSES = (
 )
 CHANNELS = ("sms", "voice", "telegram", "console")
 FULFIL_KINDS = ("leader", "run", "pickup")
+NOTIFY_KINDS = ("sms", "call", "both")
+VOICE_CALL_KINDS = ("callback", "notice")
+VOICE_CALL_STATUSES = ("pending", "calling", "heard", "answered", "gave_up", "cancelled")
+STANDING_STATUSES = ("active", "paused", "stopped")
+ROUND_STATES = ("asked", "confirmed", "skipped", "ordered")
 RUN_STATUSES = ("scheduled", "cancelled", "done")
 
 
@@ -81,9 +86,12 @@ class Resident(Base):
     # Collects at this pickup point instead of door delivery (else the village's, if any).
     pickup_outlet_id: Mapped[int | None] = mapped_column(
         ForeignKey("outlets.id", ondelete="SET NULL"))
+    # How the resident is told about their orders' key steps: texts, short calls, or both.
+    notify: Mapped[str] = mapped_column(String(8), default="sms", server_default="sms")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
+        CheckConstraint(_in("notify", NOTIFY_KINDS), name="notify_known"),
         CheckConstraint("lat IS NULL OR (lat >= -90 AND lat <= 90)", name="lat_range"),
         CheckConstraint("lon IS NULL OR (lon >= -180 AND lon <= 180)", name="lon_range"),
     )
@@ -198,6 +206,8 @@ class Order(Base):
     slot_start: Mapped[datetime | None] = mapped_column()
     pickup_no: Mapped[str | None] = mapped_column(String(16))
     promised: Mapped[str | None] = mapped_column(String(32))
+    # Ordered by a family member or carer for the resident (they are told too).
+    proxy_id: Mapped[int | None] = mapped_column(ForeignKey("proxies.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -590,3 +600,115 @@ class LoginAttempt(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[datetime] = mapped_column(index=True)
+
+
+# --- reaching residents: proxies, outbound calls, standing orders ------------------------------
+
+
+class Proxy(Base):
+    """A family member or carer who orders for a resident and is told about their orders.
+    `relation` is what the proxy calls the resident (妈妈, 외할머니): "给妈妈订：…" finds them."""
+
+    __tablename__ = "proxies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"),
+                                             index=True)
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    relation: Mapped[str] = mapped_column(String(32), default="")
+    notify: Mapped[str] = mapped_column(String(8), default="sms", server_default="sms")
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    resident: Mapped[Resident] = relationship(lazy="selectin")
+
+    __table_args__ = (
+        UniqueConstraint("resident_id", "phone", name="uq_proxies_resident_phone"),
+        CheckConstraint(_in("notify", NOTIFY_KINDS), name="notify_known"),
+    )
+
+
+class VoiceCall(Base):
+    """An outbound call Doorstep makes: a `callback` after a missed call (the ordering flow),
+    or a spoken `notice` about an order ("press 1 if you heard this"). Each try is an outbox
+    row (channel "call", key `call:<id>:<try>`), so a restart or an outage loses none and two
+    gateways never place one try twice; Twilio's status callback decides the next try."""
+
+    __tablename__ = "voice_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    resident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("residents.id", ondelete="SET NULL"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    text: Mapped[str] = mapped_column(Text, default="")
+    fallback_text: Mapped[str] = mapped_column(Text, default="")
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    max_tries: Mapped[int] = mapped_column(Integer, default=3)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    last_outcome: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", VOICE_CALL_KINDS), name="kind_known"),
+        CheckConstraint(_in("status", VOICE_CALL_STATUSES), name="status_known"),
+    )
+
+
+class StandingOrder(Base):
+    """A repeating order ("每周二一样"): weekly or every N weeks on a weekday, or on each run of
+    the village's mobile supermarket. Before each occurrence the resident (or proxy) is asked;
+    unanswered rounds are skipped or confirmed as `unconfirmed` says."""
+
+    __tablename__ = "standing_orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"),
+                                             index=True)
+    proxy_id: Mapped[int | None] = mapped_column(ForeignKey("proxies.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    items: Mapped[list[Any]] = mapped_column(default=list)
+    weekday: Mapped[int | None] = mapped_column(Integer)  # 0 = Monday; None: on each run
+    every_weeks: Mapped[int] = mapped_column(Integer, default=1)
+    on_runs: Mapped[bool] = mapped_column(Boolean, default=False)
+    start_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(8), default="active", index=True)
+    unconfirmed: Mapped[str] = mapped_column(String(8), default="skip")
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    resident: Mapped[Resident] = relationship(lazy="selectin")
+
+    __table_args__ = (
+        CheckConstraint(_in("status", STANDING_STATUSES), name="status_known"),
+        CheckConstraint("unconfirmed IN ('skip', 'confirm')", name="unconfirmed_known"),
+    )
+
+
+class StandingRound(Base):
+    """One occurrence of a standing order: asked, then confirmed, skipped or ordered."""
+
+    __tablename__ = "standing_rounds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    standing_id: Mapped[int] = mapped_column(
+        ForeignKey("standing_orders.id", ondelete="CASCADE"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16), default="asked")
+    deadline: Mapped[datetime] = mapped_column()
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column()
+    answered_by: Mapped[str] = mapped_column(String(100), default="")
+
+    __table_args__ = (
+        UniqueConstraint("standing_id", "day", name="uq_standing_rounds_standing_day"),
+        CheckConstraint(_in("state", ROUND_STATES), name="state_known"),
+    )
