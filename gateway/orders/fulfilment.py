@@ -42,8 +42,8 @@ import db.outbox
 import db.runs
 from db.models import Leader, Order, OrderEvent, Outlet, PickupSeat, Resident, Run, RunStop, \
     RunVillage, utcnow
-from gateway.dispatch.routing import distance_km
 from gateway.orders import lifecycle, reasons
+from gateway.orders.geo import distance_km
 from gateway.orders.events import OrderListener, change_status
 from gateway.orders.ledger import amount_to_collect
 from gateway.orders.pricing import money
