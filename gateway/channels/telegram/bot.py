@@ -24,7 +24,8 @@ from aiohttp import web
 
 from gateway.services import SERVICES, Services
 from gateway.settings import Settings
-from gateway.channels.telegram import leaders, operators, outlets, residents
+from gateway.channels.telegram import leaders, operators, outlets, residents, runs
+from gateway.channels.telegram.runs import TelegramRuns
 from gateway.channels.telegram.alerts import OperatorAlerts
 from gateway.channels.telegram.storage import DatabaseStorage
 from gateway.channels.telegram.messages import TelegramMessages
@@ -74,9 +75,10 @@ def make_dispatcher(services: Services, messages: TelegramMessages) -> Dispatche
     # Dialogue state in the database: a half-finished /newresident survives a restart.
     dp = Dispatcher(storage=DatabaseStorage(services.db))
     dp.update.outer_middleware(UpdateMiddleware(services, messages))
-    # Operators first (their chat only), then outlet staff and outlet invite codes, then the
-    # resident dialogue's states, then leaders.
-    dp.include_routers(operators.router(), outlets.router(), residents.router(),
+    # Operators first (their chat only), then runs and pickup slots (before outlet staff's
+    # catch-all), then outlet staff and outlet invite codes, then the resident dialogue's
+    # states, then leaders.
+    dp.include_routers(operators.router(), runs.router(), outlets.router(), residents.router(),
                        leaders.router())
     return dp
 
@@ -104,6 +106,8 @@ def setup(app: web.Application) -> None:
     alerts = OperatorAlerts(messages)
     services.operator_alerts = alerts
     services.listeners.append(alerts)
+    # run leaders, pickup staff and operators about runs (messages queue even without a bot)
+    services.run_notifier = TelegramRuns(messages, settings)
     if not settings.telegram_enabled:
         return  # messages still queue in the outbox; they go out once a bot is configured
     bot = make_bot(settings)
