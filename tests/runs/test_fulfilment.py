@@ -15,13 +15,14 @@ from sqlalchemy import select, update
 
 import db.orders
 import db.runs
-from db.models import LedgerEntry, Order, OrderEvent, Outbox, PickupSeat, Resident, utcnow
+from db.models import LedgerEntry, OrderEvent, PickupSeat, Resident, utcnow
 from db.session import Database
 from gateway.app import create_app
 from gateway.orders.demo import join_demo_leaders
 from gateway.orders.fulfilment import Fulfilment, RunRequest, run_sheet, save_pickup_point
 from gateway.services import SERVICES, build_services
 from tests.sms.conftest import Texter, fake_twilio, sms_settings
+from tests.supply.test_stock import orders_of, texts_to
 
 __all__ = ["fake_twilio", "sms_settings"]  # fixtures used here
 
@@ -73,20 +74,6 @@ async def order_by_text(gw: Texter, phone: str, text: str = "大米一袋") -> t
     readback = await gw.text(text, phone=phone)
     confirmed = await gw.text("1", phone=phone)
     return readback, confirmed
-
-
-async def orders_of(database: Database, phone: str) -> list[Order]:
-    async with database.session() as s:
-        found, _ = await db.orders.list_orders(s, phone=phone)
-        return sorted(found, key=lambda o: o.id)
-
-
-async def texts_to(database: Database, phone: str) -> list[str]:
-    async with database.session() as s:
-        rows = (await s.execute(select(Outbox).where(Outbox.recipient == phone,
-                                                     Outbox.channel == "sms")
-                                .order_by(Outbox.id))).scalars()
-        return [r.body for r in rows]
 
 
 async def set_confirmed_at(database: Database, order_id: int, at: datetime) -> None:

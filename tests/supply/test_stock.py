@@ -54,7 +54,8 @@ async def orders_of(database: Database, phone: str) -> list[Order]:
 async def texts_to(database: Database, phone: str) -> list[str]:
     async with database.session() as s:
         rows = (await s.execute(select(Outbox).where(Outbox.recipient == phone,
-                                                     Outbox.channel == "sms"))).scalars()
+                                                     Outbox.channel == "sms")
+                                .order_by(Outbox.id))).scalars()
         return [r.body for r in rows]
 
 
