@@ -251,7 +251,8 @@ class RunSheet:
 
     @property
     def households(self) -> int:
-        return sum(len(st.bags) for st in self.stops)
+        """Households with an order on the run (one may have several orders)."""
+        return len({b.phone for st in self.stops for b in st.bags})
 
 
 @dataclass
@@ -645,9 +646,11 @@ class Fulfilment:
         order = await db.orders.get(session, order_id, for_update=True)
         return order if order is not None and order.fulfil_kind == kind else None
 
-    async def delivered_at_stop(self, session: AsyncSession, order_id: int, *, leader_id: int
-                                ) -> str:
-        """The run's leader handed the bag over: ok | already | not_yours | gone."""
+    async def delivered_at_stop(self, session: AsyncSession, order_id: int, *, leader_id: int,
+                                actor: str = "") -> str:
+        """The run's leader handed the bag over (`actor`: who recorded it, the leader by
+        default; an operator records it for the run's leader): ok | already | not_yours |
+        gone."""
         order = await self._order_for(session, order_id, "run")
         if order is None:
             return "gone"
@@ -658,7 +661,7 @@ class Fulfilment:
             return "already"
         if order.status not in (S.ASSIGNED, S.ACCEPTED, S.PURCHASED):
             return "gone"
-        await change_status(session, order, S.DELIVERED, actor=f"leader:{leader_id}",
+        await change_status(session, order, S.DELIVERED, actor=actor or f"leader:{leader_id}",
                             reason=reasons.reason("handed_over_run", run=run.id),
                             listeners=self.listeners)
         return "ok"

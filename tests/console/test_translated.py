@@ -11,6 +11,7 @@ from typing import Any
 import db.orders
 import db.outbox
 import db.people
+import db.runs
 from db.models import Leader
 from gateway.orders import reasons
 from gateway.orders.events import change_status
@@ -20,7 +21,7 @@ from gateway.templates import strings, templates_dir
 PAGES = ("/console/orders", "/console/entry", "/console/residents", "/console/leaders",
          "/console/catalog", "/console/demand", "/console/map", "/console/try",
          "/console/purchasing", "/console/ledger", "/console/stock", "/console/shortages",
-         "/console/support")
+         "/console/support", "/console/runs", "/console/pickup")
 # English that may stay: names of things people type or configure, not sentences.
 ALLOWED = {"Telegram", "CSV", "WAV", "PCM", "MB", "UTF-8", "TWILIO_AUTH_TOKEN",
            "DOORSTEP_PUBLIC_URL", "English", "TwiML"}
@@ -80,12 +81,38 @@ async def _history(app: Any) -> list[int]:
     return ids
 
 
+async def _run_history(app: Any) -> int:
+    """The demo's run and pickup point, and an order on the run that was not home."""
+    from zoneinfo import ZoneInfo
+
+    from gateway.orders.demo.runs import load_demo_fulfilment
+    from gateway.orders.fulfilment import Fulfilment
+
+    services = app[SERVICES]
+    async with services.db.session() as s:
+        await load_demo_fulfilment(s, "zh-CN", ZoneInfo("Asia/Shanghai"))
+        runs = await db.runs.runs_between(s)
+        run = runs[-1]
+        r = await db.people.resident_by_phone(s, "+8613800000006")
+        o = await db.orders.create(s, channel="sms", phone=r.phone, status="draft",
+                                   actor="resident:sms", resident_id=r.id,
+                                   items=[{"sku": "rice", "name": "大米", "quantity": 1,
+                                           "unit": "袋"}])
+        await change_status(s, o, "confirmed", actor="resident:sms")
+        f = Fulfilment.of(services)
+        await f.put_on_run(s, o, run, run.stops[0] if run.stops else None, o.created_at)
+        await f.not_home(s, o.id, leader_id=None, actor="operator:alice", why="敲门没人")
+        return run.id
+
+
 async def test_no_english_in_the_chinese_or_korean_console(client: Any, app: Any) -> None:
     ids = await _history(app)
+    run_id = await _run_history(app)
     english = english_strings()
     async with app[SERVICES].db.session() as s:
         phone = (await db.people.list_residents(s))[0].phone
-    pages = (*PAGES, *(f"/console/orders/{i}" for i in ids), f"/console/try?phone={phone}")
+    pages = (*PAGES, *(f"/console/orders/{i}" for i in ids), f"/console/try?phone={phone}",
+             f"/console/runs/{run_id}", f"/console/orders/{run_id and ids[-1] + 1}")
     keys = strings("en")
     for lang in ("zh-CN", "ko-KR"):
         await client.get(f"/console/lang?to={lang}&next=/console/orders")

@@ -106,6 +106,7 @@ async def try_page(request: web.Request, *, result: dict[str, Any] | None = None
                 order = await db.orders.get(s, task.order_id)
                 tasks.append((task, order, leader_buttons(services, leader, task, order)))
         pressed = _pressed(request, leader, services)
+        fulfil = await _runs_and_points(s, residents)
         routes = {r.resource.canonical for r in request.app.router.routes()
                   if r.resource is not None}
         return render(
@@ -116,8 +117,27 @@ async def try_page(request: web.Request, *, result: dict[str, Any] | None = None
             canonical=_try_url(phone, leader.id if leader else None),
             twilio_ready=settings.twilio_enabled,
             has_sms="/twilio/sms" in routes, has_voice="/twilio/voice" in routes,
-            has_dispatcher=services.dispatcher is not None,
+            has_dispatcher=services.dispatcher is not None, fulfil=fulfil,
             can_join=not settings.telegram_enabled)
+
+
+async def _runs_and_points(s: Any, residents: Any) -> dict[str, list[dict[str, Any]]]:
+    """Runs ahead and pickup points, with the residents each one serves (the demo has one of
+    each per locale), so a visitor knows whom to text as."""
+    import db.runs
+    from db.models import utcnow
+
+    def names(villages: list[str]) -> list[Any]:
+        return [r for r in residents if r.village in villages]
+
+    runs = [{"run": r, "residents": names(r.village_names)}
+            for r in await db.runs.runs_between(s, since=utcnow(), statuses=("scheduled",))]
+    served = await db.runs.pickup_villages(s)
+    points = [{"point": p, "villages": served.get(p.id, []),
+               "residents": [r for r in residents if r.village in served.get(p.id, [])
+                             or r.pickup_outlet_id == p.id]}
+              for p in await db.runs.pickup_points(s)]
+    return {"runs": runs, "points": points}
 
 
 def _pressed(request: web.Request, leader: Leader | None, services: Any) -> dict[str, str]:
