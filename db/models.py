@@ -224,6 +224,7 @@ class Order(Base):
     run: Mapped[Run | None] = relationship(lazy="selectin")
     run_stop: Mapped[RunStop | None] = relationship(lazy="selectin")
     pickup_outlet: Mapped[Outlet | None] = relationship(lazy="selectin")
+    proxy: Mapped[Proxy | None] = relationship(lazy="selectin")
 
     __table_args__ = (
         CheckConstraint(_in("status", ORDER_STATUSES), name="status_known"),

@@ -38,8 +38,11 @@ def residents() -> None:
 @click.option("--lon", type=float, default=None)
 @click.option("--locale", default=None, help="zh-CN (default) or ko-KR.")
 @click.option("--leader-phone", default=None, help="Phone of a preferred team leader.")
+@click.option("--notify", type=click.Choice(["sms", "call", "both"]), default=None,
+              help="How they are told about their orders (default sms; kept on update).")
 def residents_add(phone: str, name: str, address: str, village: str, lat: float | None,
-                  lon: float | None, locale: str | None, leader_phone: str | None) -> None:
+                  lon: float | None, locale: str | None, leader_phone: str | None,
+                  notify: str | None) -> None:
     """Add a resident, or update the one with this phone number."""
     import db.people
     from gateway.orders.people import save_resident
@@ -59,10 +62,79 @@ def residents_add(phone: str, name: str, address: str, village: str, lat: float 
                 if ld is None:
                     raise click.ClickException(f"no leader with phone {leader_phone}")
                 pref = ld.id
-            return await save_resident(s, row, registered_by="cli", preferred_leader_id=pref)
+            r, created = await save_resident(s, row, registered_by="cli",
+                                             preferred_leader_id=pref)
+            if notify:
+                r.notify = notify
+            return r, created
 
     r, created = run(with_db, settings, work)
     click.echo(f"{'added' if created else 'updated'} resident {r.id}: {r.name} {r.phone}")
+
+
+@residents.group("proxy")
+def residents_proxy() -> None:
+    """Family members and carers who order for a resident (给妈妈订：大米一袋)."""
+
+
+@residents_proxy.command("add")
+@click.option("--resident", "resident_phone", required=True, help="The resident's phone.")
+@click.option("--phone", required=True, help="The family member's or carer's phone.")
+@click.option("--name", required=True, help="The proxy's own name.")
+@click.option("--relation", default="",
+              help="What the proxy calls the resident (妈妈, 외할머니): how their texts name them.")
+@click.option("--notify", type=click.Choice(["sms", "call", "both"]), default="sms",
+              show_default=True, help="How the proxy is told about the resident's orders.")
+def proxy_add(resident_phone: str, phone: str, name: str, relation: str, notify: str) -> None:
+    """Let a family member or carer order for a resident and be told about their orders."""
+    import db.people
+    import db.proxies
+    from gateway.orders.people import normalize_phone
+
+    settings = cli_settings()
+    migrate(settings)
+
+    async def work(database: Any) -> tuple[Any, Any, bool]:
+        async with database.session() as s:
+            resident = await db.people.resident_by_phone(s, normalize_phone(resident_phone))
+            if resident is None:
+                raise click.ClickException(f"no resident with phone {resident_phone}")
+            p, created = await db.proxies.add(s, resident=resident, phone=normalize_phone(phone),
+                                              name=name.strip(), relation=relation.strip(),
+                                              notify=notify, created_by="cli")
+            return resident, p, created
+
+    resident, p, created = run(with_db, settings, work)
+    click.echo(f"{'added' if created else 'updated'} proxy {p.name} {p.phone} for "
+               f"{resident.name} {resident.phone}" + (f" ({p.relation})" if p.relation else ""))
+
+
+@residents_proxy.command("list")
+@click.option("--resident", "resident_phone", default="", help="Only this resident's.")
+def proxy_list(resident_phone: str) -> None:
+    """Proxies with the residents they order for."""
+    from sqlalchemy import select
+
+    from db.models import Proxy, Resident
+    from gateway.orders.people import normalize_phone
+
+    settings = cli_settings()
+    migrate(settings)
+
+    async def work(database: Any) -> list[Any]:
+        async with database.session() as s:
+            q = select(Proxy, Resident).join(Resident, Resident.id == Proxy.resident_id) \
+                .order_by(Resident.phone, Proxy.id)
+            if resident_phone:
+                q = q.where(Resident.phone == normalize_phone(resident_phone))
+            return list((await s.execute(q)).all())
+
+    rows = run(with_db, settings, work)
+    if not rows:
+        click.echo("no proxies: doorstep residents proxy add --resident P --phone P2 --name N")
+    for p, r in rows:
+        click.echo(f"{r.phone}\t{r.name}\t<- {p.phone}\t{p.name}\t{p.relation or '-'}\t"
+                   f"notify {p.notify}")
 
 
 @residents.command("import")

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.outbox
 from db.models import Order, OrderEvent
+from gateway.orders.proxies import copy_to_proxies
 from gateway.templates import Templates
 
 
@@ -41,6 +42,10 @@ class ResidentSms:
             return False
         body = self.templates.render(order.locale, name, order=order, event=event,
                                      resident=order.resident, leader=order.leader)
-        return await db.outbox.enqueue(session, channel="sms", recipient=order.phone, body=body,
-                                       idempotency_key=db.outbox.event_sms_key(order.id, event.id),
-                                       payload={"order_id": order.id, "event_id": event.id})
+        key = db.outbox.event_sms_key(order.id, event.id)
+        queued = await db.outbox.enqueue(session, channel="sms", recipient=order.phone, body=body,
+                                         idempotency_key=key,
+                                         payload={"order_id": order.id, "event_id": event.id})
+        if queued:  # family members and carers are told too
+            await copy_to_proxies(session, order, body, key=key, templates=self.templates)
+        return queued

@@ -416,9 +416,15 @@ class Fulfilment:
                                      f=order_telling(order, self.tz, now),
                                      amount=money(amount_to_collect(order)),
                                      supported=bool(order.supported), **ctx)
-        return await db.outbox.enqueue(session, channel="sms", recipient=order.phone,
-                                       body=body.strip(), idempotency_key=key,
-                                       payload={"order_id": order.id, "kind": name})
+        queued = await db.outbox.enqueue(session, channel="sms", recipient=order.phone,
+                                         body=body.strip(), idempotency_key=key,
+                                         payload={"order_id": order.id, "kind": name})
+        if queued:  # family members and carers are told too
+            from gateway.orders.proxies import copy_to_proxies
+
+            await copy_to_proxies(session, order, body.strip(), key=key,
+                                  templates=self.templates)
+        return queued
 
     # -- routing ---------------------------------------------------------------------------------
 

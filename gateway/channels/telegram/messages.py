@@ -42,7 +42,8 @@ BUTTONS: dict[str, list[list[str]]] = {
 
 async def loaded(session: AsyncSession, order: Order) -> Order:
     """Load what the templates read, so rendering never does I/O (orders come from any caller)."""
-    missing = [a for a in ("resident", "items", "recordings") if a in inspect(order).unloaded]
+    missing = [a for a in ("resident", "items", "recordings", "proxy")
+               if a in inspect(order).unloaded]
     if missing:
         await session.refresh(order, missing)
     return order

@@ -31,12 +31,13 @@ import db.inbound
 import db.orders
 import db.outbox
 import db.people
+import db.proxies
 from db import sms_store
 from db.models import Order, utcnow
 from db.session import is_unavailable
 from gateway.conversation import reply_text as sms_text
 from gateway.conversation import sms as conv
-from gateway.orders import fulfilment
+from gateway.orders import fulfilment, proxies
 from gateway.orders.events import announce_created
 from gateway.orders.pricing import PriceBook, money, order_total
 from gateway.errors import Unavailable
@@ -241,52 +242,110 @@ class SmsGateway:
             locale = normalize_locale(loaded.resident_locale) if known else guessed
             state = conv.State.from_json(row.state, row.draft, row.failures, row.expires_at)
             opted_out = loaded.resident_opted_out if known else state.opted_out
+            # A family member or carer ordering for a resident (gateway.orders.proxies).
+            if bare and (not known or proxies.named(body) is not None):
+                raise sms_store.NeedsSession("proxy")
+            target = acting = None
+            order_phone = phone
+            if not bare:
+                target, acting, body, menu = await self._proxy(step.session(), phone, body,
+                                                               known, row.draft or {})
+                if menu is not None:
+                    await step.finish(row, state=conv.IDLE, draft=menu[1], failures=0,
+                                      expires_at=now + self.rules.ttl, locale=menu[2],
+                                      inbound_id=inbound_id, response=menu[0], order_id=None)
+                    return menu[0], False, step.queued()
+                if target is not None:
+                    if (row.draft or {}).get("_for") not in (None, target.id):
+                        state = conv.State()  # another resident now: a fresh draft
+                    known, order_phone = True, target.phone
+                    locale = normalize_locale(target.locale)
+                    opted_out = False
             parsed = None
             if known and not opted_out and conv.keyword(body) is None:
                 parsed = conv.Parsed.of((await self._language(step, locale)).parse(body))
             latest = last = None
             need = conv.needs(parsed)
             if need == "latest":
-                o = await db.orders.latest_for_phone(step.session(), phone)
+                o = await db.orders.latest_for_phone(step.session(), order_phone)
                 latest = _facts(o) if o is not None and o.status != "draft" else None
             elif need == "repeat" or need == "last":
-                o = await db.conversations.last_order_with_items(step.session(), phone)
+                o = await db.conversations.last_order_with_items(step.session(), order_phone)
                 last = _facts(o) if o is not None else None
-            short = await self._out_of_stock(step, known, state, parsed, last)
+            short = await self._out_of_stock(step, known, state, parsed, last, target)
             decision = conv.decide(state, conv.Inbound(
                 text=body, now=now, known=known, parsed=parsed,
                 resident_opted_out=loaded.resident_opted_out, latest=latest, last=last,
                 out_of_stock=short), self.rules)
             order = None
-            if decision.opt_out is not None and known:
+            if decision.opt_out is not None and known and target is None:
                 step.set_opted_out(decision.opt_out)
             if decision.order is not None:
-                order = await self._apply_order(step.session(), decision.order, phone, locale,
-                                                step.resident(), now)
-            fulfil = await self._fulfil(step, known, decision.replies, order, now)
+                order = await self._apply_order(step.session(), decision.order, order_phone,
+                                                locale, target or step.resident(), now,
+                                                proxy=acting)
+            fulfil = await self._fulfil(step, known, decision.replies, order, now, target)
             reply = self.render(locale, decision.replies, order=order, prices=prices,
                                 fulfil=fulfil)
             new = decision.state
-            await step.finish(row, state=new.state, draft=new.draft_json(),
+            draft = new.draft_json()
+            if target is not None and new.state == conv.DRAFT:
+                draft["_for"] = target.id  # the next text of this draft is for them too
+            await step.finish(row, state=new.state, draft=draft,
                               failures=new.failures, expires_at=new.expires_at, locale=locale,
                               inbound_id=inbound_id, response=reply,
                               order_id=order.id if order else None)
             confirmed = order is not None and order.status == "confirmed"
         return reply, confirmed, step.queued()
 
+    async def _proxy(self, s: AsyncSession, phone: str, body: str, known: bool,
+                     draft: dict[str, Any]) -> tuple[Any, Any, str, tuple[str, dict[str, Any], str] | None]:
+        """(resident, proxy row, the text to read, menu): whom a proxy's text is for. The
+        menu (reply, draft, locale) asks which resident when that is not clear."""
+        rows = list(await db.proxies.by_phone(s, phone))
+        if not rows:
+            return None, None, body, None
+        by_resident = {p.resident_id: p for p in rows}
+        said = proxies.named(body)
+        if said is not None:
+            p = proxies.match(rows, said.who)
+            if p is not None:
+                return p.resident, p, said.rest, None
+            if known:
+                return None, None, body, None
+            body = said.rest
+        elif known:
+            return None, None, body, None  # a resident orders for themselves
+        elif draft.get("_for") in by_resident:
+            p = by_resident[draft["_for"]]
+            return p.resident, p, body, None
+        elif draft.get("_choose"):
+            chosen = proxies.choice(body, draft["_choose"])
+            if chosen in by_resident:
+                p = by_resident[chosen]
+                return p.resident, p, str(draft.get("_pending") or body), None
+        if len(rows) == 1:
+            return rows[0].resident, rows[0], body, None
+        locale = normalize_locale(rows[0].resident.locale)
+        menu = self._render_one(locale, "proxy_choose",
+                                options=[proxies.label(p) for p in rows])
+        return None, None, body, (menu, {"_choose": [p.resident_id for p in rows],
+                                         "_pending": body}, locale)
+
     async def _fulfil(self, step: sms_store.Step, known: bool, replies: tuple[conv.Reply, ...],
-                      order: Order | None, now: datetime) -> dict[str, Any] | None:
+                      order: Order | None, now: datetime, who: Any = None
+                      ) -> dict[str, Any] | None:
         """What a read-back or confirmation says about a village run or pickup point (None:
         a leader brings it, as the templates say anyway). Read only while runs or points exist."""
         if not known or not replies or replies[-1].template not in ("readback", "confirmed") \
                 or not await self.services.runs_active.get(self.services.db):
             return None
         return await fulfilment.tell_for(step.session(), ZoneInfo(self.settings.console_timezone),
-                                         resident=step.resident(), order=order, now=now)
+                                         resident=who or step.resident(), order=order, now=now)
 
     async def _out_of_stock(self, step: sms_store.Step, known: bool, state: conv.State,
-                            parsed: conv.Parsed | None, last: conv.OrderFacts | None
-                            ) -> frozenset[str]:
+                            parsed: conv.Parsed | None, last: conv.OrderFacts | None,
+                            who: Any = None) -> frozenset[str]:
         """The skus out of stock in the sender's village, when the read-back may name one."""
         if not known:
             return frozenset()
@@ -298,7 +357,7 @@ class SmsGateway:
             | {i.sku for i in (last.items if last else ())}
         if not marked & skus:
             return frozenset()
-        resident = step.resident()  # NeedsSession on the hot path: this text takes the ORM path
+        resident = who or step.resident()  # NeedsSession on the hot path: the ORM path then
         return outs.out_for(resident.village if resident is not None else "")
 
     async def _language(self, step: sms_store.Step, locale: str) -> Any:
@@ -312,7 +371,7 @@ class SmsGateway:
         return await languages.get(step.session(), locale)
 
     async def _apply_order(self, s: AsyncSession, new: conv.NewOrder, phone: str, locale: str,
-                           resident: Any, now: datetime) -> Order:
+                           resident: Any, now: datetime, proxy: Any = None) -> Order:
         if new.append_to_open_review:
             open_order = await db.conversations.open_review_order(
                 s, phone, CHANNEL, since=now - self.rules.ttl)
@@ -324,6 +383,8 @@ class SmsGateway:
         order = await db.orders.create(
             s, channel=CHANNEL, phone=phone, status=new.status, actor=ACTOR, items=new.items,
             locale=locale, resident=resident, transcript=new.transcript, reason=new.reason)
+        if proxy is not None:  # ordered by a family member or carer: they are told too
+            order.proxy_id, order.proxy = proxy.id, proxy
         await announce_created(s, order, self.services.listeners)
         return order
 
