@@ -23,9 +23,9 @@ from typing import Any
 from db.models import Proxy
 
 _ZH = re.compile(r"^\s*(?:给|帮|替)(?P<who>[^\s：:，,。]{1,8}?)(?:订|买|点|下单)(?:一下)?"
-                 r"[\s：:，,。]*(?P<rest>.*)$", re.S)
+                 r"[\s：:，,。]*(?P<rest>.*)$", re.DOTALL)
 _KO = re.compile(r"^\s*(?P<who>[^\s:：,]{1,8}?)\s*(?:께서|께|에게|한테)?\s*(?:주문|시켜)"
-                 r"(?:해\s*줘요?|해\s*주세요|줘요?|주세요)?[\s:：,.]*(?P<rest>.*)$", re.S)
+                 r"(?:해\s*줘요?|해\s*주세요|줘요?|주세요)?[\s:：,.]*(?P<rest>.*)$", re.DOTALL)
 CHOICE = re.compile(r"^\s*([1-9])\s*$")
 
 

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 import db.orders
 import db.people
 import db.proxies
-from db.models import Outbox, Task
+from db.models import Task
 from db.session import Database
 from gateway.app import create_app
 from gateway.channels.telegram.messages import TelegramMessages
