@@ -322,7 +322,7 @@ class OrderDispatcher:
         if order.fulfil_kind == "run":
             return False  # not home at a run's stop: the operators decide (or a new run takes it)
         if order.resident is not None and await self.fulfil.route(s, order, now, now):
-            return True  # a run ahead now (a not-home order: the next one), or a pickup point
+            return True  # a run ahead now, or a pickup point
         resident = order.resident or await db.people.resident_by_phone(s, order.phone)
         if resident is None or resident.lat is None or resident.lon is None:
             return False

@@ -251,8 +251,9 @@ class RunSheet:
 
     @property
     def households(self) -> int:
-        """Households with an order on the run (one may have several orders)."""
-        return len({b.phone for st in self.stops for b in st.bags})
+        """Households with an order on the run (one may have several orders); not-home ones
+        are left out, as from the picking lines."""
+        return len({b.phone for st in self.stops for b in st.bags if b.status != "unassigned"})
 
 
 @dataclass

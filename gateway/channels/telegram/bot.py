@@ -22,15 +22,15 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from gateway.services import SERVICES, Services
-from gateway.settings import Settings
 from gateway.channels.telegram import leaders, operators, outlets, residents, runs
-from gateway.channels.telegram.runs import TelegramRuns
 from gateway.channels.telegram.alerts import OperatorAlerts
-from gateway.channels.telegram.storage import DatabaseStorage
 from gateway.channels.telegram.messages import TelegramMessages
 from gateway.channels.telegram.middleware import UpdateMiddleware
+from gateway.channels.telegram.runs import TelegramRuns
 from gateway.channels.telegram.sender import TelegramSender
+from gateway.channels.telegram.storage import DatabaseStorage
+from gateway.services import SERVICES, Services
+from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,9 @@ def make_dispatcher(services: Services, messages: TelegramMessages) -> Dispatche
     # Dialogue state in the database: a half-finished /newresident survives a restart.
     dp = Dispatcher(storage=DatabaseStorage(services.db))
     dp.update.outer_middleware(UpdateMiddleware(services, messages))
-    # Operators first (their chat only), then runs and pickup slots (before outlet staff's
-    # catch-all), then outlet staff and outlet invite codes, then the resident dialogue's
-    # states, then leaders.
+    # Operators first (their chat only), then leaders' /run and pickup staff's /slots with
+    # the list buttons (before outlet staff's catch-all), then outlet staff and outlet invite
+    # codes, then the resident dialogue's states, then leaders.
     dp.include_routers(operators.router(), runs.router(), outlets.router(), residents.router(),
                        leaders.router())
     return dp

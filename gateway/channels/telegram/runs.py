@@ -2,123 +2,177 @@
 
 `TelegramRuns` is the channel's `RunNotifier`: the run's leader gets a note when a run is
 scheduled, moved or cancelled, and at the cut-off the picking list (per product: quantity and
-households) followed by one message per stop (at most STOP_CHUNK households each) with two
-buttons per household: delivered / not home. Operators get the call for a run. Everything is
-queued in the outbox in the caller's transaction.
+households; the totals) followed by the stop lists, a message per stop or part of one, with
+two buttons per household: delivered / not home. Operators get the call for a run. Everything
+is queued in the outbox in the caller's transaction.
 
 The router: a leader's `/run` shows the lists again (the runs whose picking list went out, else
 the runs ahead); a household button applies `delivered_at_stop` or `not_home` and edits that
 message in place. Pickup points' staff (outlet staff of an outlet that is a pickup point) send
 `/slots` (or `/slots YYYY-MM-DD`) for the day's slot lists with pickup numbers and a collected
 button per household.
+
+A list button carries the first and last order id of its message, so the edit after a press
+lists the same households as the message pressed, however the list was cut.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import db.orders
 import db.runs
 from db.models import Leader, Order, Outlet, OutletStaff, Run, utcnow
+from gateway.channels.telegram import limits
 from gateway.channels.telegram.messages import Buttons, TelegramMessages
 from gateway.channels.telegram.middleware import Reply
 from gateway.channels.telegram.outlets import is_staff
 from gateway.orders import fulfilment
-from gateway.orders.fulfilment import Fulfilment, RunSheet, StopBags
+from gateway.orders.fulfilment import Bag, Fulfilment, RunSheet, SlotList, StopBags
+from gateway.orders.pricing import money
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STOP_CHUNK = 15  # households per stop message (buttons: two each; texts stay well in 4,096)
+PER_MESSAGE = 15  # households per list message (two buttons each: 30 of Telegram's 100)
+ROOM = limits.TEXT_LIMIT - 600  # a list message is cut before this; its edits may grow a little
+OPEN = ("assigned", "accepted", "purchased")  # a household still to be handed its bag
+
+Rows = list[tuple[int, Bag]]  # (number on the list, household)
 
 
 class RunPress(CallbackData, prefix="u"):
-    """A household's button on a run's stop list: `u:<order id>:<d|n>` (delivered, not home)."""
+    """A household's button on a stop list: `u:<order id>:<d|n>:<first>:<last>` (delivered,
+    not home; the first and last order id of the message)."""
 
     order_id: int
     action: str
+    first: int
+    last: int
 
 
 class PickupPress(CallbackData, prefix="k"):
-    """A household's collected button on a pickup slot list: `k:<order id>`."""
+    """A household's collected button on a slot list: `k:<order id>:<first>:<last>`."""
 
     order_id: int
+    first: int
+    last: int
 
 
-def _chunks(bags: list[Any], n: int = STOP_CHUNK) -> list[list[Any]]:
-    return [bags[i:i + n] for i in range(0, len(bags), n)] or [[]]
+def cut(rows: Rows, render: Callable[[Rows], str]) -> list[Rows]:
+    """The rows in messages of at most PER_MESSAGE households and ROOM units, in order; one
+    empty message for no rows (it says so)."""
+    out: list[Rows] = []
+    current: Rows = []
+    for row in rows:
+        if current and (len(current) >= PER_MESSAGE
+                        or limits.units(render([*current, row])) > ROOM):
+            out.append(current)
+            current = []
+        current.append(row)
+    out.append(current)
+    return out
+
+
+def between(rows: Rows, first: int, last: int) -> Rows:
+    return [(n, b) for n, b in rows if first <= b.order.id <= last]
+
+
+def numbered(bags: Sequence[Bag]) -> Rows:
+    return list(enumerate(bags, start=1))
+
+
+def totals(sheet: RunSheet) -> dict[str, Any]:
+    """What the leader loads and collects: households still on the run, the amount to collect
+    (None when no price is known), households with no amount yet, supported households."""
+    bags = [b for st in sheet.stops for b in st.bags if b.status not in ("unassigned", "cancelled")]
+    free = {b.phone for b in bags if b.supported}
+    known = [Decimal(b.amount) for b in bags if not b.supported and b.amount is not None]
+    return {"households": len({b.phone for b in bags}), "free": len(free),
+            "unknown": len({b.phone for b in bags if not b.supported and b.amount is None}),
+            "collect": money(sum(known, Decimal(0))) if known else None}
 
 
 class TelegramRuns:
-    """The `RunNotifier` of the Telegram channel."""
+    """The `RunNotifier` of the Telegram channel, and the lists its router shows."""
 
     def __init__(self, messages: TelegramMessages, settings: Settings) -> None:
         self.messages = messages
         self.settings = settings
         self.tz = ZoneInfo(settings.console_timezone)
 
-    def stop_buttons(self, locale: str, stop: StopBags) -> Buttons:
-        rows: Buttons = []
-        for bag in stop.bags:
-            if bag.status in ("delivered", "unassigned", "cancelled"):
-                continue
-            rows.append([
-                (self.messages.text(locale, "label_run_delivered", bag=bag),
-                 RunPress(order_id=bag.order.id, action="d").pack()),
-                (self.messages.text(locale, "label_run_not_home", bag=bag),
-                 RunPress(order_id=bag.order.id, action="n").pack())])
-        return rows
+    # -- a run's lists -----------------------------------------------------------------------------
 
-    def stop_texts(self, locale: str, run: Run, stop: StopBags) -> list[tuple[str, Buttons]]:
-        out = []
-        for n, bags in enumerate(_chunks(stop.bags), start=1):
-            part = StopBags(stop.name, stop.at, stop.stop_id, bags)
-            out.append((self.messages.text(locale, "run_stop", run=run, stop=part, part=n,
-                                           parts=len(_chunks(stop.bags))),
-                        self.stop_buttons(locale, part)))
-        return out
+    def stop_text(self, locale: str, run: Run, stop: StopBags, rows: Rows) -> str:
+        return self.messages.text(locale, "run_stop", run=run, stop=stop, rows=rows,
+                                  total=len(stop.bags))
 
-    async def _sheet_messages(self, session: AsyncSession, chat_id: int, locale: str,
-                              sheet: RunSheet, key: str) -> None:
+    def stop_buttons(self, locale: str, rows: Rows) -> Buttons:
+        if not rows:
+            return []
+        first, last = rows[0][1].order.id, rows[-1][1].order.id
+        return [[(self.messages.text(locale, f"label_run_{action}", n=n, bag=bag),
+                  RunPress(order_id=bag.order.id, action=action[0], first=first,
+                           last=last).pack())
+                 for action in ("delivered", "not_home")]
+                for n, bag in rows if bag.status in OPEN]
+
+    def stop_messages(self, locale: str, run: Run, stop: StopBags) -> list[tuple[str, Buttons]]:
+        def render(rows: Rows) -> str:
+            return self.stop_text(locale, run, stop, rows)
+
+        return [(render(rows), self.stop_buttons(locale, rows))
+                for rows in cut(numbered(stop.bags), render)]
+
+    async def sheet_messages(self, session: AsyncSession, chat_id: int, locale: str,
+                             sheet: RunSheet, *, key: str) -> None:
+        """The picking list, then the stop lists with their buttons."""
         run = sheet.run
         await self.messages.queue(session, chat_id, self.messages.text(
-            locale, "run_picking", run=run, sheet=sheet,
+            locale, "run_picking", run=run, sheet=sheet, t=totals(sheet),
             when=fulfilment.clock(run.departs_at, self.tz)), key=key)
         for s_n, stop in enumerate(sheet.stops, start=1):
-            for c_n, (text, buttons) in enumerate(self.stop_texts(locale, run, stop), start=1):
+            for p_n, (text, buttons) in enumerate(self.stop_messages(locale, run, stop),
+                                                  start=1):
                 await self.messages.queue(session, chat_id, text, buttons=buttons,
-                                          key=f"{key}:stop:{s_n}:{c_n}")
+                                          key=f"{key}:stop:{s_n}:{p_n}")
 
-    async def run_scheduled(self, session: AsyncSession, run: Run, sheet: RunSheet,
-                            change: str) -> None:
-        leader = run.leader or (await session.get(Leader, run.leader_id)
-                                if run.leader_id else None)
-        if leader is None or leader.telegram_chat_id is None:
-            return
-        text = self.messages.text(
-            leader.locale, "run_notice", run=run, change=change, sheet=sheet,
+    def notice(self, locale: str, run: Run, sheet: RunSheet, change: str) -> str:
+        return self.messages.text(
+            locale, "run_notice", run=run, change=change, t=totals(sheet),
             when=fulfilment.clock(run.departs_at, self.tz),
             cutoff=fulfilment.clock(run.cutoff_at, self.tz),
             stops=[(st.name, fulfilment.clock(st.arrives_at, self.tz)) for st in run.stops])
+
+    # -- RunNotifier -------------------------------------------------------------------------------
+
+    async def run_scheduled(self, session: AsyncSession, run: Run, sheet: RunSheet,
+                            change: str) -> None:
+        leader = run.leader
+        if leader is None or leader.telegram_chat_id is None:
+            return
         await self.messages.queue(
-            session, leader.telegram_chat_id, text,
+            session, leader.telegram_chat_id, self.notice(leader.locale, run, sheet, change),
             key=f"run:{run.id}:{change}:{int(run.departs_at.timestamp())}")
 
     async def picking(self, session: AsyncSession, run: Run, sheet: RunSheet, *,
                       key: str) -> None:
-        leader = run.leader or (await session.get(Leader, run.leader_id)
-                                if run.leader_id else None)
+        leader = run.leader
         if leader is None or leader.telegram_chat_id is None:
             return
-        await self._sheet_messages(session, leader.telegram_chat_id, leader.locale, sheet, key)
+        await self.sheet_messages(session, leader.telegram_chat_id, leader.locale, sheet,
+                                  key=key)
 
     async def run_call(self, session: AsyncSession, village: str, households: int,
                        oldest: datetime, *, key: str) -> None:
@@ -127,125 +181,121 @@ class TelegramRuns:
                                            households=households, hours=f"{hours:.0f}")
 
     async def pickup_booked(self, session: AsyncSession, point: Outlet, order: Order) -> None:
-        """Nothing per booking: staff ask for the day's lists with /slots (a message per
-        booking would bury them in a busy town)."""
+        """Nothing per booking: a busy point would get a message per order all day. Staff ask
+        for a day's lists with /slots, which are always current."""
+
+    # -- slot lists --------------------------------------------------------------------------------
+
+    def slot_text(self, locale: str, point: Outlet, day: date, slot: SlotList,
+                  rows: Rows) -> str:
+        return self.messages.text(locale, "pickup_slot_list", outlet=point, day=day, slot=slot,
+                                  rows=rows, total=len(slot.bags))
+
+    def slot_buttons(self, locale: str, rows: Rows) -> Buttons:
+        if not rows:
+            return []
+        first, last = rows[0][1].order.id, rows[-1][1].order.id
+        return [[(self.messages.text(locale, "label_collected", bag=bag),
+                  PickupPress(order_id=bag.order.id, first=first, last=last).pack())]
+                for _, bag in rows if bag.status in OPEN]
+
+    def slot_messages(self, locale: str, point: Outlet, day: date,
+                      slot: SlotList) -> list[tuple[str, Buttons]]:
+        def render(rows: Rows) -> str:
+            return self.slot_text(locale, point, day, slot, rows)
+
+        return [(render(rows), self.slot_buttons(locale, rows))
+                for rows in cut(numbered(slot.bags), render)]
 
 
-# --- the router --------------------------------------------------------------------------------
+# --- the router ----------------------------------------------------------------------------------
 
 
-def _runs(services: Any) -> tuple[Fulfilment, TelegramRuns]:
-    f = Fulfilment.of(services)
+def _runs(services: Any, messages: TelegramMessages) -> TelegramRuns:
     notifier = services.run_notifier
-    assert isinstance(notifier, TelegramRuns)
-    return f, notifier
+    return notifier if isinstance(notifier, TelegramRuns) else \
+        TelegramRuns(messages, services.settings)
 
 
-async def run_command(message: Message, session: AsyncSession, leader: Leader | None,
-                      reply: Reply, services: Any) -> None:
-    if leader is None or message.chat is None:
-        await reply("not_linked")
-        return
-    f, notifier = _runs(services)
-    now = utcnow()
-    mine = [r for r in await db.runs.runs_between(session, since=now - timedelta(days=1),
-                                                  statuses=("scheduled",))
+async def is_leader(event: TelegramObject, leader: Leader | None = None) -> bool:
+    """Filter: the sender is a linked team leader (anyone else falls through)."""
+    return leader is not None
+
+
+async def run_command(message: Message, session: AsyncSession, leader: Leader,
+                      messages: TelegramMessages, reply: Reply, services: Any) -> None:
+    notifier = _runs(services, messages)
+    mine = [r for r in await db.runs.runs_between(session, statuses=("scheduled",))
             if r.leader_id == leader.id]
+    sent = [r for r in mine if r.picking_sent_at is not None]
     if not mine:
         await reply("run_none")
         return
-    for run in mine:
-        sheet = await fulfilment.run_sheet(session, run, f.tz, now)
+    for run in sent or mine:
+        sheet = await fulfilment.run_sheet(session, run, notifier.tz)
         if run.picking_sent_at is not None:
-            await notifier._sheet_messages(session, message.chat.id, leader.locale, sheet,
-                                           key=f"tg:update:{reply.update_id}:run:{run.id}")
+            await notifier.sheet_messages(session, message.chat.id, leader.locale, sheet,
+                                          key=f"tg:update:{reply.update_id}:run:{run.id}")
         else:
-            await reply("run_notice", run=run, change="ahead", sheet=sheet,
-                        when=fulfilment.clock(run.departs_at, f.tz, now),
-                        cutoff=fulfilment.clock(run.cutoff_at, f.tz, now),
-                        stops=[(st.name, fulfilment.clock(st.arrives_at, f.tz, now))
-                               for st in run.stops])
+            await reply.text(notifier.notice(leader.locale, run, sheet, "ahead"))
 
 
 async def _answer(query: CallbackQuery, messages: TelegramMessages, locale: str,
-                  outcome: str) -> None:
-    try:
-        await query.answer(messages.text(locale, "run_press", outcome=outcome),
+                  outcome: str, *, pickup: bool = False) -> None:
+    try:  # the little notice on the button; the list itself is edited through the outbox
+        await query.answer(messages.text(locale, "run_press", outcome=outcome, pickup=pickup),
                            show_alert=outcome in ("not_yours", "gone"))
     except Exception as exc:  # noqa: BLE001 - Telegram unreachable: the press is saved
         log.warning("could not answer callback query: %r", exc)
 
 
-async def run_pressed(query: CallbackQuery, callback_data: RunPress, session: AsyncSession,
-                      leader: Leader | None, messages: TelegramMessages, services: Any,
-                      reply: Reply) -> None:
-    locale = leader.locale if leader else services.settings.default_locale
+def _where(query: CallbackQuery) -> tuple[int, int] | None:
+    msg = query.message
+    if msg is None or not isinstance(msg, Message):
+        return None
+    return msg.chat.id, msg.message_id
+
+
+async def run_pressed(query: CallbackQuery, callback_data: RunPress, leader: Leader | None,
+                      messages: TelegramMessages, services: Any, reply: Reply,
+                      locale: str) -> None:
     if leader is None:
         await _answer(query, messages, locale, "not_yours")
         return
-    f, notifier = _runs(services)
-    if callback_data.action == "d":
-        outcome = await f.delivered_at_stop(session, callback_data.order_id,
-                                            leader_id=leader.id)
-    elif callback_data.action == "n":
-        outcome = await f.not_home(session, callback_data.order_id, leader_id=leader.id,
-                                   actor=f"leader:{leader.id}")
-    else:
-        outcome = "gone"
-    if outcome == "ok" and query.message is not None:
-        await _edit_stop(session, query, notifier, leader, callback_data.order_id,
-                         reply.update_id)
-    await _answer(query, messages, locale, outcome)
-    services.wake_dispatcher()
+    notifier, f = _runs(services, messages), Fulfilment.of(services)
+    order_id = callback_data.order_id
+    # In a transaction of its own, committed before the answer: "recorded" means recorded.
+    async with services.db.session() as s:
+        if callback_data.action == "d":
+            outcome = await f.delivered_at_stop(s, order_id, leader_id=leader.id)
+        elif callback_data.action == "n":
+            outcome = await f.not_home(s, order_id, leader_id=leader.id,
+                                       actor=f"leader:{leader.id}")
+        else:
+            outcome = "gone"
+        where = _where(query)
+        if outcome in ("ok", "already") and where is not None:
+            await _edit_stop(s, notifier, leader.locale, where, callback_data, reply.update_id)
+    services.outbox.wake()
+    await _answer(query, messages, leader.locale, outcome)
 
 
-def _shown(query: CallbackQuery, prefix: str, unpack: Any) -> set[int]:
-    """The order ids whose buttons the pressed message still has."""
-    markup = getattr(query.message, "reply_markup", None)
-    rows = markup.inline_keyboard if markup is not None else []
-    return {int(unpack(b.callback_data).order_id) for row in rows for b in row
-            if b.callback_data and b.callback_data.startswith(prefix + ":")}
-
-
-def _same_message(bags: list[Any], shown: set[int], order_id: int) -> list[Any]:
-    """The households the pressed message lists: all of them when they fit one message,
-    else the ones it still has buttons for and the one pressed."""
-    if len(bags) <= STOP_CHUNK:
-        return bags
-    return [b for b in bags if b.order.id in shown | {order_id}]
-
-
-async def _edit_stop(session: AsyncSession, query: CallbackQuery, notifier: TelegramRuns,
-                     leader: Leader, order_id: int, update_id: int) -> None:
-    """The pressed message again, with the household's new state and no buttons for it."""
-    import db.orders
-
-    order = await db.orders.get(session, order_id)
-    if order is None or order.run_id is None or query.message is None:
-        return
-    run = await db.runs.get(session, order.run_id)
+async def _edit_stop(session: AsyncSession, notifier: TelegramRuns, locale: str,
+                     where: tuple[int, int], press: RunPress, update_id: int) -> None:
+    """The pressed message again: the same households, their states now, buttons for those
+    still waiting."""
+    order = await db.orders.get(session, press.order_id)
+    run = await db.runs.get(session, order.run_id) if order and order.run_id else None
     if run is None:
         return
-    sheet = await fulfilment.run_sheet(session, run, notifier.tz)
-    shown = _shown(query, "u", RunPress.unpack)
-    for stop in sheet.stops:
-        if any(b.order.id == order_id for b in stop.bags):
-            part = StopBags(stop.name, stop.at, stop.stop_id,
-                            _same_message(stop.bags, shown, order_id))
-            text = notifier.messages.text(leader.locale, "run_stop", run=run, stop=part,
-                                          part=1, parts=1)
+    for stop in (await fulfilment.run_sheet(session, run, notifier.tz)).stops:
+        rows = between(numbered(stop.bags), press.first, press.last)
+        if any(b.order.id == press.order_id for _, b in rows):
             await notifier.messages.queue(
-                session, query.message.chat.id, text, op="edit",
-                key=f"tg:update:{update_id}:run-edit",
-                buttons=notifier.stop_buttons(leader.locale, part),
-                message_id=query.message.message_id)
+                session, where[0], notifier.stop_text(locale, run, stop, rows), op="edit",
+                key=f"tg:update:{update_id}:edit", message_id=where[1],
+                buttons=notifier.stop_buttons(locale, rows))
             return
-
-
-def _slot_buttons(messages: TelegramMessages, locale: str, bags: list[Any]) -> Buttons:
-    return [[(messages.text(locale, "label_collected", bag=b),
-              PickupPress(order_id=b.order.id).pack())]
-            for b in bags if b.status not in ("delivered", "cancelled")]
 
 
 async def slots_command(message: Message, command: CommandObject, session: AsyncSession,
@@ -255,62 +305,59 @@ async def slots_command(message: Message, command: CommandObject, session: Async
     if not outlet.pickup:
         await reply("pickup_not_point", outlet=outlet)
         return
-    tz = ZoneInfo(services.settings.console_timezone)
+    notifier = _runs(services, messages)
     arg = (command.args or "").strip()
     try:
-        day = date.fromisoformat(arg) if arg else utcnow().astimezone(tz).date()
+        day = date.fromisoformat(arg) if arg else utcnow().astimezone(notifier.tz).date()
     except ValueError:
         await reply("pickup_bad_date", given=arg)
         return
-    slots = await fulfilment.slot_lists(session, outlet, day, tz)
+    slots = await fulfilment.slot_lists(session, outlet, day, notifier.tz)
     if not slots:
         await reply("pickup_none", outlet=outlet, day=day)
         return
-    for n, slot in enumerate(slots, start=1):
-        for c, bags in enumerate(_chunks(slot.bags), start=1):
-            part = fulfilment.SlotList(slot.start, slot.end, bags)
-            buttons = _slot_buttons(messages, staff.locale, bags)
-            await messages.queue(session, message.chat.id, messages.text(
-                staff.locale, "pickup_slot_list", outlet=outlet, slot=part, day=day),
-                buttons=buttons, key=f"tg:update:{reply.update_id}:slot:{n}:{c}")
+    for s_n, slot in enumerate(slots, start=1):
+        for p_n, (text, buttons) in enumerate(
+                notifier.slot_messages(staff.locale, outlet, day, slot), start=1):
+            await messages.queue(session, message.chat.id, text, buttons=buttons,
+                                 key=f"tg:update:{reply.update_id}:slot:{s_n}:{p_n}")
 
 
 async def pickup_pressed(query: CallbackQuery, callback_data: PickupPress,
-                         session: AsyncSession, staff: OutletStaff, outlet: Outlet,
-                         messages: TelegramMessages, services: Any, reply: Reply) -> None:
-    outcome = await Fulfilment.of(services).collected(
-        session, callback_data.order_id, actor=f"outlet:{staff.id}", outlet_id=outlet.id)
-    if outcome == "ok" and query.message is not None:
-        await _edit_slot(session, query, messages, staff, outlet, callback_data.order_id,
-                         reply.update_id, ZoneInfo(services.settings.console_timezone))
-    try:
-        await query.answer(messages.text(staff.locale, "run_press", outcome=outcome),
-                           show_alert=outcome in ("not_yours", "gone"))
-    except Exception as exc:  # noqa: BLE001
-        log.warning("could not answer callback query: %r", exc)
+                         staff: OutletStaff, outlet: Outlet, messages: TelegramMessages,
+                         services: Any, reply: Reply) -> None:
+    notifier = _runs(services, messages)
+    async with services.db.session() as s:
+        outcome = await Fulfilment.of(services).collected(
+            s, callback_data.order_id, actor=f"outlet:{staff.id}", outlet_id=outlet.id)
+        where = _where(query)
+        if outcome in ("ok", "already") and where is not None:
+            await _edit_slot(s, notifier, staff.locale, outlet.id, where, callback_data,
+                             reply.update_id)
+    services.outbox.wake()
+    await _answer(query, messages, staff.locale, outcome, pickup=True)
 
 
-async def _edit_slot(session: AsyncSession, query: CallbackQuery, messages: TelegramMessages,
-                     staff: OutletStaff, outlet: Outlet, order_id: int, update_id: int,
-                     tz: ZoneInfo) -> None:
-    import db.orders
+async def pickup_not_staff(query: CallbackQuery, messages: TelegramMessages,
+                           locale: str) -> None:
+    await _answer(query, messages, locale, "not_yours", pickup=True)
 
-    order = await db.orders.get(session, order_id)
-    if order is None or order.slot_start is None or query.message is None:
+
+async def _edit_slot(session: AsyncSession, notifier: TelegramRuns, locale: str,
+                     outlet_id: int, where: tuple[int, int], press: PickupPress,
+                     update_id: int) -> None:
+    order = await db.orders.get(session, press.order_id)
+    point = await session.get(Outlet, outlet_id)
+    if order is None or order.slot_start is None or point is None:
         return
-    day = order.slot_start.astimezone(tz).date()
-    shown = _shown(query, "k", PickupPress.unpack)
-    for slot in await fulfilment.slot_lists(session, outlet, day, tz):
-        if any(b.order.id == order_id for b in slot.bags):
-            part = fulfilment.SlotList(slot.start, slot.end,
-                                       _same_message(slot.bags, shown, order_id))
-            await messages.queue(
-                session, query.message.chat.id,
-                messages.text(staff.locale, "pickup_slot_list", outlet=outlet, slot=part,
-                              day=day),
-                op="edit", key=f"tg:update:{update_id}:collected",
-                message_id=query.message.message_id,
-                buttons=_slot_buttons(messages, staff.locale, part.bags))
+    day = order.slot_start.astimezone(notifier.tz).date()
+    for slot in await fulfilment.slot_lists(session, point, day, notifier.tz):
+        rows = between(numbered(slot.bags), press.first, press.last)
+        if any(b.order.id == press.order_id for _, b in rows):
+            await notifier.messages.queue(
+                session, where[0], notifier.slot_text(locale, point, day, slot, rows),
+                op="edit", key=f"tg:update:{update_id}:edit", message_id=where[1],
+                buttons=notifier.slot_buttons(locale, rows))
             return
 
 
@@ -320,6 +367,7 @@ def router() -> Router:
     r.message.filter(F.chat.type == "private")
     r.message.register(slots_command, Command("slots"), is_staff)
     r.callback_query.register(pickup_pressed, PickupPress.filter(), is_staff)
-    r.message.register(run_command, Command("run"))
+    r.callback_query.register(pickup_not_staff, PickupPress.filter())
+    r.message.register(run_command, Command("run"), is_leader)
     r.callback_query.register(run_pressed, RunPress.filter())
     return r
