@@ -653,22 +653,22 @@ class Fulfilment:
         order = await db.orders.get(session, order_id, for_update=True)
         return order if order is not None and order.fulfil_kind == kind else None
 
-    async def delivered_at_stop(self, session: AsyncSession, order_id: int, *, leader_id: int,
-                                actor: str = "") -> str:
+    async def delivered_at_stop(self, session: AsyncSession, order_id: int, *,
+                                leader_id: int | None, actor: str = "") -> str:
         """The run's leader handed the bag over (`actor`: who recorded it, the leader by
         default; an operator records it for the run's leader): ok | already | not_yours |
-        gone."""
+        gone. `leader_id` None: not checked (an operator)."""
         order = await self._order_for(session, order_id, "run")
         if order is None:
             return "gone"
         run = order.run
-        if run is None or run.leader_id != leader_id:
+        if run is None or (leader_id is not None and run.leader_id != leader_id):
             return "not_yours"
         if order.status == S.DELIVERED:
             return "already"
         if order.status not in (S.ASSIGNED, S.ACCEPTED, S.PURCHASED):
             return "gone"
-        await change_status(session, order, S.DELIVERED, actor=actor or f"leader:{leader_id}",
+        await change_status(session, order, S.DELIVERED, actor=actor or f"leader:{leader_id or run.leader_id}",
                             reason=reasons.reason("handed_over_run", run=run.id),
                             listeners=self.listeners)
         return "ok"

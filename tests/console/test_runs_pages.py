@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from sqlalchemy import select, update
 
 import db.orders
 import db.people
+import db.runs
 from db.models import Outbox, Resident, Run
 from gateway.orders.demo import join_demo_leaders
 from gateway.orders.events import change_status
@@ -61,6 +63,10 @@ async def test_schedule_a_run_see_waiting_villages_picking_and_cancel(client: An
     await services.dispatcher.run_once()
     html = await (await client.get("/console/runs")).text()
     assert "大竹园村已有 1 户下单" in html and "还没有安排车次" in html
+    # the waiting village links to the form with the village filled in
+    assert "/console/runs?village=%E5%A4%A7%E7%AB%B9%E5%9B%AD%E6%9D%91#add" in html
+    prefilled = await (await client.get("/console/runs?village=大竹园村")).text()
+    assert 'name="villages" value="大竹园村"' in prefilled
 
     token = await page_csrf(client, "/console/runs")
     bad = await client.post("/console/runs", data={
@@ -71,6 +77,21 @@ async def test_schedule_a_run_see_waiting_villages_picking_and_cancel(client: An
         "csrf": token, "villages": "大竹园村", "at": at(1, "09:00"), "cutoff": at(1, "10:00"),
         "leader": str(feng.id)}, allow_redirects=False)
     assert bad.status == 400 and "截单时间不能晚于出发时间" in await bad.text()
+    bad = await client.post("/console/runs", data={
+        "csrf": token, "villages": "大竹园村", "at": at(1, "09:00"), "cutoff": at(1, "07:00"),
+        "leader": str(feng.id), "stops": "村口@北边@09:30"}, allow_redirects=False)
+    html = await bad.text()
+    assert bad.status == 400 and "站点请写成 村口@30.1,120.2@09:30" in html
+    assert 'name="stops" rows="3"' in html and "村口@北边@09:30" in html  # kept as typed
+    assert f'<option value="{feng.id}" selected>' in html
+    await client.get("/console/lang?to=ko-KR&next=/console/runs")
+    bad = await client.post("/console/runs", data={
+        "csrf": token, "villages": "", "at": at(1, "09:00"), "cutoff": at(1, "07:00"),
+        "leader": str(feng.id)}, allow_redirects=False)
+    assert bad.status == 400 and "마을을 하나 이상 적어 주세요" in await bad.text()
+    await client.get("/console/lang?to=zh-CN&next=/console/runs")
+    async with services.db.session() as s:
+        assert (await s.execute(select(Run))).scalars().first() is None  # none was made
     r = await client.post("/console/runs", data={
         "csrf": token, "villages": "大竹园村，高禹村", "at": at(1, "09:00"),
         "cutoff": at(1, "07:00"), "leader": str(feng.id), "vehicle": "浙E·1号",
@@ -83,7 +104,12 @@ async def test_schedule_a_run_see_waiting_villages_picking_and_cancel(client: An
     assert "共 1 户" in page and "大竹园村村口 · 09:30" in page
     run_id = int(r.headers["Location"].split("/")[-1].split("?")[0])
     listing = await (await client.get("/console/runs")).text()
-    assert f"#{run_id}" in listing and "大竹园村、高禹村" in listing
+    row = re.search(rf'<tr><td><a href="/console/runs/{run_id}">#{run_id}</a>.*?</tr>', listing)
+    assert row, listing
+    cells = re.findall(r"<td>(.*?)</td>", row.group(0))
+    assert cells[2] == "大竹园村、高禹村" and "大竹园村村口 09:30 → 高禹村老街 10:15" in cells[3]
+    assert cells[5] == feng.name
+    assert cells[6] == "已安排" and cells[7] == "2"  # two orders (of one household)
     assert "大竹园村已有" not in listing  # a run is ahead now
     csv_text = await (await client.get(f"/console/runs/{run_id}/picking.csv")).text()
     rows = list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))  # (a BOM, for Excel)
@@ -91,6 +117,10 @@ async def test_schedule_a_run_see_waiting_villages_picking_and_cancel(client: An
     assert ["rice", "大米", "袋", "2", "1"] in rows and ["eggs", "鸡蛋", "板", "1", "1"] in rows
     assert any("由流动超市送来" in t for t in await texts_to(app, ZHAO))
 
+    run_html = await (await client.get(f"/console/runs/{run_id}")).text()
+    assert f'action="/console/runs/{run_id}/cancel" data-confirm="确定取消这趟车？' in run_html
+    assert "<button type=\"button\" data-print>打印</button>" in run_html
+    assert "onsubmit=" not in run_html and "javascript:" not in run_html  # the CSP forbids them
     token = await page_csrf(client, f"/console/runs/{run_id}")
     r = await client.post(f"/console/runs/{run_id}/move", data={
         "csrf": token, "at": at(2, "14:00")}, allow_redirects=False)
@@ -107,6 +137,11 @@ async def test_schedule_a_run_see_waiting_villages_picking_and_cancel(client: An
     assert "已记录" in page and "不在家" in page
     order_page = await (await client.get(f"/console/orders/{second}")).text()
     assert f"车次 #{run_id} 到站时不在家：敲门没人" in order_page
+
+    async with services.db.session() as s:
+        o = await db.orders.get(s, second)
+        assert o.status == "unassigned" and o.events[-1].actor == "operator:alice"
+    assert "流动超市今天在大竹园村村口没等到您" in (await texts_to(app, ZHAO))[-1]
 
     r = await client.post(f"/console/runs/{run_id}/cancel", data={"csrf": token},
                           allow_redirects=False)
@@ -136,6 +171,12 @@ async def test_delivered_at_a_stop_from_the_console(client: Any, app: Any) -> No
     await services.dispatcher.run_once()
     page = await (await client.get(f"/console/runs/{run_id}")).text()
     assert "村口 · 09:00" in page and "已上车次" in page
+    other = await confirmed_order(app, LIU)  # not on this run
+    r = await client.post(f"/console/runs/{run_id}/stop", data={
+        "csrf": token, "order": str(other), "what": "delivered"}, allow_redirects=False)
+    assert "这个订单不在这趟车上" in await (await client.get(r.headers["Location"])).text()
+    async with services.db.session() as s:
+        assert (await db.orders.get(s, other)).status != "delivered"
     r = await client.post(f"/console/runs/{run_id}/stop", data={
         "csrf": token, "order": str(oid), "what": "delivered"}, allow_redirects=False)
     page = await (await client.get(r.headers["Location"])).text()
@@ -182,6 +223,41 @@ async def test_pickup_points_villages_slots_and_collected(client: Any, app: Any)
                           allow_redirects=False)
     page = await (await client.get(r.headers["Location"])).text()
     assert "已改回送货上门" in page
+
+    # a whole village assigned to the existing point with its own small form
+    async with services.db.session() as s:
+        point = (await db.runs.pickup_points(s))[0]
+    r = await client.post("/console/pickup/serve", data={
+        "csrf": token, "point": str(point.id), "village": "大竹园村"}, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"].endswith(f"#point-{point.id}")
+    page = await (await client.get(r.headers["Location"])).text()
+    assert "这个村已改为到这个自提点取货" in page and "负责的村 大竹园村" in page
+    async with services.db.session() as s:
+        assert await db.runs.pickup_villages(s) == {point.id: ["大竹园村"]}
+        zhao = await db.people.resident_by_phone(s, ZHAO)
+        assert (await db.runs.pickup_point_of(s, zhao)).id == point.id
+    bad = await client.post("/console/pickup/serve", data={
+        "csrf": token, "point": "999999", "village": "高禹村"}, allow_redirects=False)
+    assert bad.status == 400 and "请检查自提点" in await bad.text()
+
+    # editing: the form comes filled with the point's values; saving keeps the other ones
+    page = await (await client.get(f"/console/pickup?edit={point.id}")).text()
+    assert 'name="name" value="东门供销社"' in page and 'name="hours" value="00:00-23:30"' in page
+    assert 'name="capacity" value="2"' in page and 'name="place" value="昌硕广场东门"' in page
+    bad = await client.post("/console/pickup", data={
+        "csrf": token, "name": "东门供销社", "village": "递铺镇", "lat": "95", "lon": "120",
+        "hours": "00:00-23:30", "slot_minutes": "30", "capacity": "3", "prefix": "A"},
+        allow_redirects=False)
+    html = await bad.text()
+    assert bad.status == 400 and "请检查自提点" in html and 'name="lat" size="8" value="95"' in html
+    r = await client.post("/console/pickup", data={
+        "csrf": token, "name": "东门供销社", "village": "递铺镇", "place": "昌硕广场东门",
+        "hours": "00:00-23:30", "slot_minutes": "30", "capacity": "3", "prefix": "A"},
+        allow_redirects=False)
+    assert r.status == 303
+    async with services.db.session() as s:
+        points = await db.runs.pickup_points(s)
+        assert [(p.id, p.slot_capacity) for p in points] == [(point.id, 3)]
     try_page = await (await client.get("/console/try")).text()
     assert "自提点 东门供销社" in try_page
 

@@ -28,7 +28,7 @@ ALLOWED = {"Telegram", "CSV", "WAV", "PCM", "MB", "UTF-8", "TWILIO_AUTH_TOKEN",
 
 
 def visible_text(page: str) -> str:
-    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.DOTALL)
     page = re.sub(r"<[^>]+>", " ", page)
     return htmllib.unescape(page)
 

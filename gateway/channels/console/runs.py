@@ -60,7 +60,8 @@ async def runs_page(request: web.Request, *, error: str = "", status: int = 200,
     past = [r for r in rows if r not in ahead]
     return render(request, "runs.html", status=status, ahead=ahead, past=list(reversed(past)),
                   counts=counts, waiting=waiting, leaders=leaders, error=error,
-                  form=form or {}, done=request.query.get("done", ""),
+                  form=form or {"villages": request.query.get("village", "")},
+                  done=request.query.get("done", ""),
                   threshold=services.settings.run_call_households)
 
 
@@ -168,8 +169,11 @@ async def at_stop(request: web.Request) -> web.Response:
         run = await db.runs.get(s, run_id)
         if run is None:
             raise web.HTTPNotFound()
-        if text(form, "what", 12) == "delivered":
-            outcome = await f.delivered_at_stop(s, order_id, leader_id=run.leader_id or 0,
+        order = await db.orders.get(s, order_id)
+        if order is None or order.run_id != run_id:
+            outcome = "not_yours"
+        elif text(form, "what", 12) == "delivered":
+            outcome = await f.delivered_at_stop(s, order_id, leader_id=None,
                                                 actor=actor)
         else:
             outcome = await f.not_home(s, order_id, leader_id=None, actor=actor,
@@ -181,8 +185,24 @@ async def at_stop(request: web.Request) -> web.Response:
 # --- pickup points ----------------------------------------------------------------------------
 
 
-async def pickup_page(request: web.Request, *, error: str = "", status: int = 200
-                      ) -> web.Response:
+POINT_FORM = {"name": "", "village": "", "place": "", "lat": "", "lon": "",
+              "hours": "08:00-18:00", "slot_minutes": "30", "capacity": "10", "prefix": "A",
+              "serves": ""}
+
+
+def _point_form(point: Outlet | None) -> dict[str, Any]:
+    """The add-or-edit form's values: a point's own (`?edit=ID`), else the defaults."""
+    if point is None or not point.pickup:
+        return dict(POINT_FORM)
+    return {"id": point.id, "name": point.name, "village": point.village, "place": point.place,
+            "lat": "" if point.lat is None else point.lat,
+            "lon": "" if point.lon is None else point.lon,
+            "hours": f"{point.opens}-{point.closes}", "slot_minutes": point.slot_minutes,
+            "capacity": point.slot_capacity, "prefix": point.prefix, "serves": ""}
+
+
+async def pickup_page(request: web.Request, *, error: str = "", status: int = 200,
+                      form: Any = None) -> web.Response:
     from gateway.orders.people import invite_link
 
     services = services_of(request)
@@ -192,10 +212,15 @@ async def pickup_page(request: web.Request, *, error: str = "", status: int = 20
         points = list(await db.runs.pickup_points(s))
         villages = await db.runs.pickup_villages(s)
         lists = [(p, await fulfilment.slot_lists(s, p, day, tz)) for p in points]
+        edit_id = optional_int(request.query.get("edit"))
+        edit = _point_form(await s.get(Outlet, edit_id) if edit_id else None)
+    if form is not None:  # a form that did not save comes back as it was typed
+        edit = {k: text(form, k, 300) for k in POINT_FORM}
     links = {p.id: invite_link(services.settings.telegram_bot_username, p.invite_code)
              for p in points}
     return render(request, "pickup.html", status=status, lists=lists, villages=villages,
-                  links=links, day=day, error=error, done=request.query.get("done", ""))
+                  links=links, day=day, error=error, done=request.query.get("done", ""),
+                  edit=edit)
 
 
 async def save_point(request: web.Request) -> web.Response:
@@ -206,9 +231,12 @@ async def save_point(request: web.Request) -> web.Response:
         lon = float(text(form, "lon", 20)) if text(form, "lon", 20) else None
         minutes = int(text(form, "slot_minutes", 6) or 30)
         capacity = int(text(form, "capacity", 6) or 10)
+        if (lat is None) != (lon is None) or (lat is not None and not -90 <= lat <= 90) \
+                or (lon is not None and not -180 <= lon <= 180):
+            raise ValueError("not on the map")
     except ValueError:
         return await pickup_page(request, error=t_for(request)("runs.error.bad_point"),
-                                 status=400)
+                                 status=400, form=form)
     try:
         async with services.db.session() as s:
             point, _ = await fulfilment.save_pickup_point(
@@ -220,9 +248,26 @@ async def save_point(request: web.Request) -> web.Response:
                 if v.strip():
                     await db.runs.set_pickup_village(s, v.strip(), point.id)
     except FulfilmentError as exc:
-        return await pickup_page(request, error=_error(request, exc), status=400)
+        return await pickup_page(request, error=_error(request, exc), status=400, form=form)
     _changed(request)
     raise web.HTTPSeeOther("/console/pickup?done=saved")
+
+
+async def serve(request: web.Request) -> web.Response:
+    """A whole village collects at this point (its residents' own points still come first)."""
+    form = await request.post()
+    village = text(form, "village", 100)
+    point_id = optional_int(text(form, "point", 12))
+    async with services_of(request).db.session() as s:
+        point = await s.get(Outlet, point_id) if point_id else None
+        ok = point is not None and point.pickup and bool(village)
+        if ok:
+            await db.runs.set_pickup_village(s, village, point_id)
+    if not ok:
+        return await pickup_page(request, error=t_for(request)("runs.error.bad_point"),
+                                 status=400)
+    _changed(request)
+    raise web.HTTPSeeOther(f"/console/pickup?done=served#point-{point_id}")
 
 
 async def unserve(request: web.Request) -> web.Response:
@@ -261,5 +306,6 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/console/runs/{id}/stop", at_stop)
     r.add_get("/console/pickup", pickup_page)
     r.add_post("/console/pickup", save_point)
+    r.add_post("/console/pickup/serve", serve)
     r.add_post("/console/pickup/unserve", unserve)
     r.add_post("/console/pickup/collected", collected)

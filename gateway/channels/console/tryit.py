@@ -20,9 +20,9 @@ from gateway.channels.console.simcall import (
     send_sms,
     wav_to_mulaw,
 )
+from gateway.channels.twilio.webhook_client import Twilio, twiml_texts
 from gateway.orders.people import PeopleError, normalize_phone
 from gateway.services import services_of
-from gateway.channels.twilio.webhook_client import Twilio, twiml_texts
 
 MAX_WAV_BYTES = 1900 * 1024
 # Telegram ids of the simulated accounts leaders join with on the try-it page: far above the
@@ -145,11 +145,10 @@ def _pressed(request: web.Request, leader: Leader | None, services: Any) -> dict
     action, _, outcome = request.query.get("pressed", "").partition(":")
     if action not in LEADER_ACTIONS or leader is None:
         return {}
-    label = action
-    try:
-        label = services.templates.render(leader.locale, f"telegram/label_{action}.j2").strip()
-    except Exception:  # no Telegram templates in this build: the action's name
-        pass
+    name = f"telegram/label_{action}.j2"
+    # no Telegram templates in this build: the action's name
+    label = services.templates.render(leader.locale, name).strip() \
+        if services.templates.exists(leader.locale, name) else action
     return {"label": label, "outcome": outcome}
 
 
