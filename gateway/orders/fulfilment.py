@@ -653,22 +653,32 @@ class Fulfilment:
         order = await db.orders.get(session, order_id, for_update=True)
         return order if order is not None and order.fulfil_kind == kind else None
 
+    async def _at_stop(self, session: AsyncSession, order_id: int, leader_id: int | None,
+                       to: str) -> tuple[Order | None, Run | None, str]:
+        """The order on its run, locked, or why not: gone | not_yours | already (in `to`)."""
+        order = await self._order_for(session, order_id, "run")
+        if order is None:
+            return None, None, "gone"
+        run = order.run
+        if run is None or (leader_id is not None and run.leader_id != leader_id):
+            return order, run, "not_yours"
+        if order.status == to:
+            return order, run, "already"
+        if order.status not in (S.ASSIGNED, S.ACCEPTED, S.PURCHASED):
+            return order, run, "gone"
+        return order, run, ""
+
     async def delivered_at_stop(self, session: AsyncSession, order_id: int, *,
                                 leader_id: int | None, actor: str = "") -> str:
         """The run's leader handed the bag over (`actor`: who recorded it, the leader by
         default; an operator records it for the run's leader): ok | already | not_yours |
         gone. `leader_id` None: not checked (an operator)."""
-        order = await self._order_for(session, order_id, "run")
-        if order is None:
-            return "gone"
-        run = order.run
-        if run is None or (leader_id is not None and run.leader_id != leader_id):
-            return "not_yours"
-        if order.status == S.DELIVERED:
-            return "already"
-        if order.status not in (S.ASSIGNED, S.ACCEPTED, S.PURCHASED):
-            return "gone"
-        await change_status(session, order, S.DELIVERED, actor=actor or f"leader:{leader_id or run.leader_id}",
+        order, run, refused = await self._at_stop(session, order_id, leader_id, S.DELIVERED)
+        if refused:
+            return refused
+        assert order is not None and run is not None
+        await change_status(session, order, S.DELIVERED,
+                            actor=actor or f"leader:{leader_id or run.leader_id}",
                             reason=reasons.reason("handed_over_run", run=run.id),
                             listeners=self.listeners)
         return "ok"
@@ -677,16 +687,10 @@ class Fulfilment:
                        actor: str, why: str = "") -> str:
         """Nobody came to the stop: the order goes back to the operators (`unassigned`) with
         the reason, and the resident is told. ok | already | not_yours | gone."""
-        order = await self._order_for(session, order_id, "run")
-        if order is None:
-            return "gone"
-        run = order.run
-        if run is None or (leader_id is not None and run.leader_id != leader_id):
-            return "not_yours"
-        if order.status == S.UNASSIGNED:
-            return "already"
-        if order.status not in (S.ASSIGNED, S.ACCEPTED, S.PURCHASED):
-            return "gone"
+        order, run, refused = await self._at_stop(session, order_id, leader_id, S.UNASSIGNED)
+        if refused:
+            return refused
+        assert order is not None and run is not None
         stop = order.run_stop.name if order.run_stop is not None else ""
         order.leader_id, order.leader = None, None
         event = await change_status(
