@@ -1,10 +1,17 @@
-"""A stand-in for Twilio's Messages API on loopback, shared by the tests and the benches.
+"""A stand-in for Twilio's Messages and Calls APIs on loopback, shared by the tests and benches.
 
 It speaks `POST/GET /2010-04-01/Accounts/{sid}/Messages.json` as Twilio does (201 with the
 message resource; the list filtered by `To`), records every message it accepts, and can be told
 to check basic auth (`account_sid`, `auth_token`), to fail (`fail_next`), to be slow (`delay`),
 to accept a message and then hang (`hang_after_accept`: the ambiguous time-out case), to answer
 503 (`down`), or to go away and come back on the same port (`stop()`, `start()`).
+
+Calls: `POST /2010-04-01/Accounts/{sid}/Calls.json` records each call it is asked to place (to,
+from, url or twiml, status callback) and answers 201 with the call resource and a CallSid;
+`GET Calls.json` lists them (filtered by `To`), `GET Calls/{CallSid}.json` reads one back with the
+status a test set (`set_status`). `fail_next_call` makes the next call requests fail,
+`hang_after_call` places the call and never answers the request. The stand-in
+never calls the webhooks itself: tests play Twilio's side with signed requests.
 """
 
 from __future__ import annotations
@@ -36,6 +43,22 @@ class Sent:
     at: datetime
 
 
+@dataclass
+class PlacedCall:
+    sid: str
+    to: str
+    from_: str
+    url: str
+    twiml: str
+    status_callback: str
+    status_callback_method: str
+    timeout: str
+    at: datetime
+    status: str = "queued"
+    duration: int = 0
+    answered_by: str = ""
+
+
 class TwilioStandIn:
     def __init__(self, account_sid: str | None = None, auth_token: str | None = None,
                  port: int | None = None) -> None:
@@ -48,6 +71,10 @@ class TwilioStandIn:
         self.delay = 0.0
         self.hang_after_accept = 0  # how many of the next accepted messages hang
         self.failures: list[tuple[int, int]] = []  # (status, code) queue
+        self.calls: list[PlacedCall] = []
+        self.call_failures: list[tuple[int, int]] = []  # (status, code) queue for calls
+        self.hang_after_call = 0  # how many of the next placed calls hang (ambiguous)
+        self._hanging: asyncio.Event | None = None
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
 
@@ -59,6 +86,18 @@ class TwilioStandIn:
 
     def fail_next(self, n: int = 1, status: int = 500, code: int = 20500) -> None:
         self.failures.extend([(status, code)] * n)
+
+    def fail_next_call(self, n: int = 1, status: int = 500, code: int = 20500) -> None:
+        self.call_failures.extend([(status, code)] * n)
+
+    def calls_to(self, phone: str) -> list[PlacedCall]:
+        return [c for c in self.calls if c.to == phone]
+
+    def set_status(self, sid: str, status: str, duration: int = 0, answered_by: str = "") -> None:
+        """What `GET Calls/{sid}.json` says of a call from now on."""
+        for c in self.calls:
+            if c.sid == sid:
+                c.status, c.duration, c.answered_by = status, duration, answered_by
 
     def bodies_to(self, phone: str) -> list[str]:
         return [m.body for m in self.messages if m.to == phone]
@@ -125,16 +164,93 @@ class TwilioStandIn:
                                   "page": 0, "page_size": len(found), "previous_page_uri": None,
                                   "start": 0, "uri": request.path_qs})
 
+    @staticmethod
+    def _call_resource(c: PlacedCall, account: str) -> dict[str, Any]:
+        at = format_datetime(c.at, usegmt=True)
+        return {"sid": c.sid, "account_sid": account, "to": c.to, "to_formatted": c.to,
+                "from": c.from_, "from_formatted": c.from_, "status": c.status,
+                "direction": "outbound-api", "api_version": "2010-04-01",
+                "date_created": at, "date_updated": at, "start_time": None, "end_time": None,
+                "duration": str(c.duration) if c.status == "completed" else None,
+                "answered_by": c.answered_by or None, "parent_call_sid": None,
+                "phone_number_sid": None, "price": None, "price_unit": "USD",
+                "forwarded_from": None, "group_sid": None, "caller_name": None,
+                "queue_time": "0", "trunk_sid": None, "subresource_uris": {},
+                "uri": f"/2010-04-01/Accounts/{account}/Calls/{c.sid}.json"}
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        refused = self._refusal(request)
+        if refused is not None:
+            return refused
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.call_failures:
+            status, code = self.call_failures.pop(0)
+            return web.json_response({"code": code, "message": "simulated failure",
+                                      "status": status}, status=status)
+        form = await request.post()
+        to, from_ = str(form.get("To", "")), str(form.get("From", ""))
+        url, twiml = str(form.get("Url", "")), str(form.get("Twiml", ""))
+        if not to or not from_:
+            return web.json_response({"code": 21201, "message": "No 'To' or 'From' number "
+                                      "is specified", "status": 400}, status=400)
+        if not url and not twiml:
+            return web.json_response({"code": 21205, "message": "Url parameter is required.",
+                                      "status": 400}, status=400)
+        c = PlacedCall(f"CA{next(self._ids):032d}", to, from_, url, twiml,
+                       str(form.get("StatusCallback", "")),
+                       str(form.get("StatusCallbackMethod", "POST")),
+                       str(form.get("Timeout", "")), datetime.now(UTC))
+        self.calls.append(c)
+        if self.hang_after_call:
+            self.hang_after_call -= 1
+            self._hanging = self._hanging or asyncio.Event()
+            try:  # until stop(): a hanging handler would hold up the server's shutdown
+                await asyncio.wait_for(self._hanging.wait(), 3600)
+            except TimeoutError:
+                pass
+        return web.json_response(self._call_resource(c, request.match_info["account"]),
+                                 status=201)
+
+    async def _list_calls(self, request: web.Request) -> web.Response:
+        refused = self._refusal(request)
+        if refused is not None:
+            return refused
+        to = request.query.get("To")
+        found = [self._call_resource(c, request.match_info["account"])
+                 for c in reversed(self.calls)
+                 if to is None or c.to == to][:int(request.query.get("PageSize", "50"))]
+        return web.json_response({"calls": found, "end": max(0, len(found) - 1),
+                                  "first_page_uri": request.path_qs, "next_page_uri": None,
+                                  "page": 0, "page_size": len(found), "previous_page_uri": None,
+                                  "start": 0, "uri": request.path_qs})
+
+    async def _fetch_call(self, request: web.Request) -> web.Response:
+        refused = self._refusal(request)
+        if refused is not None:
+            return refused
+        for c in self.calls:
+            if c.sid == request.match_info["sid"]:
+                return web.json_response(self._call_resource(c, request.match_info["account"]))
+        return web.json_response({"code": 20404, "message": "not found", "status": 404},
+                                 status=404)
+
     async def start(self) -> TwilioStandIn:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._create)
         app.router.add_get("/2010-04-01/Accounts/{account}/Messages.json", self._list)
+        app.router.add_post("/2010-04-01/Accounts/{account}/Calls.json", self._create_call)
+        app.router.add_get("/2010-04-01/Accounts/{account}/Calls.json", self._list_calls)
+        app.router.add_get("/2010-04-01/Accounts/{account}/Calls/{sid}.json", self._fetch_call)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
         return self
 
     async def stop(self) -> None:
+        if self._hanging is not None:
+            self._hanging.set()
+            self._hanging = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

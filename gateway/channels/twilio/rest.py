@@ -1,5 +1,6 @@
 """Twilio's REST API for this account, in one class: outbound SMS (the outbox sender of the
-"sms" channel) and the download of a caller's left message.
+"sms" channel), outbound calls (placed for gateway.channels.twilio.calls, the "call" channel)
+and the download of a caller's left message.
 
 Errors are translated into `SendError` at this boundary: rate limits and server errors are
 retried (with Twilio's Retry-After when given), refusals of the message itself (bad number,
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 # Twilio error codes about the message or recipient, which no retry will fix.
 PERMANENT_CODES = frozenset({21211, 21408, 21610, 21612, 21614, 21617, 30003, 30004, 30005,
                              30006, 30007})
+# The same for calls: a number that cannot be called, a country not enabled for calls.
+CALL_PERMANENT_CODES = frozenset({13223, 13224, 13225, 13226, 13227, 21210, 21211, 21215,
+                                  21216, 21217, 21401})
 
 
 class _HttpClient(AsyncTwilioHttpClient):
@@ -98,7 +102,7 @@ class TwilioRest:
             if earlier is not None:
                 log.info("outbox %s was already accepted by Twilio as %s", row.id, earlier)
                 return earlier
-        kwargs: dict[str, Any] = dict(to=row.recipient, body=row.body)
+        kwargs: dict[str, Any] = {"to": row.recipient, "body": row.body}
         if self.settings.twilio_from_number:
             kwargs["from_"] = self.settings.twilio_from_number
         try:
@@ -106,9 +110,63 @@ class TwilioRest:
                                              self.timeout)
         except TwilioRestException as exc:
             raise _translate(exc) from None
-        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SendError(f"Twilio unreachable: {exc!r}") from None
         return str(message.sid)
+
+    async def place_call(self, *, to: str, url: str, status_callback: str,
+                         ring_seconds: int = 30) -> str:
+        """Start an outbound call whose TwiML is fetched from `url`; Twilio posts its final
+        status to `status_callback`. Returns the CallSid."""
+        settings = self.settings
+        if not (settings.twilio_account_sid and settings.twilio_auth_token
+                and settings.twilio_from_number):
+            raise SendError("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER are "
+                            "needed to place calls")
+        client = self._twilio()
+        try:
+            call = await asyncio.wait_for(client.calls.create_async(
+                to=to, from_=settings.twilio_from_number, url=url, method="POST",
+                status_callback=status_callback, status_callback_method="POST",
+                timeout=ring_seconds), self.timeout)
+        except TwilioRestException as exc:
+            raise _translate(exc, CALL_PERMANENT_CODES, what="call") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise SendError(f"Twilio unreachable: {exc!r}") from None
+        return str(call.sid)
+
+    async def find_call(self, to: str, since: datetime) -> str | None:
+        """The sid of an outbound call to `to` created since `since` (after an ambiguous
+        failure to place one: Twilio may have started it)."""
+        client = self._twilio()
+        try:
+            found = await asyncio.wait_for(client.calls.list_async(to=to, limit=20),
+                                           self.timeout)
+        except Exception as exc:  # noqa: BLE001 - can't tell: calling now could ring twice
+            raise SendError(f"could not check for an earlier call: {exc!r}") from None
+        for c in found:
+            created = c.date_created
+            if (c.direction or "").startswith("outbound") and created is not None \
+                    and created >= since - timedelta(seconds=5):
+                return str(c.sid)
+        return None
+
+    async def call_status(self, sid: str) -> tuple[str, float, str] | None:
+        """(status, duration in seconds, answered by) of a call; None if Twilio has none."""
+        client = self._twilio()
+        try:
+            c = await asyncio.wait_for(client.calls(sid).fetch_async(), self.timeout)
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return None
+            raise _translate(exc, CALL_PERMANENT_CODES, what="call") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise SendError(f"Twilio unreachable: {exc!r}") from None
+        try:
+            duration = float(c.duration or 0)
+        except ValueError:
+            duration = 0.0
+        return str(c.status or ""), duration, str(c.answered_by or "")
 
     def recording_url(self, url: str) -> str:
         """A RecordingUrl as WAV, pointed at TWILIO_API_URL when that override is set."""
@@ -125,14 +183,13 @@ class TwilioRest:
         auth = aiohttp.encode_basic_auth(settings.twilio_account_sid or "",
                                          settings.twilio_auth_token or "")
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
-                async with http.get(self.recording_url(url),
-                                    headers={"Authorization": auth}) as r:
-                    if r.status == 200:
-                        return await r.read()
-                    log.warning("recording %s: HTTP %s", url, r.status)
-                    return None
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http, \
+                    http.get(self.recording_url(url), headers={"Authorization": auth}) as r:
+                if r.status == 200:
+                    return await r.read()
+                log.warning("recording %s: HTTP %s", url, r.status)
+                return None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SendError(f"Twilio unreachable: {exc!r}") from None
 
     async def _already_sent(self, client: Client, row: Outbox) -> str | None:
@@ -141,7 +198,7 @@ class TwilioRest:
             since = row.created_at - timedelta(minutes=1)
             found = await asyncio.wait_for(client.messages.list_async(
                 to=row.recipient, date_sent_after=since, limit=50), self.timeout)
-        except Exception as exc:  # can't tell: sending now could double, so try later
+        except Exception as exc:  # noqa: BLE001 - can't tell: sending now could double
             raise SendError(f"could not check for an earlier send: {exc!r}") from None
         for m in found:
             if m.body == row.body and m.status not in ("failed", "undelivered", "canceled"):
@@ -149,15 +206,16 @@ class TwilioRest:
         return None
 
 
-def _translate(exc: TwilioRestException) -> SendError:
+def _translate(exc: TwilioRestException, permanent: frozenset[int] = PERMANENT_CODES,
+               what: str = "message") -> SendError:
     status = exc.status or 0
     code = exc.code or 0
     if status == 429:
         return SendError(f"Twilio rate limit ({code}): {exc.msg}", retry_after=None)
     if status >= 500:
         return SendError(f"Twilio server error {status} ({code}): {exc.msg}")
-    if code in PERMANENT_CODES or status in (400, 404):
-        return SendError(f"Twilio refused the message ({status}/{code}): {exc.msg}",
+    if code in permanent or status in (400, 404):
+        return SendError(f"Twilio refused the {what} ({status}/{code}): {exc.msg}",
                          permanent=True)
     if status in (401, 403):  # credentials: fixable by the operator, keep the message
         return SendError(f"Twilio refused the credentials ({status}/{code}): {exc.msg}")

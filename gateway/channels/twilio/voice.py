@@ -20,8 +20,13 @@ a <Gather> that ends without a key falls through to a <Redirect> to /twilio/voic
 Digits, a silence. Two silences at the menu, or 0 at any time, lead to a recorded message
 (`record.xml.j2`) kept for a person as a needs_review order.
 
-May import db, gateway.conversation, gateway.language, gateway.orders, aiohttp and the other
-Twilio channel modules; not gateway.cli.
+Calls we place (callbacks after a missed call, gateway.channels.twilio.calls) are answered by
+the same webhook: Twilio posts `Direction=outbound-api` with the resident's number in `To`.
+With `callback_mode=reject`, a known resident's own call is answered with <Reject/> (which costs
+them nothing) and called back, except in the quiet hours.
+
+May import db, gateway.conversation, gateway.language, gateway.notify, gateway.orders, aiohttp
+and the other Twilio channel modules; not gateway.cli.
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Awaitable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -41,48 +47,53 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import db.conversations
-import db.menu
 import db.inbound
+import db.menu
 import db.orders
 import db.outbox
 import db.people
 import db.recordings
 from db.models import Conversation, Resident, utcnow
+from gateway.channels.twilio.rest import TwilioRest
+from gateway.channels.twilio.signature import stream_token, twiml_response, verified_form
 from gateway.conversation import call as rules
 from gateway.conversation.call import CallState
+from gateway.errors import SendError
 from gateway.language import format_quantity
+from gateway.language.locales import normalize_locale
+from gateway.notify.calls import Calls
 from gateway.orders import fulfilment
 from gateway.orders.events import announce_created
 from gateway.orders.pricing import money
-from gateway.language.locales import normalize_locale
 from gateway.services import SERVICES, Services
 from gateway.settings import Settings
-from gateway.channels.twilio.signature import stream_token, twiml_response, verified_form
-from gateway.channels.twilio.rest import TwilioRest
-from gateway.errors import SendError
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "voice"
 ACTOR = "resident:voice"
 SAY_LANGUAGE = {"zh-CN": "zh-CN", "ko-KR": "ko-KR"}
+REJECT = '<?xml version="1.0" encoding="UTF-8"?><Response><Reject/></Response>'
 
 
 @dataclass(frozen=True)
 class CallRequest:
-    """The fields of a Twilio voice webhook we use."""
+    """The fields of a Twilio voice webhook we use. `phone` is the resident's number: `From`
+    of their own call, `To` of a call we placed (a callback: `Direction=outbound-api`)."""
 
     call_sid: str
     phone: str
     digits: str
     raw: dict[str, str]
+    outbound: bool = False
 
     @classmethod
     def from_form(cls, form: Mapping[str, Any]) -> CallRequest:
         raw = {k: str(v).replace("\x00", "")[:2000] for k, v in form.items() if isinstance(v, str)}
+        outbound = raw.get("Direction", "").startswith("outbound")
         return cls(call_sid=raw.get("CallSid", "")[:64] or "nocallsid",
-                   phone=raw.get("From", "")[:32] or "unknown",
-                   digits=raw.get("Digits", "")[:8], raw=raw)
+                   phone=raw.get("To" if outbound else "From", "")[:32] or "unknown",
+                   digits=raw.get("Digits", "")[:8], raw=raw, outbound=outbound)
 
 
 def load_call(row: Conversation) -> CallState:
@@ -186,10 +197,11 @@ def render(services: Services, st: CallState, call_sid: str = "",
     listen = listen and not st.keypad
     if name == "record" and st.state == rules.LISTEN:
         st = replace(st, reason=st.reason or "failed")
-    ctx: dict[str, Any] = dict(
-        st=st, say_language=SAY_LANGUAGE.get(st.locale, st.locale),
-        stream_url=stream_url(settings), base="/twilio/voice", items=st.items, listen=listen,
-        stream_token=stream_token(settings, call_sid) if call_sid else "", f=fulfil)
+    ctx: dict[str, Any] = {
+        "st": st, "say_language": SAY_LANGUAGE.get(st.locale, st.locale),
+        "stream_url": stream_url(settings), "base": "/twilio/voice", "items": st.items,
+        "listen": listen, "f": fulfil,
+        "stream_token": stream_token(settings, call_sid) if call_sid else ""}
     # Goods out of stock in the caller's village (as last read: the cache is refreshed by each
     # text and call step that reads it) are named and left out of the total.
     outs = services.stock.peek()
@@ -278,25 +290,10 @@ async def answer(request: web.Request) -> web.Response:
             await db.inbound.store(s, channel=CHANNEL, vendor_id=call.call_sid,
                                    phone=call.phone, body="", raw=call.raw)
             resident = await db.people.resident_by_phone(s, call.phone)
-            locale = normalize_locale(resident.locale if resident else settings.default_locale)
-            row = await db.conversations.lock(s, CHANNEL, call.call_sid, locale=locale)
-            if row.state == "idle":  # a new call (a retried webhook keeps its state)
-                known = rules.Facts(can_listen=voice_of(services).can_listen(locale))
-                if resident is not None and not known.can_listen:  # keys first
-                    known = await facts(s, services, CallState(locale=locale, phone=call.phone),
-                                        known)
-                st = rules.start(locale=locale, phone=call.phone,
-                                 resident_id=resident.id if resident else None,
-                                 name=resident.name if resident else "", facts=known,
-                                 village=resident.village if resident else "")
-                if resident is None:
-                    alerts = services.operator_alerts
-                    if alerts is not None:  # even if they hang up before leaving a message
-                        await alerts.unknown_caller(s, call.phone, CHANNEL)
-                save_call(row, st)
+            if resident is not None and await _reject(s, services, call, resident):
+                xml = REJECT  # called back (gateway.notify.calls): the call costs them nothing
             else:
-                st = load_call(row)
-            xml = render(services, st, call.call_sid)
+                xml = await _greet(s, services, call, resident)
     except web.HTTPException:
         raise
     except Exception:
@@ -305,6 +302,45 @@ async def answer(request: web.Request) -> web.Response:
     if db.outbox.queued_in(s):
         services.outbox.wake()
     return twiml_response(xml)
+
+
+async def _reject(session: AsyncSession, services: Services, call: CallRequest,
+                  resident: Resident) -> bool:
+    """With `callback_mode=reject`, a known resident's own call outside the quiet hours is
+    rejected and called back."""
+    if services.settings.callback_mode != "reject" or call.outbound:
+        return False
+    calls = Calls.of(services)
+    if not calls.can_call or calls.quiet.contains(utcnow()):
+        return False  # nobody could call back now: answered as usual
+    await calls.callback(session, phone=call.phone, call_sid=call.call_sid, resident=resident,
+                         why="rejected")
+    return True
+
+
+async def _greet(session: AsyncSession, services: Services, call: CallRequest,
+                 resident: Resident | None) -> str:
+    """The call's first TwiML: the greeting (a retried webhook gets the state it left)."""
+    settings, s = services.settings, session
+    locale = normalize_locale(resident.locale if resident else settings.default_locale)
+    row = await db.conversations.lock(s, CHANNEL, call.call_sid, locale=locale)
+    if row.state == "idle":  # a new call (a retried webhook keeps its state)
+        known = rules.Facts(can_listen=voice_of(services).can_listen(locale))
+        if resident is not None and not known.can_listen:  # keys first
+            known = await facts(s, services, CallState(locale=locale, phone=call.phone),
+                                known)
+        st = rules.start(locale=locale, phone=call.phone,
+                         resident_id=resident.id if resident else None,
+                         name=resident.name if resident else "", facts=known,
+                         village=resident.village if resident else "")
+        if resident is None:
+            alerts = services.operator_alerts
+            if alerts is not None:  # even if they hang up before leaving a message
+                await alerts.unknown_caller(s, call.phone, CHANNEL)
+        save_call(row, st)
+    else:
+        st = load_call(row)
+    return render(services, st, call.call_sid)
 
 
 async def _step(request: web.Request, event_of: Any) -> web.Response:
