@@ -19,11 +19,14 @@ from gateway.channels import console
 from gateway.channels.http_api import health, orders as orders_api
 from gateway.channels.telegram import bot as telegram_bot
 from gateway.channels.telegram.messages import TelegramMessages
+from gateway.channels.twilio import calls as twilio_calls
 from gateway.channels.twilio import media, sms, voice
 from gateway.dispatch.dispatcher import OrderDispatcher, TaskSync
+from gateway.notify.calls import Calls
 from gateway.notify.residents import ResidentSms
 from gateway.orders.ledger import CashOnDelivery
 from gateway.orders.fulfilment import FulfilmentListener
+from gateway.orders.standing import StandingWorker
 from gateway.orders.stock import AtConfirmation
 from gateway.orders.pricing import PriceSnapshot
 from gateway.services import SERVICES, Services, build_services
@@ -58,11 +61,24 @@ def setup_dispatch(app: web.Application) -> None:
     app.cleanup_ctx.append(_dispatch_worker)
 
 
+STANDING = web.AppKey("standing", StandingWorker)
+
+
+async def _standing_worker(app: web.Application) -> AsyncIterator[None]:
+    """Standing orders' rounds (gateway.orders.standing), with the other background workers."""
+    worker = app[STANDING]
+    if app[SERVICES].outbox.running:
+        worker.start()
+    yield
+    await worker.stop()
+
+
 PARTS: dict[str, Part] = {
     "health": health.setup,
     "api": orders_api.setup,
     "sms": sms.setup,
     "voice": voice.setup,
+    "calls": twilio_calls.setup,  # callbacks and spoken notices (gateway.notify.calls)
     "media": media.setup,
     "telegram": telegram_bot.setup,
     "dispatch": setup_dispatch,
@@ -97,7 +113,8 @@ def create_app(settings: Settings, services: Services | None = None, *,
         # is told; a cancelled pickup order frees its seat
         services.listeners.insert(3, FulfilmentListener())
     services.resident_sms = ResidentSms(
-        services.templates, delayed=("unassigned",) if settings.unassigned_sms_minutes else ())
+        services.templates, delayed=("unassigned",) if settings.unassigned_sms_minutes else (),
+        calls=Calls.of(services))
     services.listeners.append(services.resident_sms)
     if services.leader_notifier is None and ("telegram" in parts or "dispatch" in parts):
         services.leader_notifier = TelegramMessages(services.templates, settings)
@@ -107,6 +124,9 @@ def create_app(settings: Settings, services: Services | None = None, *,
     app[SERVICES] = services
     for part in parts:
         (PARTS[part] if isinstance(part, str) else part)(app)
+    if "sms" in parts:  # standing orders ask and answer by text
+        app[STANDING] = StandingWorker(services)
+        app.cleanup_ctx.append(_standing_worker)
     app.on_startup.append(_warm_prices)
     if workers:
         app.cleanup_ctx.insert(0, _workers)

@@ -13,7 +13,7 @@ import click
 from gateway.channels.twilio.simulate_call import call as simulate_call
 from gateway.channels.twilio.simulate_sms import sms as simulate_sms
 from gateway.cli import catalog, database, parse, people, serve, voice
-from gateway.cli import ledger, runs, stock, supply
+from gateway.cli import ledger, runs, standing, stock, supply
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,7 +38,7 @@ for command in (serve.serve, serve.demo, database.db_group, catalog.catalog, peo
                 people.leaders, people.operators, parse.parse, simulate, voice.voice):
     main.add_command(command)
 for command in (supply.suppliers, supply.purchasing, ledger.ledger, stock.stock, stock.outlets,
-                stock.support, runs.runs, runs.pickup):
+                stock.support, runs.runs, runs.pickup, standing.standing):
     main.add_command(command)
 people.residents.add_command(stock.residents_support)
 people.residents.add_command(stock.residents_unsupport)

@@ -11,8 +11,7 @@ from typing import Any
 
 import click
 
-from gateway.cli.common import (cli_settings, migrate, read_input, run, with_db,
-                                 wrote_to)
+from gateway.cli.common import cli_settings, migrate, read_input, run, with_db, wrote_to
 
 
 def _person_or_fail(**kw: Any) -> Any:
@@ -87,52 +86,47 @@ def residents_proxy() -> None:
               show_default=True, help="How the proxy is told about the resident's orders.")
 def proxy_add(resident_phone: str, phone: str, name: str, relation: str, notify: str) -> None:
     """Let a family member or carer order for a resident and be told about their orders."""
-    import db.people
-    import db.proxies
-    from gateway.orders.people import normalize_phone
+    from gateway.orders.proxies import ProxyError, add_proxy
 
     settings = cli_settings()
     migrate(settings)
 
-    async def work(database: Any) -> tuple[Any, Any, bool]:
+    async def work(database: Any) -> tuple[Any, bool]:
         async with database.session() as s:
-            resident = await db.people.resident_by_phone(s, normalize_phone(resident_phone))
-            if resident is None:
-                raise click.ClickException(f"no resident with phone {resident_phone}")
-            p, created = await db.proxies.add(s, resident=resident, phone=normalize_phone(phone),
-                                              name=name.strip(), relation=relation.strip(),
-                                              notify=notify, created_by="cli")
-            return resident, p, created
+            return await add_proxy(s, resident_phone=resident_phone, phone=phone, name=name,
+                                   relation=relation, notify=notify, created_by="cli")
 
-    resident, p, created = run(with_db, settings, work)
+    try:
+        p, created = run(with_db, settings, work)
+    except ProxyError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"{'added' if created else 'updated'} proxy {p.name} {p.phone} for "
-               f"{resident.name} {resident.phone}" + (f" ({p.relation})" if p.relation else ""))
+               f"{p.resident.name} {p.resident.phone}" + (f" ({p.relation})" if p.relation else ""))
 
 
 @residents_proxy.command("list")
 @click.option("--resident", "resident_phone", default="", help="Only this resident's.")
 def proxy_list(resident_phone: str) -> None:
-    """Proxies with the residents they order for."""
-    from sqlalchemy import select
-
-    from db.models import Proxy, Resident
-    from gateway.orders.people import normalize_phone
+    """Proxies with the residents they order for: resident phone and name, proxy phone, name,
+    relation (what they call the resident), how they are told."""
+    from gateway.orders.people import PeopleError
+    from gateway.orders.proxies import list_proxies
 
     settings = cli_settings()
     migrate(settings)
 
     async def work(database: Any) -> list[Any]:
         async with database.session() as s:
-            q = select(Proxy, Resident).join(Resident, Resident.id == Proxy.resident_id) \
-                .order_by(Resident.phone, Proxy.id)
-            if resident_phone:
-                q = q.where(Resident.phone == normalize_phone(resident_phone))
-            return list((await s.execute(q)).all())
+            return await list_proxies(s, resident_phone)
 
-    rows = run(with_db, settings, work)
+    try:
+        rows = run(with_db, settings, work)
+    except PeopleError as exc:
+        raise click.ClickException(str(exc)) from None
     if not rows:
         click.echo("no proxies: doorstep residents proxy add --resident P --phone P2 --name N")
-    for p, r in rows:
+    for p in rows:
+        r = p.resident
         click.echo(f"{r.phone}\t{r.name}\t<- {p.phone}\t{p.name}\t{p.relation or '-'}\t"
                    f"notify {p.notify}")
 

@@ -6,15 +6,17 @@ stores the new state, creates the order it asks for and renders the replies from
 
 States: `idle` (nothing pending) or `draft` (items gathered over one or more texts, read back
 after each, waiting for a confirmation). A draft expires `ttl` after its last change.
+A `1` or `2` may answer a standing order's question instead (`answers_question` says which).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 IDLE, DRAFT = "idle", "draft"
 
@@ -299,6 +301,17 @@ def decide(state: State, msg: Inbound, rules: Rules = Rules()) -> Decision:
                   expires_at=ttl_end if state.state == DRAFT else state.expires_at)
     return Decision(new, (*pre, Reply("not_understood", {"unmatched": list(parsed.unmatched),
                                                          "draft": list(state.items)})))
+
+
+def answers_question(state: State, asked_at: datetime, now: datetime, rules: Rules = Rules(),
+                     *, menu: bool = False) -> bool:
+    """Whether a `1` or `2` answers a standing order's question asked at `asked_at` rather
+    than the conversation under way: a live draft (or a proxy's menu, `menu`) that changed
+    after the question was asked keeps its `1`; an older one yields to the question."""
+    if state.expires_at is None or now >= state.expires_at:
+        return True
+    busy = (state.state == DRAFT and bool(state.items)) or menu
+    return not busy or state.expires_at - rules.ttl <= asked_at
 
 
 def _short(items: Iterable[Item], msg: Inbound) -> list[Item]:

@@ -122,3 +122,45 @@ async def test_a_korean_daughter_orders_for_her_mother(
     assert "주문 접수" in confirmed, confirmed
     [order] = await orders_of(demo_database, kim)
     assert order.proxy.name == "이수진" and order.locale == "ko-KR"
+
+
+async def test_a_resident_who_is_also_a_proxy_orders_for_herself_unless_she_names_one(
+        make_client: Any, demo_database: Database, sms_settings: Any) -> None:
+    await add_proxy(demo_database, LIU, ZHANG, "张阿姨", "妈妈")  # 张阿姨 looks after 刘奶奶
+    gw = await start(make_client, demo_database, sms_settings)
+    assert (await gw.text("大米一袋", phone=ZHANG)).startswith("您要：大米1袋。")
+    await gw.text("1", phone=ZHANG)
+    [own] = await orders_of(demo_database, ZHANG)
+    assert (own.resident.name, own.proxy_id) == ("张阿姨", None)
+    # naming her mother: the draft, its additions and its 1 are the mother's
+    assert (await gw.text("给妈妈订：鸡蛋一板", phone=ZHANG)).startswith("您要：鸡蛋1板。")
+    assert (await gw.text("再加大米一袋", phone=ZHANG)).startswith("您要：鸡蛋1板、大米1袋。")
+    await gw.text("1", phone=ZHANG)
+    [liu] = await orders_of(demo_database, LIU)
+    assert (liu.phone, liu.proxy.phone, [i.name for i in liu.items]) == (
+        LIU, ZHANG, ["鸡蛋", "大米"])
+    assert len(await orders_of(demo_database, ZHANG)) == 1
+    # the next order without a name is her own again
+    await gw.text("鸡蛋一板", phone=ZHANG)
+    await gw.text("1", phone=ZHANG)
+    assert len(await orders_of(demo_database, ZHANG)) == 2
+    assert len(await orders_of(demo_database, LIU)) == 1
+
+
+async def test_a_resident_who_is_also_a_proxy_orders_for_himself_unless_he_names_her(
+        make_client: Any, demo_database: Database, sms_settings: Any) -> None:
+    grandpa = "+8613800000002"  # 李爷爷, a resident, also looks after 王奶奶
+    await add_proxy(demo_database, WANG, grandpa, "李爷爷", "老伴")
+    gw = await start(make_client, demo_database, sms_settings)
+    await gw.text("大米一袋", phone=grandpa)
+    await gw.text("1", phone=grandpa)
+    [own] = await orders_of(demo_database, grandpa)
+    assert (own.resident.name, own.proxy_id) == ("李爷爷", None)
+    assert (await gw.text("给老伴订：鸡蛋一板", phone=grandpa)).startswith("您要：鸡蛋1板。")
+    await gw.text("1", phone=grandpa)
+    [hers] = await orders_of(demo_database, WANG)
+    assert (hers.resident.name, hers.proxy.phone, hers.items[0].name) == ("王奶奶", grandpa, "鸡蛋")
+    assert len(await orders_of(demo_database, grandpa)) == 1
+    # his status question is about his own order
+    status = await gw.text("到哪了", phone=grandpa)
+    assert f"订单{own.id}号" in status and f"{hers.id}号" not in status, status

@@ -1,11 +1,14 @@
-"""Leaders register residents of their area (/newresident): phone, name, address, location.
+"""Leaders register residents of their area (/newresident): phone, name, address, location,
+then, if they like, family members or carers (phone, name, what they call the resident).
 
-The resident then is recognised when calling or texting, and prefers this leader.
+The resident then is recognised when calling or texting, and prefers this leader; a family
+member can order for them by text (给妈妈订：大米一袋, gateway.orders.proxies).
 """
 
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, StateFilter, or_f
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -16,6 +19,7 @@ import db.people
 from db.models import Leader
 from gateway.channels.telegram.middleware import Reply
 from gateway.orders.people import PeopleError, PersonRow, normalize_phone, save_resident
+from gateway.orders.proxies import ProxyError, add_proxy
 
 
 class NewResident(StatesGroup):
@@ -23,6 +27,9 @@ class NewResident(StatesGroup):
     name = State()
     address = State()
     location = State()
+    proxy_phone = State()  # optional, after the resident is saved: family members or carers
+    proxy_name = State()
+    proxy_relation = State()
 
 
 async def begin(message: Message, leader: Leader | None, reply: Reply,
@@ -77,8 +84,64 @@ async def location(message: Message, session: AsyncSession, leader: Leader, repl
                     lon=lon, locale=leader.locale)
     resident, _ = await save_resident(session, row, registered_by=f"leader:{leader.id}",
                                       preferred_leader_id=leader.id)
-    await state.clear()
+    await state.set_data({"resident": resident.phone})
+    await state.set_state(NewResident.proxy_phone)
     await reply("newresident_done", resident=resident)
+    await reply("newresident_proxy_phone", resident=resident)
+
+
+async def proxy_phone(message: Message, reply: Reply, state: FSMContext) -> None:
+    try:
+        number = normalize_phone(message.text or "")
+    except PeopleError:
+        if sum(c.isdigit() for c in message.text or "") < 5:  # not a number: the step is over
+            await state.clear()
+            raise SkipHandler() from None
+        await reply("newresident_bad_phone")
+        return
+    if number == (await state.get_data()).get("resident"):
+        await reply("newresident_proxy_same")
+        return
+    await state.update_data(proxy=number)
+    await state.set_state(NewResident.proxy_name)
+    await reply("newresident_proxy_name")
+
+
+async def proxy_name(message: Message, reply: Reply, state: FSMContext) -> None:
+    await state.update_data(proxy_name=(message.text or "").strip()[:100])
+    await state.set_state(NewResident.proxy_relation)
+    await reply("newresident_proxy_relation")
+
+
+async def proxy_relation(message: Message, session: AsyncSession, leader: Leader, reply: Reply,
+                         state: FSMContext) -> None:
+    data = await state.get_data()
+    text = (message.text or "").strip()
+    relation = "" if text.startswith("/") else text[:32]
+    try:
+        p, _ = await add_proxy(session, resident_phone=data["resident"], phone=data["proxy"],
+                               name=data["proxy_name"], relation=relation,
+                               created_by=f"leader:{leader.id}")
+    except ProxyError as exc:
+        await state.set_data({"resident": data["resident"]})
+        await state.set_state(NewResident.proxy_phone)
+        await reply("newresident_proxy_failed", code=exc.code)
+        return
+    await state.set_data({"resident": data["resident"]})
+    await state.set_state(NewResident.proxy_phone)
+    await reply("newresident_proxy_done", proxy=p, resident=p.resident)
+
+
+async def proxy_skip(message: Message, reply: Reply, state: FSMContext) -> None:
+    await state.clear()
+    await reply("newresident_finished")
+
+
+async def leave(message: Message, state: FSMContext) -> None:
+    """Another command (or, for a phone number, a text with no digits) while the optional
+    family step waits: the step ends and the message is handled as if it had not begun."""
+    await state.clear()
+    raise SkipHandler()
 
 
 async def again(message: Message, reply: Reply, state: FSMContext) -> None:
@@ -96,5 +159,16 @@ def router() -> Router:
     r.message.register(name, NewResident.name, F.text)
     r.message.register(address, NewResident.address, F.text)
     r.message.register(location, NewResident.location, or_f(F.location, Command("skip")))
-    r.message.register(again, StateFilter(NewResident))
+    r.message.register(proxy_skip, NewResident.proxy_phone, Command("skip"))
+    r.message.register(proxy_relation, NewResident.proxy_relation, Command("skip"))
+    family = StateFilter(NewResident.proxy_phone, NewResident.proxy_name,
+                         NewResident.proxy_relation)
+    # (SkipHandler goes on to this router's later handlers: none of them may take a command)
+    r.message.register(leave, family, F.text.startswith("/"))
+    plain = F.text & ~F.text.startswith("/")
+    r.message.register(proxy_phone, NewResident.proxy_phone, plain)
+    r.message.register(proxy_name, NewResident.proxy_name, plain)
+    r.message.register(proxy_relation, NewResident.proxy_relation, plain)
+    r.message.register(again, StateFilter(NewResident.phone, NewResident.name,
+                                          NewResident.address, NewResident.location))
     return r

@@ -16,12 +16,13 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, AsyncIterator, Mapping
-from zoneinfo import ZoneInfo
+from typing import Any
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,18 +33,19 @@ import db.orders
 import db.outbox
 import db.people
 import db.proxies
+import db.standing
 from db import sms_store
 from db.models import Order, utcnow
 from db.session import is_unavailable
+from gateway.channels.twilio.signature import twiml_response, verified_form
 from gateway.conversation import reply_text as sms_text
 from gateway.conversation import sms as conv
-from gateway.orders import fulfilment, proxies
-from gateway.orders.events import announce_created
-from gateway.orders.pricing import PriceBook, money, order_total
 from gateway.errors import Unavailable
 from gateway.language.locales import normalize_locale
+from gateway.orders import fulfilment, proxies, standing
+from gateway.orders.events import announce_created
+from gateway.orders.pricing import PriceBook, money, order_total
 from gateway.services import SERVICES, Services, services_of
-from gateway.channels.twilio.signature import twiml_response, verified_form
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,7 @@ class SmsGateway:
                                         bare=self.settings.sms_hot_path,
                                         normalize=normalize_locale)
         self._sweeper: asyncio.Task[None] | None = None
+        self.standing = standing.Standing.of(services)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -243,24 +246,44 @@ class SmsGateway:
             state = conv.State.from_json(row.state, row.draft, row.failures, row.expires_at)
             opted_out = loaded.resident_opted_out if known else state.opted_out
             # A family member or carer ordering for a resident (gateway.orders.proxies).
-            if bare and (not known or proxies.named(body) is not None):
+            # (`_for`: the live draft is for a resident the sender looks after)
+            live = {} if conv.expired(state, now) else (row.draft or {})
+            if bare and (not known or proxies.named(body) is not None
+                         or live.get("_for") is not None):
                 raise sms_store.NeedsSession("proxy")
+            # Standing orders' answers, pause and stop, 每周二一样 (gateway.orders.standing).
+            # (A 1 confirming a live draft needs the session anyway, to make the order.)
+            if bare and standing.concerns(body) and not (
+                    body.strip() in ("1", "１") and state.state == conv.DRAFT and state.items
+                    and not conv.expired(state, now)):
+                raise sms_store.NeedsSession("standing")
             target = acting = None
             order_phone = phone
             if not bare:
+                early = await self._standing_early(step, row, phone, body, state, known,
+                                                   locale, now, inbound_id, prices)
+                if early is not None:
+                    return early
                 target, acting, body, menu = await self._proxy(step.session(), phone, body,
-                                                               known, row.draft or {})
+                                                               known, live)
                 if menu is not None:
                     await step.finish(row, state=conv.IDLE, draft=menu[1], failures=0,
                                       expires_at=now + self.rules.ttl, locale=menu[2],
                                       inbound_id=inbound_id, response=menu[0], order_id=None)
                     return menu[0], False, step.queued()
                 if target is not None:
-                    if (row.draft or {}).get("_for") not in (None, target.id):
+                    if live.get("_for") != target.id:
                         state = conv.State()  # another resident now: a fresh draft
                     known, order_phone = True, target.phone
                     locale = normalize_locale(target.locale)
                     opted_out = False
+                said = standing.phrase(body) if known and not opted_out else None
+                if said is not None:
+                    reply = await self._standing_set(step, said, body, phone, order_phone,
+                                                     target or step.resident(), acting, locale,
+                                                     now)
+                    await self._finish_as_is(step, row, locale, inbound_id, reply)
+                    return reply, False, step.queued()
             parsed = None
             if known and not opted_out and conv.keyword(body) is None:
                 parsed = conv.Parsed.of((await self._language(step, locale)).parse(body))
@@ -314,11 +337,11 @@ class SmsGateway:
             if known:
                 return None, None, body, None
             body = said.rest
-        elif known:
-            return None, None, body, None  # a resident orders for themselves
-        elif draft.get("_for") in by_resident:
+        elif draft.get("_for") in by_resident:  # a draft under way for someone they look after
             p = by_resident[draft["_for"]]
             return p.resident, p, body, None
+        elif known:
+            return None, None, body, None  # a resident orders for themselves
         elif draft.get("_choose"):
             chosen = proxies.choice(body, draft["_choose"])
             if chosen in by_resident:
@@ -331,6 +354,96 @@ class SmsGateway:
                                 options=[proxies.label(p) for p in rows])
         return None, None, body, (menu, {"_choose": [p.resident_id for p in rows],
                                          "_pending": body}, locale)
+
+    # --- standing orders -------------------------------------------------------------------
+
+    async def _finish_as_is(self, step: sms_store.Step, row: sms_store.ConversationRow,
+                            locale: str, inbound_id: int, reply: str,
+                            order_id: int | None = None) -> None:
+        """Answer the text and leave the conversation (a draft, a menu) as it was."""
+        await step.finish(row, state=row.state, draft=row.draft or {}, failures=row.failures,
+                          expires_at=row.expires_at, locale=locale, inbound_id=inbound_id,
+                          response=reply, order_id=order_id)
+
+    async def _standing_early(self, step: sms_store.Step, row: sms_store.ConversationRow,
+                              phone: str, body: str, state: conv.State, known: bool,
+                              locale: str, now: datetime, inbound_id: int,
+                              prices: PriceBook | None) -> tuple[str, bool, bool] | None:
+        """A `1`/`2` answering a standing order's question, or 暂停/停止/继续 for the sender's
+        standing orders (as a resident, or for the residents they look after); None: the
+        text is for the conversation."""
+        said, ctl = standing.answer(body), standing.control(body)
+        if said is None and ctl is None:
+            return None
+        s = step.session()
+        order = None
+        if said is not None:
+            rounds = await db.standing.open_for(s, phone, now)
+            if not rounds or not conv.answers_question(
+                    state, rounds[0][0].asked_at, now, self.rules,
+                    menu=bool((row.draft or {}).get("_choose"))):
+                return None
+            rnd, so = rounds[0]
+            loc = self.standing.locale(so)
+            if said == "confirm":
+                order = await self.standing.confirm(s, rnd, so, by=f"sms:{phone}", actor=ACTOR,
+                                                    now=now)
+                if order is None:
+                    return None  # decided meanwhile (its deadline): the text is the chat's
+                replies = (conv.Reply("confirmed",
+                                      {"items": [conv.Item.of(i) for i in order.items]}),)
+                fulfil = await self._fulfil(step, True, replies, order, now, so.resident)
+                reply = self.render(loc, replies, order=order, prices=prices, fulfil=fulfil)
+            elif await self.standing.skip(s, rnd, by=f"sms:{phone}", now=now):
+                reply = self._render_one(loc, "standing_skipped", so=so, day=rnd.day)
+            else:
+                return None
+            if len(rounds) > 1:  # the next question, answered by the next text
+                nxt, nso = rounds[1]
+                reply = sms_text.truncate(
+                    reply + SEPARATOR.get(loc, " ") + await self.standing.ask_text(s, nso, nxt),
+                    MAX_REPLY_PARTS)
+        else:
+            if not known and not await db.proxies.by_phone(s, phone):
+                return None  # a stranger's text: kept for an operator as any other
+            to = {"pause": "paused", "stop": "stopped", "resume": "active"}[str(ctl)]
+            now_in = {"pause": ("active",), "stop": ("active", "paused"),
+                      "resume": ("paused",)}[str(ctl)]
+            rows = list(await db.standing.of_sender(s, phone, now_in))
+            loc = self.standing.locale(rows[0]) if rows and not known else locale
+            for so in rows:
+                await self.standing.set_status(s, so, to, by=f"sms:{phone}", now=now)
+            reply = self._render_one(loc, f"standing_{to if to != 'active' else 'resumed'}",
+                                     orders=rows) if rows \
+                else self._render_one(loc, "standing_none", paused=ctl == "resume")
+        await self._finish_as_is(step, row, locale, inbound_id, reply,
+                                 order.id if order is not None else None)
+        return reply, order is not None, step.queued()
+
+    async def _standing_set(self, step: sms_store.Step, said: standing.Phrase, body: str,
+                            phone: str, order_phone: str, resident: Any, proxy: Any,
+                            locale: str, now: datetime) -> str:
+        """每周二一样 (the last order's goods) or 每周二：大米两袋: a standing order for the
+        resident, set by them or by their proxy. The reply says what and when."""
+        s = step.session()
+        items: Any = ()
+        if said.goods:
+            parsed = conv.Parsed.of((await self._language(step, locale)).parse(said.goods))
+            items = parsed.items
+            if not items:
+                return self._render_one(locale, "standing_not_understood",
+                                        unmatched=list(parsed.unmatched))
+        else:
+            last = await db.conversations.last_order_with_items(s, order_phone)
+            items = last.items if last is not None else ()
+            if not items:
+                return self._render_one(locale, "standing_nothing")
+        so = await self.standing.create(s, resident=resident, proxy=proxy, items=items,
+                                        when=said, text=body, created_by=f"sms:{phone}",
+                                        now=now)
+        first = standing.next_days(so, so.start_date)[0] if so.weekday is not None else None
+        return self._render_one(locale, "standing_created", so=so, first=first,
+                                who=proxies.label(proxy) if proxy is not None else "")
 
     async def _fulfil(self, step: sms_store.Step, known: bool, replies: tuple[conv.Reply, ...],
                       order: Order | None, now: datetime, who: Any = None
