@@ -37,7 +37,7 @@ async def add_proxy(database: Database, resident: str, phone: str, name: str,
 
 
 async def start(make_client: Any, database: Database, sms_settings: Any) -> Texter:
-    settings = sms_settings()
+    settings = sms_settings(api_token="proxy-test-token")
     app = create_app(settings, build_services(settings, database), workers=False)
     return Texter(await make_client(app), app)
 
@@ -55,6 +55,12 @@ async def test_a_son_orders_for_his_mother_and_his_grandmother(
     assert (order.phone, order.resident.name, order.status) == (WANG, "王奶奶", "confirmed")
     assert order.proxy is not None and order.proxy.phone == SON
     assert await orders_of(demo_database, SON) == []  # nothing is the son's own
+    r = await gw.client.get(f"/api/orders/{order.id}",
+                            headers={"Authorization": "Bearer proxy-test-token"})
+    assert r.status == 200
+    body = await r.json()
+    assert body["phone"] == WANG and body["resident"]["name"] == "王奶奶"
+    assert body["proxy"] == {"name": "王小明", "phone": SON, "relation": "妈妈"}
 
     # no name, two residents: which one?
     menu = await gw.text("鸡蛋一板", phone=SON)

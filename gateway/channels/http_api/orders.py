@@ -71,6 +71,10 @@ def order_json(order: Order) -> dict[str, Any]:
         # chose; {"kind": "leader", "leader"}, {"kind": "run", "run", "stop", "time"} or
         # {"kind": "pickup", "point", "point_id", "slot", "slot_end", "pickup_number"}.
         "fulfilment": fulfilment_json(order),
+        # Ordered by a family member or carer for the resident (gateway.orders.proxies).
+        "proxy": None if order.proxy is None else {"name": order.proxy.name,
+                                                   "phone": order.proxy.phone,
+                                                   "relation": order.proxy.relation},
         "events": [{"at": e.at.isoformat(), "from": e.from_status, "to": e.to_status,
                     "by": e.actor, "reason": e.reason} for e in order.events],
     }
