@@ -42,6 +42,23 @@ async def with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
         await database.dispose()
 
 
+def session_work(fn: Callable[[Any, Settings], Awaitable[T]],
+                 errors: tuple[type[Exception], ...] = ()) -> T:
+    """Migrate, then run `fn(session, settings)` in one transaction; the `errors` it raises
+    become a clear message and exit status 1."""
+    settings = cli_settings()
+    migrate(settings)
+
+    async def work(database: Any) -> T:
+        async with database.session() as s:
+            return await fn(s, settings)
+
+    try:
+        return run(with_db, settings, work)
+    except errors as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def migrate(settings: Settings) -> None:
     from db.migrate import upgrade
 

@@ -7,24 +7,14 @@ from typing import Any
 
 import click
 
-from gateway.cli.common import cli_settings, migrate, run, with_db
+from gateway.cli.common import session_work
 
 
 def _session_work(fn: Any) -> Any:
     from gateway.orders.people import PeopleError
     from gateway.orders.standing import StandingError
 
-    settings = cli_settings()
-    migrate(settings)
-
-    async def work(database: Any) -> Any:
-        async with database.session() as s:
-            return await fn(s, settings)
-
-    try:
-        return run(with_db, settings, work)
-    except (StandingError, PeopleError) as exc:
-        raise click.ClickException(str(exc)) from None
+    return session_work(fn, (StandingError, PeopleError))
 
 
 def _standing(settings: Any) -> Any:

@@ -9,19 +9,8 @@ from typing import Any
 
 import click
 
-from gateway.cli.common import cli_settings, migrate, run, with_db
+from gateway.cli.common import cli_settings, session_work
 from gateway.cli.supply import cli_timezone, parse_date
-
-
-def _session_work(fn: Any) -> Any:
-    settings = cli_settings()
-    migrate(settings)
-
-    async def work(database: Any) -> Any:
-        async with database.session() as s:
-            return await fn(s, settings)
-
-    return run(with_db, settings, work)
 
 
 @click.group("stock")
@@ -41,7 +30,7 @@ def stock_out(sku: str, village: str, reason: str) -> None:
         return await mark_out(s, sku, village=village, actor="cli", reason=reason)
 
     try:
-        changed = _session_work(work)
+        changed = session_work(work)
     except StockError as exc:
         raise click.ClickException(str(exc)) from None
     where = village.strip() or "everywhere"
@@ -69,7 +58,7 @@ def stock_in(sku: str, village: str) -> None:
                              templates=templates)
 
     try:
-        done = _session_work(work)
+        done = session_work(work)
     except StockError as exc:
         raise click.ClickException(str(exc)) from None
     if not done.marked:
@@ -90,7 +79,7 @@ def stock_list() -> None:
     async def work(s: Any, settings: Any) -> list[Any]:
         return [c for c in await db.stock.latest_changes(s) if c.kind == "out"]
 
-    rows = _session_work(work)
+    rows = session_work(work)
     if not rows:
         click.echo("nothing is out of stock")
         return
@@ -124,7 +113,7 @@ def outlets_add(name: str, village: str, lat: float | None, lon: float | None) -
                                                     village=village.strip(), lat=lat, lon=lon)
         return outlet, created, invite_link(settings.telegram_bot_username, outlet.invite_code)
 
-    outlet, created, link = _session_work(work)
+    outlet, created, link = session_work(work)
     click.echo(f"{'added' if created else 'updated'} outlet {outlet.name} ({outlet.village})")
     click.echo(link)
 
@@ -138,7 +127,7 @@ def outlets_list() -> None:
         staff = await db.stock.staff_counts(s)
         return [(o, staff.get(o.id, 0)) for o in await db.stock.outlets(s)]
 
-    rows = _session_work(work)
+    rows = session_work(work)
     if not rows:
         click.echo("no outlets yet: doorstep outlets add --name N --village V")
     for o, staff in rows:
@@ -164,7 +153,7 @@ def support_tally(month: str | None, fmt: str) -> None:
         return await tally(s, first, tz)
 
     try:
-        result = _session_work(work)
+        result = session_work(work)
     except SupportError as exc:
         raise click.ClickException(str(exc)) from None
     if fmt == "csv":
@@ -197,7 +186,7 @@ def residents_support(phone: str, approved_by: str, until: str | None, category:
                            today=parse_date(None, tz))
 
     try:
-        _session_work(work)
+        session_work(work)
     except (SupportError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{phone.strip()} is a supported household"
@@ -215,7 +204,7 @@ def residents_unsupport(phone: str, reason: str) -> None:
         return await revoke(s, phone.strip(), actor="cli", reason=reason)
 
     try:
-        _session_work(work)
+        session_work(work)
     except SupportError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{phone.strip()} is no longer a supported household")
