@@ -12,6 +12,7 @@ import db.outbox
 from db.models import Outbox
 from db.session import Database
 from gateway.errors import SendError
+from gateway.observe.periodic import cancel
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +146,5 @@ class OutboxWorker:
             self._task = asyncio.create_task(self.run(), name="outbox-worker")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None

@@ -48,6 +48,7 @@ from db.models import Order, Proxy, Resident, StandingOrder, StandingRound, utcn
 from db.session import is_unavailable
 from gateway.language.locales import normalize_locale
 from gateway.language.model import format_quantity
+from gateway.observe.periodic import cancel, repeat
 from gateway.orders.events import OrderListener, announce_created
 from gateway.orders.pricing import money, order_total
 
@@ -481,25 +482,12 @@ class StandingWorker:
             self.services.outbox.wake()
         return counts
 
-    async def _forever(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database may be restarting
-                log.exception("standing orders: pass failed; trying again later")
-            await asyncio.sleep(self.poll_seconds)
-
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._forever(), name="standing-orders")
+            self._task = asyncio.create_task(
+                repeat(self.tick, self.poll_seconds, "standing orders pass", wait_first=False),
+                name="standing-orders")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None

@@ -31,6 +31,7 @@ from gateway.channels.twilio.signature import twiml_response, verified_form
 from gateway.channels.twilio.voice import SAY_LANGUAGE
 from gateway.errors import SendError
 from gateway.notify.calls import CHANNEL, Calls, Ended, missed
+from gateway.observe.periodic import cancel, repeat
 from gateway.services import SERVICES, Services
 
 log = logging.getLogger(__name__)
@@ -255,25 +256,16 @@ def setup(app: web.Application) -> None:
     services.outbox.register(CHANNEL, sender)
 
     async def lifecycle(_app: web.Application) -> Any:
-        sweeper = asyncio.create_task(_sweep_forever(sender), name="call-sweep") \
-            if services.outbox.running else None
+        sweeper = asyncio.create_task(repeat(lambda: _sweep(sender), SWEEP_SECONDS, "call sweep"),
+                                      name="call-sweep") if services.outbox.running else None
         yield
-        if sweeper is not None:
-            sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
+        await cancel(sweeper)
         await rest.close()
 
     app.cleanup_ctx.append(lifecycle)
 
 
-async def _sweep_forever(sender: CallSender) -> None:
-    while True:
-        await asyncio.sleep(SWEEP_SECONDS)
-        try:
-            n = await sender.sweep()
-            if n:
-                log.info("read back the status of %d calls whose callback never came", n)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("call sweep failed")
+async def _sweep(sender: CallSender) -> None:
+    n = await sender.sweep()
+    if n:
+        log.info("read back the status of %d calls whose callback never came", n)

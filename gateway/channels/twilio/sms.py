@@ -42,6 +42,7 @@ from gateway.conversation import reply_text as sms_text
 from gateway.conversation import sms as conv
 from gateway.errors import Unavailable
 from gateway.language.locales import normalize_locale
+from gateway.observe.periodic import cancel, repeat
 from gateway.orders import fulfilment, proxies, standing
 from gateway.orders.events import announce_created
 from gateway.orders.pricing import PriceBook, money, order_total
@@ -604,24 +605,11 @@ class SmsGateway:
             self.services.outbox.wake()
         return {"expired": expired, "answered": answered}
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_SECONDS)
-            try:
-                await self.sweep_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database may be restarting
-                log.exception("SMS sweep failed; trying again later")
-
     async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="sms-sweeper")
+        self._sweeper = asyncio.create_task(repeat(self.sweep_once, SWEEP_SECONDS, "SMS sweep"),
+                                            name="sms-sweeper")
         yield
-        self._sweeper.cancel()
-        try:
-            await self._sweeper
-        except asyncio.CancelledError:
-            pass
+        await cancel(self._sweeper)
 
 
 def _facts(order: Order) -> conv.OrderFacts:
