@@ -47,6 +47,7 @@ from gateway.orders.geo import distance_km
 from gateway.orders.events import OrderListener, change_status
 from gateway.orders.ledger import amount_to_collect
 from gateway.orders.pricing import money
+from gateway.orders.recheck import Rechecked
 
 if TYPE_CHECKING:
     from gateway.templates import Templates
@@ -785,31 +786,18 @@ class FulfilmentListener:
         order.promised = plan.key
 
 
-class ActiveCache:
+class ActiveCache(Rechecked[bool]):
     """Whether any run is ahead or any pickup point is open, re-read at most every
     `recheck_seconds`: while neither exists (most of the time for most co-operatives), read-backs
-    skip the rule and its queries."""
+    skip the rule and its queries (`active`; False when the database cannot say)."""
 
-    def __init__(self, recheck_seconds: float = 2.0) -> None:
-        self.recheck_seconds = recheck_seconds
-        self._active: bool | None = None
-        self._checked_at = 0.0
+    what = "runs and pickup points"
 
-    async def get(self, database: Any) -> bool:
-        import time as _time
+    async def load(self, session: AsyncSession) -> bool:
+        return await db.runs.any_active(session, utcnow())
 
-        if self._active is None or _time.monotonic() - self._checked_at >= self.recheck_seconds:
-            try:
-                async with database.session() as s:
-                    self._active = await db.runs.any_active(s, utcnow())
-            except Exception:  # the database is away: the read-back goes without it
-                log.warning("could not read runs and pickup points", exc_info=True)
-                return False
-            self._checked_at = _time.monotonic()
-        return bool(self._active)
-
-    def invalidate(self) -> None:
-        self._active = None
+    async def active(self, database: Any) -> bool:
+        return bool(await self.read(database))
 
 
 async def tell_for(session: AsyncSession, tz: ZoneInfo, *, resident: Resident | None,

@@ -31,6 +31,7 @@ import db.outbox
 import db.stock
 from db.models import Order, OrderEvent, OrderItem, utcnow
 from gateway.orders.events import announce_created
+from gateway.orders.recheck import Rechecked
 
 SENT, WAITING = "sent", "waiting"
 # An order's first confirmation: stock and support are decided then, not when a leader
@@ -224,36 +225,13 @@ class AtConfirmation:
         return utcnow().astimezone(self.tz).date()
 
 
-class StockCache:
+class StockCache(Rechecked[Outs]):
     """What is out of stock, for read-backs: re-read at most every `recheck_seconds` (so a mark
-    made by another gateway shows within that), at once after a mark made here."""
+    made by another gateway shows within that), at once after a mark made here; `read` gives
+    None when the database cannot say (a read-back then goes without naming what is short;
+    confirmation checks again)."""
 
-    def __init__(self, recheck_seconds: float = 2.0) -> None:
-        self.recheck_seconds = recheck_seconds
-        self._outs: Outs | None = None
-        self._checked_at = float("-inf")
+    what = "what is out of stock"
 
-    async def get(self, database: Any) -> Outs:
-        import time
-
-        if self._outs is None or time.monotonic() - self._checked_at >= self.recheck_seconds:
-            async with database.session() as s:
-                self._outs = await outs(s)
-            self._checked_at = time.monotonic()
-        return self._outs
-
-    async def read(self, database: Any) -> Outs | None:
-        """`get`, or None (logged) when the database cannot be read: a read-back then goes
-        without naming what is short; confirmation checks again."""
-        try:
-            return await self.get(database)
-        except Exception:  # noqa: BLE001 - any failure: the conversation goes on
-            log.warning("could not read what is out of stock", exc_info=True)
-            return None
-
-    def peek(self) -> Outs | None:
-        """What was last read, without reading (None: never read yet)."""
-        return self._outs
-
-    def invalidate(self) -> None:
-        self._checked_at = float("-inf")
+    async def load(self, session: AsyncSession) -> Outs:
+        return await outs(session)

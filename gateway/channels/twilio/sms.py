@@ -452,7 +452,7 @@ class SmsGateway:
         """What a read-back or confirmation says about a village run or pickup point (None:
         a leader brings it, as the templates say anyway). Read only while runs or points exist."""
         if not known or not replies or replies[-1].template not in ("readback", "confirmed") \
-                or not await self.services.runs_active.get(self.services.db):
+                or not await self.services.runs_active.active(self.services.db):
             return None
         return await fulfilment.tell_for(step.session(), ZoneInfo(self.settings.console_timezone),
                                          resident=who or step.resident(), order=order, now=now)

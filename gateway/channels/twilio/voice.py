@@ -180,7 +180,7 @@ async def fulfil_of(session: AsyncSession, services: Services, st: CallState
                     ) -> dict[str, Any] | None:
     """What the read-back or the goodbye says about a village run or pickup point."""
     if st.state not in (rules.READBACK, rules.DONE) or st.resident_id is None \
-            or not await services.runs_active.get(services.db):
+            or not await services.runs_active.active(services.db):
         return None
     order = await db.orders.get(session, st.order_id) if st.state == rules.DONE \
         and st.order_id else None
