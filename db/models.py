@@ -499,6 +499,8 @@ class Run(Base):
     cutoff_at: Mapped[datetime] = mapped_column(index=True)
     status: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
     picking_sent_at: Mapped[datetime | None] = mapped_column()
+    # When its residents were told it is on the way (at the departure; None: not yet).
+    departure_told_at: Mapped[datetime | None] = mapped_column()
     created_by: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

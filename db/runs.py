@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -55,6 +55,16 @@ async def due_picking(session: AsyncSession, now: datetime) -> Sequence[int]:
     return (await session.execute(
         select(Run.id).where(Run.status == "scheduled", Run.cutoff_at <= now,
                              Run.picking_sent_at.is_(None)).order_by(Run.cutoff_at, Run.id)
+    )).scalars().all()
+
+
+async def due_departure(session: AsyncSession, now: datetime, window: timedelta
+                        ) -> Sequence[int]:
+    """Scheduled runs that left (at most `window` ago) whose residents were not yet told."""
+    return (await session.execute(
+        select(Run.id).where(Run.status == "scheduled", Run.departs_at <= now,
+                             Run.departs_at > now - window,
+                             Run.departure_told_at.is_(None)).order_by(Run.departs_at, Run.id)
     )).scalars().all()
 
 

@@ -26,7 +26,7 @@ import db.tasks
 from db.models import Leader, Order, OrderEvent, Task, utcnow
 from gateway.orders import lifecycle, reasons
 from gateway.orders.events import change_status
-from gateway.orders.fulfilment import Fulfilment
+from gateway.orders.fulfilment import DEPARTURE_TELL_WINDOW, Fulfilment
 from gateway.orders.stock import dispatchable
 from gateway.dispatch.routing import LeaderIndex, LeaderSpot, rank, why_none
 from gateway.dispatch.notifier import LeaderNotifier
@@ -143,6 +143,10 @@ class OrderDispatcher:
                     due_runs = list(await db.runs.due_picking(s, now))
                 for run_id in due_runs:
                     changed += await self._guarded(self._send_picking, run_id, now)
+                async with self.db.session() as s:
+                    leaving = list(await db.runs.due_departure(s, now, DEPARTURE_TELL_WINDOW))
+                for run_id in leaving:
+                    changed += await self._guarded(self._tell_departure, run_id, now)
                 changed += await self._guarded(self._runs_housekeeping, 0, now)
                 changed += await self._guarded(self._redact_old, 0, now)
                 changed += await self._guarded(self._text_long_unassigned, 0, now)
@@ -192,6 +196,9 @@ class OrderDispatcher:
 
     async def _send_picking(self, s: AsyncSession, run_id: int, now: datetime) -> bool:
         return await self.fulfil.send_picking(s, run_id, now)
+
+    async def _tell_departure(self, s: AsyncSession, run_id: int, now: datetime) -> int:
+        return await self.fulfil.tell_departure(s, run_id, now)
 
     async def _runs_housekeeping(self, s: AsyncSession, _: int, now: datetime) -> int:
         """Alert operators about villages waiting for a run; close finished runs."""

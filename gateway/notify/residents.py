@@ -2,8 +2,10 @@
 
 How each person is told follows their `notify` (the resident's, and each proxy's own): `sms`
 texts, `both` texts and calls, `call` calls with the text held back for when nobody hears the
-call (gateway.notify.calls). Only the key steps are spoken: taken by a leader, delivered,
-unassigned too long, goods out of stock, the run an order goes on; other steps are texts.
+call (gateway.notify.calls). Only the key steps are spoken: taken by a leader, bought and on
+the way, delivered, unassigned too long, goods out of stock and back in stock, and what a run
+or a pickup point means for the order (gateway.orders.fulfilment tells those through `tell`);
+other steps are texts.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from gateway.orders.proxies import copy_to_proxies, label
 from gateway.templates import Templates
 
 # Order statuses whose text is also a spoken notice (for `call` and `both`).
-SPOKEN = frozenset({"accepted", "delivered", "unassigned"})
+SPOKEN = frozenset({"accepted", "purchased", "delivered", "unassigned"})
 FIRST_CONFIRMATION_FROM = (None, "draft", "needs_review")
 
 
@@ -64,22 +66,35 @@ class ResidentSms:
             return False
         body = self.templates.render(order.locale, name, order=order, event=event,
                                      resident=order.resident, leader=order.leader)
-        key = db.outbox.event_sms_key(order.id, event.id)
-        spoken = self._calling() and event.to_status in SPOKEN
+        return await self.tell(session, order, body.strip(),
+                               key=db.outbox.event_sms_key(order.id, event.id),
+                               spoken=event.to_status if event.to_status in SPOKEN else None,
+                               payload={"order_id": order.id, "event_id": event.id})
+
+    async def tell(self, session: AsyncSession, order: Order, body: str, *, key: str,
+                   spoken: str | None = None, payload: dict[str, Any] | None = None,
+                   **ctx: Any) -> bool:
+        """Tell the order's number (and the resident's proxies) `body`, once per `key`: a text,
+        or for a key step (`spoken`: the notice's kind, see voice/notice_says.xml.j2) a short
+        call as well or instead, per each person's `notify`. False when already told (or the
+        resident opted out)."""
+        if _opted_out(order):
+            return False
+        spoken = spoken if self._calling() else None
         notify = _notify_of(order)
         if spoken and notify == "call":
-            queued = await self._notice(session, order, event.to_status, order.phone, key,
-                                        hold=body)
+            queued = await self._notice(session, order, spoken, order.phone, key, hold=body,
+                                        **ctx)
         else:
             queued = await db.outbox.enqueue(
                 session, channel="sms", recipient=order.phone, body=body, idempotency_key=key,
-                payload={"order_id": order.id, "event_id": event.id})
+                payload=payload or {"order_id": order.id})
             if queued and spoken and notify == "both":
-                await self._notice(session, order, event.to_status, order.phone, key, hold=None)
+                await self._notice(session, order, spoken, order.phone, key, hold=None, **ctx)
         if queued:  # family members and carers are told too
             await copy_to_proxies(session, order, body, key=key, templates=self.templates)
             if spoken:
-                await self._proxy_notices(session, order, event.to_status, key, body=body)
+                await self._proxy_notices(session, order, spoken, key, body=body, **ctx)
         return queued
 
     # -- spoken notices ------------------------------------------------------------------------
@@ -114,23 +129,8 @@ class ResidentSms:
                                who=who, **ctx)
 
     async def _spoken_only(self, session: AsyncSession, order: Order, event: OrderEvent) -> None:
-        """Key steps told in words of their own elsewhere, spoken here: the run an order goes
-        on (gateway.orders.fulfilment texts it), goods out of stock at confirmation (the
-        resident's own text or call named them; an order taken for them did not)."""
-        if event.to_status == "assigned" and order.fulfil_kind == "run" \
-                and order.run is not None and order.promised != f"run:{order.run_id}":
-            from gateway.orders.fulfilment import order_telling
-
-            assert self.calls is not None
-            f = order_telling(order, self.calls.tz)
-            key = f"order:{order.id}:event:{event.id}:run"
-            if _notify_of(order) in ("call", "both"):  # the text goes out anyway
-                await self._notice(session, order, "run", order.phone, key, hold=None, f=f)
-            for p in await _proxies(session, order):
-                if p.notify in ("call", "both"):
-                    await self._notice(session, order, "run", p.phone, f"{key}:p{p.id}",
-                                       hold=None, who=label(p), f=f)
-            return
+        """Goods out of stock at confirmation, spoken: the resident's own text or call named
+        them; an order taken for them (by an operator, a proxy, a standing order) did not."""
         if event.to_status != "confirmed" or event.from_status not in FIRST_CONFIRMATION_FROM:
             return
         waiting = [it for it in order.items if it.backorder == "waiting"]

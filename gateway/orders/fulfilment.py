@@ -56,6 +56,12 @@ log = logging.getLogger(__name__)
 S = lifecycle.Status
 
 DAYS_AHEAD = 14  # how far ahead a pickup slot is looked for
+# The texts (sms/<name>.j2) that are key steps, and the kind of spoken notice each is for
+# residents who take calls (voice/notice_says.xml.j2).
+SPOKEN = {"run_on": "run", "run_moved": "run_moved", "run_cancelled": "run_cancelled",
+          "run_missed": "run_missed", "run_departed": "run_departed", "pickup_slot": "pickup"}
+# A run's "on the way" text goes out from its departure until this long after.
+DEPARTURE_TELL_WINDOW = timedelta(hours=2)
 
 
 class FulfilmentError(ValueError):
@@ -411,21 +417,26 @@ class Fulfilment:
 
     async def _text(self, session: AsyncSession, order: Order, name: str, *, key: str,
                     now: datetime | None = None, **ctx: Any) -> bool:
+        """Tell the resident (and their proxies) `sms/<name>.j2`, once per `key`; spoken too or
+        instead for those who take calls (gateway.notify.residents), where a notice says it."""
         resident = order.resident
         if resident is not None and resident.opted_out:
             return False
-        body = self.templates.render(order.locale, f"sms/{name}.j2", order=order,
-                                     f=order_telling(order, self.tz, now),
+        f = order_telling(order, self.tz, now)
+        body = self.templates.render(order.locale, f"sms/{name}.j2", order=order, f=f,
                                      amount=money(amount_to_collect(order)),
-                                     supported=bool(order.supported), **ctx)
+                                     supported=bool(order.supported), **ctx).strip()
+        teller = self._services.resident_sms if self._services is not None else None
+        if teller is not None:
+            return await teller.tell(session, order, body, key=key, spoken=SPOKEN.get(name),
+                                     payload={"order_id": order.id, "kind": name}, f=f, **ctx)
         queued = await db.outbox.enqueue(session, channel="sms", recipient=order.phone,
-                                         body=body.strip(), idempotency_key=key,
+                                         body=body, idempotency_key=key,
                                          payload={"order_id": order.id, "kind": name})
         if queued:  # family members and carers are told too
             from gateway.orders.proxies import copy_to_proxies
 
-            await copy_to_proxies(session, order, body.strip(), key=key,
-                                  templates=self.templates)
+            await copy_to_proxies(session, order, body, key=key, templates=self.templates)
         return queued
 
     # -- routing ---------------------------------------------------------------------------------
@@ -575,6 +586,8 @@ class Fulfilment:
             st.arrives_at = st.arrives_at + delta
         if cutoff > now and run.picking_sent_at is not None:
             run.picking_sent_at = None  # the list goes out again at the new cut-off
+        if departs_at > now:
+            run.departure_told_at = None  # "on the way" is told at the new departure
         await session.flush()
         told = 0
         stamp = int(departs_at.timestamp())
@@ -636,6 +649,20 @@ class Fulfilment:
             await self.notifier.picking(session, run, await run_sheet(session, run, self.tz, now),
                                         key=f"run:{run.id}:picking:{int(now.timestamp())}")
         return True
+
+    async def tell_departure(self, session: AsyncSession, run_id: int, now: datetime) -> int:
+        """At the departure: the residents still waiting for the run are told it is on the way
+        and when it reaches their stop (spoken to those who take calls). Returns how many."""
+        run = await db.runs.get(session, run_id, for_update=True)
+        if run is None or run.status != "scheduled" or run.departure_told_at is not None \
+                or run.departs_at > now:
+            return 0
+        run.departure_told_at = now
+        told = 0
+        for order in await db.runs.orders_on_run(session, run.id, db.runs.OPEN_ON_RUN):
+            told += bool(await self._text(session, order, "run_departed", now=now,
+                                          key=f"run:{run.id}:departed:{order.id}"))
+        return told
 
     async def finish_runs(self, session: AsyncSession, now: datetime) -> int:
         """Runs a day past their departure with nothing left open are done."""

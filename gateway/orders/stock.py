@@ -140,7 +140,7 @@ async def release(session: AsyncSession, sku: str, *, actor: str, listeners: Seq
             await db.orders.add_event(session, order, order.status, actor=actor,
                                       reason=f"back-order restocked: {_names(order.items, claimed)}")
             result.released.append(order.id)
-            await _tell(session, templates, order, order, claimed)
+            await _tell(session, templates, order, order, claimed, listeners)
             continue
         claimed = await db.stock.claim_items(session, ids, SENT)
         if not claimed:
@@ -158,7 +158,7 @@ async def release(session: AsyncSession, sku: str, *, actor: str, listeners: Seq
         await announce_created(session, follow, [x for x in listeners
                                                  if not _is_resident_sms(x)])
         result.follow_ups.append(follow.id)
-        await _tell(session, templates, order, follow, claimed)
+        await _tell(session, templates, order, follow, claimed, listeners)
     return result
 
 
@@ -173,16 +173,23 @@ def _names(items: Iterable[OrderItem], ids: Iterable[int]) -> str:
 
 
 async def _tell(session: AsyncSession, templates: Any, original: Order, order: Order,
-                claimed: Sequence[int]) -> None:
-    """Text the resident that the back-ordered goods are on their way."""
+                claimed: Sequence[int], listeners: Sequence[Any] = ()) -> None:
+    """Tell the resident (and their proxies) that the back-ordered goods are on their way:
+    through the resident notifier among `listeners` (a spoken notice for those who take calls),
+    else as a text."""
     if templates is None or (original.resident is not None and original.resident.opted_out):
         return
     items = [it for it in original.items if it.id in set(claimed)]
     body = templates.render(order.locale, "sms/restocked.j2", order=order, original=original,
-                            items=items, follow_up=order.id != original.id)
+                            items=items, follow_up=order.id != original.id).strip()
+    key = f"restocked:{original.id}:{min(claimed)}"
+    teller = next((x for x in listeners if _is_resident_sms(x)), None)
+    if teller is not None:
+        await teller.tell(session, order, body, key=key, spoken="restocked", items=items,
+                          payload={"order_id": order.id})
+        return
     await db.outbox.enqueue(session, channel="sms", recipient=order.phone, body=body,
-                            idempotency_key=f"restocked:{original.id}:{min(claimed)}",
-                            payload={"order_id": order.id})
+                            idempotency_key=key, payload={"order_id": order.id})
 
 
 def dispatchable(order: Order) -> bool:

@@ -247,8 +247,11 @@ async def test_the_run_an_order_goes_on_is_spoken(start: Any, demo_database: Dat
     async with demo_database.session() as s:
         order = (await s.execute(select(Order).where(Order.id == order_id))).scalar_one()
         assert order.fulfil_kind == "run"
-    spoken = [v for v in await voice_calls(demo_database) if ":run" in v.key]
+    spoken = [v for v in await voice_calls(demo_database) if "流动超市" in v.text]
     assert len(spoken) == 1, [v.key for v in await voice_calls(demo_database)]
+    # keyed like the text it speaks (the run's text: order:<id>:event:<assigned>:sms)
+    [texted] = [r for r in await outbox(demo_database, "sms") if "流动超市" in r.body]
+    assert spoken[0].key == f"notice|{texted.idempotency_key}"
     assert spoken[0].phone == ZHAO and spoken[0].fallback_text == ""  # texted anyway
     assert f"您的订单{order_id}号由流动超市送来：明天上午9点到村口，请到时来取。" in spoken[0].text
 

@@ -1,0 +1,29 @@
+"""runs: when their residents were told the run is on the way
+
+Revision ID: 0008_run_departure
+Revises: 0007_reaching
+Create Date: 2026-12-04 06:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import db.models
+
+revision = '0008_run_departure'
+down_revision = '0007_reaching'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('departure_told_at', db.models.UTCDateTime(timezone=True),
+                                      nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('runs', schema=None) as batch_op:
+        batch_op.drop_column('departure_told_at')
