@@ -105,14 +105,32 @@ async def _run_history(app: Any) -> int:
         return run.id
 
 
+async def _family(app: Any) -> int:
+    """A resident with a proxy and a standing order (issue 20); returns the resident's id."""
+    from gateway.orders.proxies import add_proxy
+    from gateway.orders.standing import Standing, when_of
+
+    services = app[SERVICES]
+    async with services.db.session() as s:
+        r = await db.people.resident_by_phone(s, "+8613800000001")
+        proxy, _ = await add_proxy(s, resident_phone=r.phone, phone="+8613911112222",
+                                   name="王小明", relation="妈妈", notify="both")
+        await Standing.of(services).create(
+            s, resident=r, items=[{"sku": "rice", "name": "大米", "quantity": 2, "unit": "袋"}],
+            when=when_of("tue", 2), proxy=proxy, unconfirmed="confirm", created_by="cli")
+        return r.id
+
+
 async def test_no_english_in_the_chinese_or_korean_console(client: Any, app: Any) -> None:
     ids = await _history(app)
     run_id = await _run_history(app)
+    family_id = await _family(app)
     english = english_strings()
     async with app[SERVICES].db.session() as s:
         phone = (await db.people.list_residents(s))[0].phone
     pages = (*PAGES, *(f"/console/orders/{i}" for i in ids), f"/console/try?phone={phone}",
-             f"/console/runs/{run_id}", f"/console/orders/{run_id and ids[-1] + 1}")
+             f"/console/runs/{run_id}", f"/console/orders/{run_id and ids[-1] + 1}",
+             f"/console/residents/{family_id}")
     keys = strings("en")
     for lang in ("zh-CN", "ko-KR"):
         await client.get(f"/console/lang?to={lang}&next=/console/orders")
