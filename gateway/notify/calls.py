@@ -38,6 +38,9 @@ from gateway.templates import Templates
 log = logging.getLogger(__name__)
 
 CHANNEL = "call"  # the outbox channel of outbound call tries
+# Calls that say something and may hold a text back for when nobody hears: a notice ("press 1
+# if you heard this") and a question (a standing order's "press 1 as usual, 2 to skip").
+SPOKEN = ("notice", "question")
 OPEN = ("pending", "calling")
 # Twilio's final call statuses that mean nobody (or only a machine) picked up.
 NOT_ANSWERED = ("busy", "no-answer", "failed", "canceled")
@@ -255,11 +258,31 @@ class Calls:
         await self._queue_try(session, vc, 1, utcnow())
         return True
 
+    async def question(self, session: AsyncSession, *, phone: str, resident_id: int | None,
+                       locale: str, text: str, text_key: str, hold: str | None
+                       ) -> VoiceCall | None:
+        """A spoken question answered with a key (gateway.orders.standing asks "as usual this
+        week?"), keyed like the text that asks it in writing (`text_key`, which names what is
+        asked). Like a notice, `hold` is that text, sent instead when nobody answers; None
+        when they get it anyway. None when asked already."""
+        vc = await self._create(session, kind="question", key=f"question|{text_key}", phone=phone,
+                                resident_id=resident_id, locale=locale, text=text,
+                                fallback_text=hold or "", last_outcome="asked")
+        if vc is None:
+            return None
+        if hold is not None:
+            await db.outbox.enqueue(session, channel="sms", recipient=phone, body=hold,
+                                    idempotency_key=text_key,
+                                    not_before=utcnow() + HOLD_MARGIN,
+                                    payload={"held_by_call": vc.id, "kind": "question"})
+        await self._queue_try(session, vc, 1, utcnow())
+        return vc
+
     # -- the held text -------------------------------------------------------------------------
 
     @staticmethod
     def _held_key(vc: VoiceCall) -> str | None:
-        return vc.key.split("|", 1)[1] if vc.kind == "notice" and vc.fallback_text else None
+        return vc.key.split("|", 1)[1] if vc.kind in SPOKEN and vc.fallback_text else None
 
     async def _hold(self, session: AsyncSession, vc: VoiceCall, until: datetime) -> None:
         key = self._held_key(vc)
@@ -377,10 +400,12 @@ class Calls:
 
     async def _give_up(self, session: AsyncSession, vc: VoiceCall) -> None:
         vc.status = "gave_up"
-        if vc.kind != "notice":
+        if vc.kind == "callback":
             log.info("callback %s to %s: not answered after %d tries", vc.id, vc.phone, vc.tries)
             return
         await self._release(session, vc)
+        if vc.kind != "notice":  # a question nobody answered: the texted question asks it
+            return
         alerts = self.alerts()
         if alerts is None or not self.settings.notice_fallback_operator:
             return
@@ -391,9 +416,10 @@ class Calls:
                                              order=order, text=vc.text)
 
     async def heard(self, session: AsyncSession, vc_id: int, call_sid: str) -> bool:
-        """Key 1 during a notice: heard; its held text is settled, never sent."""
+        """Key 1 during a notice (or an answer to a question): heard; its held text is
+        settled, never sent."""
         vc = await self._lock(session, vc_id)
-        if vc is None or vc.kind != "notice" or vc.status not in OPEN:
+        if vc is None or vc.kind not in SPOKEN or vc.status not in OPEN:
             return False
         vc.status, vc.last_outcome = "heard", "heard"
         vc.call_sid = vc.call_sid or call_sid[:64]

@@ -276,21 +276,37 @@ def when_of(every: str, weeks: int = 1) -> Phrase:
     return Phrase(DAYS.index(e), weeks)
 
 
+def ask_key(round_id: int) -> str:
+    """The idempotency key of a round's question (its text, and its spoken question)."""
+    return f"standing:ask:{round_id}"
+
+
+def round_of_question(key: str) -> int | None:
+    """The round a spoken question's key asks about (`question|standing:ask:<id>`)."""
+    head, _, tail = key.partition("|")[2].rpartition(":")
+    return int(tail) if head == "standing:ask" and tail.isdigit() else None
+
+
 class Standing:
     """The rounds' work inside the caller's transaction; what people are told is queued in
     the outbox in that transaction. The caller wakes the dispatcher and the outbox after it."""
 
     def __init__(self, templates: Any, tz: ZoneInfo, *, deadline: str = "20:00",
-                 ask_hours: float = 24, listeners: Sequence[OrderListener] = ()) -> None:
+                 ask_hours: float = 24, listeners: Sequence[OrderListener] = (),
+                 calls: Any = None) -> None:
         self.templates, self.tz, self.deadline = templates, tz, deadline
         self.ask = timedelta(hours=ask_hours)
         self.listeners = listeners
+        self.calls = calls  # gateway.notify.calls.Calls: asks those who take calls
 
     @classmethod
     def of(cls, services: Any) -> Standing:
+        from gateway.notify.calls import Calls
+
         st = services.settings
         return cls(services.templates, ZoneInfo(st.console_timezone), deadline=st.standing_deadline,
-                   ask_hours=st.standing_ask_hours, listeners=services.listeners)
+                   ask_hours=st.standing_ask_hours, listeners=services.listeners,
+                   calls=Calls.of(services))
 
     # -- setting and changing -------------------------------------------------------------------
 
@@ -374,14 +390,49 @@ class Standing:
                 continue
             rnd = await session.get(StandingRound, rid)
             assert rnd is not None
-            phone, p = await self.contact(session, so)
-            if p is None and so.resident.opted_out:
-                continue  # no texts to them: the deadline decides
-            asked += bool(await db.outbox.enqueue(
-                session, channel="sms", recipient=phone, body=await self.ask_text(session, so, rnd),
-                idempotency_key=f"standing:ask:{rid}",
-                payload={"standing_id": so.id, "round_id": rid, "kind": "standing_ask"}))
+            asked += await self._ask(session, so, rnd)
         return asked
+
+    async def _ask(self, session: AsyncSession, so: StandingOrder, rnd: StandingRound) -> bool:
+        """Ask the round's question: a text, and for someone who takes calls a spoken question
+        answered with a key (the text held back for when nobody answers, if they take calls
+        only)."""
+        phone, p = await self.contact(session, so)
+        if p is None and so.resident.opted_out:
+            return False  # no texts to them: the deadline decides
+        body = (await self.ask_text(session, so, rnd)).strip()
+        key = ask_key(rnd.id)
+        notify = (p.notify if p is not None else so.resident.notify) or "sms"
+        if notify in ("call", "both") and self.calls is not None and self.calls.can_call:
+            said = self.templates.render(
+                self.locale(so), "voice/standing_says.j2", so=so, items=so.items, day=rnd.day,
+                who=(p.relation or so.resident.name) if p is not None else "",
+                resident_name=so.resident.name if p is None else "").strip()
+            vc = await self.calls.question(
+                session, phone=phone, resident_id=so.resident_id, locale=self.locale(so),
+                text=" ".join(said.split()), text_key=key,
+                hold=body if notify == "call" else None)
+            if notify == "call":
+                return vc is not None
+        return bool(await db.outbox.enqueue(
+            session, channel="sms", recipient=phone, body=body, idempotency_key=key,
+            payload={"standing_id": so.id, "round_id": rnd.id, "kind": "standing_ask"}))
+
+    async def answer_call(self, session: AsyncSession, round_id: int, answer: str, *,
+                          phone: str, now: datetime | None = None) -> tuple[str, Order | None]:
+        """A key pressed on the round's spoken question: ("confirmed", order) | ("skipped",
+        None) | ("decided", None) when the round was settled before (a text, the deadline,
+        another gateway)."""
+        rnd = await session.get(StandingRound, round_id)
+        so = await db.standing.get(session, rnd.standing_id) if rnd is not None else None
+        if rnd is None or so is None or rnd.state != "asked" or so.status != "active":
+            return "decided", None
+        by = f"call:{phone}"
+        if answer == "confirm":
+            order = await self.confirm(session, rnd, so, by=by, actor=by, now=now)
+            return ("confirmed", order) if order is not None else ("decided", None)
+        done = await self.skip(session, rnd, by=by, now=now)
+        return ("skipped", None) if done else ("decided", None)
 
     async def confirm(self, session: AsyncSession, rnd: StandingRound, so: StandingOrder, *,
                       by: str, actor: str, now: datetime | None = None) -> Order | None:

@@ -1,4 +1,5 @@
-"""runs: when their residents were told the run is on the way
+"""runs: when their residents were told the run is on the way; voice calls that ask a
+question (a standing order's round)
 
 Revision ID: 0008_run_departure
 Revises: 0007_reaching
@@ -22,8 +23,16 @@ def upgrade() -> None:
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('departure_told_at', db.models.UTCDateTime(timezone=True),
                                       nullable=True))
+    with op.batch_alter_table('voice_calls', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_voice_calls_kind_known'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_voice_calls_kind_known'),
+                                         "kind IN ('callback', 'notice', 'question')")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('voice_calls', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_voice_calls_kind_known'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_voice_calls_kind_known'),
+                                         "kind IN ('callback', 'notice')")
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_column('departure_told_at')

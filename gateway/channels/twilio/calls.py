@@ -30,7 +30,7 @@ from gateway.channels.twilio.rest import TwilioRest
 from gateway.channels.twilio.signature import twiml_response, verified_form
 from gateway.channels.twilio.voice import SAY_LANGUAGE
 from gateway.errors import SendError
-from gateway.notify.calls import CHANNEL, Calls, Ended, missed
+from gateway.notify.calls import CHANNEL, SPOKEN, Calls, Ended, missed
 from gateway.observe.periodic import cancel, repeat
 from gateway.services import SERVICES, Services
 
@@ -198,42 +198,70 @@ async def status(request: web.Request) -> web.Response:
 
 def _notice_xml(services: Services, vc: Any, request: web.Request, again: bool = False) -> str:
     vc_id, number = _query_ids(request)
+    name = "voice/question.xml.j2" if vc.kind == "question" else "voice/notice.xml.j2"
     return services.templates.render(
-        vc.locale, "voice/notice.xml.j2", text=vc.text, again=again,
+        vc.locale, name, text=vc.text, again=again,
         say_language=SAY_LANGUAGE.get(vc.locale, vc.locale),
         action=f"/twilio/voice/notice/key?vc={vc_id}&try={number or 0}")
 
 
 async def notice(request: web.Request) -> web.Response:
-    """The notice's call was answered: its text, twice, and "press 1 if you heard this"."""
+    """A notice's or a question's call was answered: its text, twice, and which key to press
+    ("press 1 if you heard this"; a question names its own keys)."""
     services, _raw = await _form(request)
     vc_id, _ = _query_ids(request)
     async with services.db.session() as s:
         vc = await Calls.of(services).text_of(s, vc_id) if vc_id is not None else None
-    if vc is None or vc.kind != "notice" or not vc.text:
+    if vc is None or vc.kind not in SPOKEN or not vc.text:
         return twiml_response(HANGUP)
     return twiml_response(_notice_xml(services, vc, request))
 
 
 async def notice_key(request: web.Request) -> web.Response:
-    """A key during the notice: 1 is heard (thanks, goodbye); another key hears it again."""
+    """A key during a notice: 1 is heard (thanks, goodbye); another key hears it again. During
+    a question: its answer (a standing order's 1 as usual, 2 skip)."""
     services, raw = await _form(request)
     vc_id, _ = _query_ids(request)
     if vc_id is None:
         return twiml_response(HANGUP)
     calls = Calls.of(services)
-    heard = raw.get("Digits", "")[:1] == "1"
+    digit = raw.get("Digits", "")[:1]
     async with services.db.session() as s:
-        if heard:  # the write first (SQLite takes its lock before any read)
-            await calls.heard(s, vc_id, raw.get("CallSid", ""))
         vc = await calls.text_of(s, vc_id)
-    if vc is None or vc.kind != "notice":
+    answered: str | None = None
+    if vc is None or vc.kind not in SPOKEN:
         return twiml_response(HANGUP)
-    if heard:
-        return twiml_response(services.templates.render(
-            vc.locale, "voice/notice_heard.xml.j2",
-            say_language=SAY_LANGUAGE.get(vc.locale, vc.locale)))
-    return twiml_response(_notice_xml(services, vc, request, again=True))
+    async with services.db.session() as s:  # (its own transaction: a write comes first)
+        if vc.kind == "question":
+            answered = await _answer_question(services, s, vc, digit, raw.get("CallSid", ""))
+        elif digit == "1":
+            await calls.heard(s, vc_id, raw.get("CallSid", ""))
+            answered = services.templates.render(
+                vc.locale, "voice/notice_heard.xml.j2",
+                say_language=SAY_LANGUAGE.get(vc.locale, vc.locale))
+    if db.outbox.queued_in(s):
+        services.outbox.wake()
+    return twiml_response(answered or _notice_xml(services, vc, request, again=True))
+
+
+async def _answer_question(services: Services, s: AsyncSession, vc: Any, digit: str,
+                           call_sid: str) -> str | None:
+    """A standing order's round answered by a key: the round confirmed (its order made) or
+    skipped, the call settled (its held text never sent); None for a key that answers
+    nothing (the question is said again)."""
+    from gateway.orders.standing import Standing, round_of_question
+
+    answer = {"1": "confirm", "2": "skip"}.get(digit)
+    round_id = round_of_question(vc.key)
+    if answer is None or round_id is None:
+        return None
+    await Calls.of(services).heard(s, vc.id, call_sid)
+    outcome, order = await Standing.of(services).answer_call(s, round_id, answer, phone=vc.phone)
+    if order is not None:
+        services.wake_dispatcher()
+    return services.templates.render(
+        vc.locale, "voice/question_answered.xml.j2", outcome=outcome, order=order,
+        say_language=SAY_LANGUAGE.get(vc.locale, vc.locale))
 
 
 # --- wiring -----------------------------------------------------------------------------------
