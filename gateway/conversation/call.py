@@ -9,8 +9,13 @@ States: `listen` (the media socket hears the order), `readback` (items read back
 or a spoken yes), `keypad` (the keypad menu: 9 for the usual order, 1-4 for the goods most
 ordered in the village, # when done, 0 for a message), `quantity` (digits for the chosen item,
 # to finish; # alone takes the usual quantity), `record` (a left message), `unknown` (an
-unregistered caller, asked for a message), `done` (an order was made), `left` (a message was
-kept), `hangup`.
+unregistered caller, asked for a message), `choose` (a proxy, a family member or carer who
+orders for several residents, picks whom for with a key), `done` (an order was made), `left`
+(a message was kept), `hangup`.
+
+A proxy's call is the resident's from the moment it is known whom for (at once when they order
+for one only): `phone`, `resident_id` and `village` are the resident's, `proxy_id` and
+`for_whom` (how the proxy calls them, "妈妈") say who is calling.
 
 The ways to order, in turn: speech; after two failed attempts (or when recognition fails, or
 the locale has no recogniser at all) the keypad menu; after two silences there, or on 0 at any
@@ -32,6 +37,7 @@ from typing import Any
 
 LISTEN, READBACK, RECORD, UNKNOWN = "listen", "readback", "record", "unknown"
 KEYPAD, QUANTITY = "keypad", "quantity"
+CHOOSE = "choose"  # a family member or carer who orders for several: whom for (keys 1..n)
 DONE, LEFT, HANGUP = "done", "left", "hangup"
 MAX_ATTEMPTS = 2  # failed attempts at saying the order before the next way is offered
 MAX_READBACKS = 3  # read-backs heard without an answer before a message is asked for
@@ -73,6 +79,10 @@ class CallState:
     choice: int = -1  # index in `menu` of the item whose quantity is being keyed
     digits: str = ""  # the quantity keyed so far
     keypad_silences: int = 0
+    proxy_id: int | None = None  # a proxy's call: theirs (gateway.orders.proxies)
+    for_whom: str = ""  # how the proxy calls the resident ordered for
+    # `choose`: the residents a proxy orders for (resident_id, phone, village, proxy_id, label)
+    choices: list[dict[str, Any]] = field(default_factory=list)
 
     DRAFT_EXCLUDES = ("state", "failures", "locale")
 
@@ -153,27 +163,55 @@ class Step:
     reason: str = ""
     used: str = ""  # the alternative acted on ("" for none)
     needs: tuple[str, ...] = ()  # nothing was decided: run again with these Facts loaded
+    needs_phone: str = ""  # whose Facts (a proxy's call: the resident just chosen)
 
 
 class _Needs(Exception):
-    def __init__(self, names: tuple[str, ...]) -> None:
+    def __init__(self, names: tuple[str, ...], phone: str = "") -> None:
         super().__init__(*names)
-        self.names = names
+        self.names, self.phone = names, phone
 
 
 # --- starting ----------------------------------------------------------------------------------
 
 def start(*, locale: str, phone: str, resident_id: int | None, name: str,
-          facts: Facts = Facts(), village: str = "") -> CallState:
+          facts: Facts = Facts(), village: str = "",
+          choices: list[dict[str, Any]] | None = None) -> CallState:
     """A new call: a known caller is asked for the order (by keys first when the locale cannot
-    be heard: then `facts` must hold the last order and the menu), a stranger for a message."""
+    be heard: then `facts` must hold the last order and the menu), a stranger for a message.
+    A proxy (`choices`: the residents they order for) orders for the one, or is asked whom
+    for (the facts, then, are the resident's)."""
     st = CallState(locale=locale, phone=phone, resident_id=resident_id, name=name,
                    village=village)
-    if resident_id is None:
+    if resident_id is None and choices:
+        if len(choices) == 1:
+            _choose(st, choices[0], facts)
+        else:
+            st.state, st.prompt, st.choices = CHOOSE, "first", [dict(c) for c in choices]
+    elif resident_id is None:
         st.state, st.reason = UNKNOWN, "unknown"
     elif not facts.can_listen:
         _to_keypad(st, facts, "failed")
     return st
+
+
+def _choose(st: CallState, c: dict[str, Any], facts: Facts) -> None:
+    """The call is now for resident `c` (a proxy chose, or orders for them only)."""
+    st.resident_id, st.phone, st.village = c["resident_id"], c["phone"], c.get("village", "")
+    st.proxy_id, st.for_whom, st.name, st.choices = c["proxy_id"], c.get("label", ""), "", []
+    st.state, st.prompt, st.keypad_silences = LISTEN, "first", 0
+    if not facts.can_listen:
+        _to_keypad(st, facts, "failed")
+
+
+def _choose_key(st: CallState, digit: str, facts: Facts) -> Step:
+    if digit == MESSAGE_KEY:
+        _to_record(st, "key")
+    elif digit.isdigit() and 1 <= int(digit) <= len(st.choices):
+        _choose(st, st.choices[int(digit) - 1], facts)
+    else:
+        st.prompt = "invalid"
+    return Step(st)
 
 
 def hears(st: CallState) -> bool:
@@ -192,7 +230,8 @@ def template(st: CallState, facts: Facts) -> str:
     if st.state == LISTEN and not facts.can_listen:
         return "record"
     return {LISTEN: "listen", READBACK: "readback", RECORD: "record", DONE: "confirmed",
-            UNKNOWN: "unknown", LEFT: "left", KEYPAD: "keypad", QUANTITY: "quantity"}.get(
+            UNKNOWN: "unknown", LEFT: "left", KEYPAD: "keypad", QUANTITY: "quantity",
+            CHOOSE: "choose"}.get(
         st.state, "goodbye")
 
 
@@ -224,7 +263,7 @@ def step(st: CallState, event: Event, facts: Facts = Facts()) -> Step:
     try:
         return _step(copy.deepcopy(st), event, facts)
     except _Needs as missing:
-        return Step(st, needs=missing.names)
+        return Step(st, needs=missing.names, needs_phone=missing.phone)
 
 
 def _step(st: CallState, event: Event, facts: Facts) -> Step:
@@ -268,7 +307,7 @@ def _fail(st: CallState, prompt: str, facts: Facts) -> None:
 def _to_keypad(st: CallState, facts: Facts, reason: str) -> None:
     """The keypad menu: the usual order and the goods most ordered nearby, each with the
     quantity the caller usually takes. With nothing to offer, a message instead."""
-    _need(facts, "last_items", "menu")
+    _need(facts, "last_items", "menu", phone=st.phone)
     usual = [dict(i) for i in facts.last_items or ()]
     usual_qty = {i["sku"]: (i["quantity"], i["unit"]) for i in usual}
     menu = []
@@ -284,10 +323,10 @@ def _to_keypad(st: CallState, facts: Facts, reason: str) -> None:
     st.keypad_silences = 0
 
 
-def _need(facts: Facts, *names: str) -> None:
+def _need(facts: Facts, *names: str, phone: str = "") -> None:
     missing = tuple(n for n in names if getattr(facts, n) is None)
     if missing:
-        raise _Needs(missing)
+        raise _Needs(missing, phone)
 
 
 def _to_record(st: CallState, reason: str) -> None:
@@ -299,7 +338,7 @@ def _read_back(st: CallState, items: list[dict[str, Any]], prompt: str) -> None:
 
 
 def _repeat(st: CallState, facts: Facts) -> None:
-    _need(facts, "last_items")
+    _need(facts, "last_items", phone=st.phone)
     if facts.last_items:
         _read_back(st, [dict(i) for i in facts.last_items], "repeat")
     else:
@@ -312,6 +351,8 @@ def _confirm(st: CallState) -> Step:
 
 
 def _key(st: CallState, digit: str, facts: Facts) -> Step:
+    if st.state == CHOOSE:
+        return _choose_key(st, digit, facts)
     if st.state == KEYPAD:
         return _menu_key(st, digit)
     if st.state == QUANTITY:
@@ -439,6 +480,12 @@ def _silence(st: CallState) -> Step:
         return _timeout(st, Facts())
     if st.state == QUANTITY and st.digits:  # keyed a number but no #: take it
         _take(st)
+    elif st.state == CHOOSE:
+        st.keypad_silences += 1
+        if st.keypad_silences >= MAX_KEYPAD_SILENCES:
+            _to_record(st, "no_keys")
+        else:
+            st.prompt = "again"
     elif st.state in (KEYPAD, QUANTITY):
         st.keypad_silences += 1
         if st.keypad_silences >= MAX_KEYPAD_SILENCES:

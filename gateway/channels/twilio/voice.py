@@ -52,8 +52,9 @@ import db.menu
 import db.orders
 import db.outbox
 import db.people
+import db.proxies
 import db.recordings
-from db.models import Conversation, Resident, utcnow
+from db.models import Conversation, Proxy, Resident, utcnow
 from gateway.channels.twilio.rest import TwilioRest
 from gateway.channels.twilio.signature import stream_token, twiml_response, verified_form
 from gateway.conversation import call as rules
@@ -228,16 +229,18 @@ def error_twiml(services: Services, locale: str) -> str:
 
 async def facts(session: AsyncSession, services: Services, st: CallState,
                 known: rules.Facts | None = None,
-                needs: tuple[str, ...] = ("last_items", "menu")) -> rules.Facts:
+                needs: tuple[str, ...] = ("last_items", "menu"), phone: str = "") -> rules.Facts:
     """`known` with what the call's rules need loaded: the caller's last order, the goods most
-    ordered in the caller's village."""
+    ordered in the caller's village (`phone`'s, when not the call's: a proxy's call for the
+    resident just chosen)."""
+    phone = phone or st.phone
     known = known or rules.Facts(can_listen=voice_of(services).can_listen(st.locale))
     if "last_items" in needs and known.last_items is None:
-        order = await db.conversations.last_order_with_items(session, st.phone)
+        order = await db.conversations.last_order_with_items(session, phone)
         known = replace(known, last_items=tuple(item_dict(i) for i in order.items)
                         if order else ())
     if "menu" in needs and known.menu is None:
-        resident = await db.people.resident_by_phone(session, st.phone)
+        resident = await db.people.resident_by_phone(session, phone)
         known = replace(known, menu=tuple(await db.menu.popular_items(
             session, resident.village if resident else "", limit=rules.MENU_SIZE)))
     return known
@@ -250,7 +253,7 @@ async def decide(session: AsyncSession, services: Services, call_sid: str, st: C
     known = rules.Facts(can_listen=voice_of(services).can_listen(st.locale))
     result = rules.step(st, event, known)
     while result.needs:
-        known = await facts(session, services, st, known, result.needs)
+        known = await facts(session, services, st, known, result.needs, result.needs_phone)
         result = rules.step(st, event, known)
     return await carry_out(session, services, call_sid, result)
 
@@ -265,6 +268,8 @@ async def carry_out(session: AsyncSession, services: Services, call_sid: str,
         session, channel=CHANNEL, phone=st.phone, status=result.order, actor=ACTOR,
         items=st.items, locale=st.locale, resident_id=st.resident_id,
         transcript="\n".join(st.transcripts) or None, reason=result.reason)
+    if st.proxy_id is not None:  # ordered by a family member or carer: they are told too
+        order.proxy_id, order.proxy = st.proxy_id, await session.get(Proxy, st.proxy_id)
     await db.recordings.attach_call(session, call_sid, order.id)
     await announce_created(session, order, services.listeners)
     rules.ordered(st, order.id)
@@ -322,18 +327,21 @@ async def _greet(session: AsyncSession, services: Services, call: CallRequest,
                  resident: Resident | None) -> str:
     """The call's first TwiML: the greeting (a retried webhook gets the state it left)."""
     settings, s = services.settings, session
-    locale = normalize_locale(resident.locale if resident else settings.default_locale)
+    choices = await _proxy_choices(s, call.phone) if resident is None else []
+    locale = normalize_locale(resident.locale if resident else
+                              choices[0]["locale"] if choices else settings.default_locale)
     row = await db.conversations.lock(s, CHANNEL, call.call_sid, locale=locale)
     if row.state == "idle":  # a new call (a retried webhook keeps its state)
         known = rules.Facts(can_listen=voice_of(services).can_listen(locale))
-        if resident is not None and not known.can_listen:  # keys first
-            known = await facts(s, services, CallState(locale=locale, phone=call.phone),
-                                known)
+        whose = call.phone if resident is not None else \
+            choices[0]["phone"] if len(choices) == 1 else ""
+        if whose and not known.can_listen:  # keys first
+            known = await facts(s, services, CallState(locale=locale, phone=whose), known)
         st = rules.start(locale=locale, phone=call.phone,
                          resident_id=resident.id if resident else None,
                          name=resident.name if resident else "", facts=known,
-                         village=resident.village if resident else "")
-        if resident is None:
+                         village=resident.village if resident else "", choices=choices)
+        if resident is None and not choices:
             alerts = services.operator_alerts
             if alerts is not None:  # even if they hang up before leaving a message
                 await alerts.unknown_caller(s, call.phone, CHANNEL)
@@ -341,6 +349,16 @@ async def _greet(session: AsyncSession, services: Services, call: CallRequest,
     else:
         st = load_call(row)
     return render(services, st, call.call_sid)
+
+
+async def _proxy_choices(session: AsyncSession, phone: str) -> list[dict[str, Any]]:
+    """The residents a caller orders for as a family member or carer (oldest first), as the
+    call's rules take them; [] for anyone else."""
+    from gateway.orders.proxies import label
+
+    return [{"resident_id": p.resident_id, "phone": p.resident.phone, "proxy_id": p.id,
+             "village": p.resident.village, "label": label(p), "locale": p.resident.locale}
+            for p in await db.proxies.by_phone(session, phone) if p.resident is not None]
 
 
 async def _step(request: web.Request, event_of: Any) -> web.Response:
