@@ -131,6 +131,36 @@ def proxy_list(resident_phone: str) -> None:
                    f"notify {p.notify}")
 
 
+@residents_proxy.command("remove")
+@click.option("--resident", "resident_phone", required=True, help="The resident's phone.")
+@click.option("--phone", required=True, help="The family member's or carer's phone.")
+def proxy_remove(resident_phone: str, phone: str) -> None:
+    """Stop a family member or carer ordering for a resident (and being told about it)."""
+    from gateway.orders.people import PeopleError, normalize_phone
+    from gateway.orders.proxies import list_proxies, remove_proxy
+
+    settings = cli_settings()
+    migrate(settings)
+
+    async def work(database: Any) -> Any:
+        async with database.session() as s:
+            want = normalize_phone(phone)
+            for p in await list_proxies(s, resident_phone):
+                if p.phone == want:
+                    await remove_proxy(s, p.id)
+                    return p
+            return None
+
+    try:
+        p = run(with_db, settings, work)
+    except PeopleError as exc:
+        raise click.ClickException(str(exc)) from None
+    if p is None:
+        raise click.ClickException(f"{phone} is not a proxy of {resident_phone}: "
+                                   "doorstep residents proxy list")
+    click.echo(f"removed proxy {p.name} {p.phone} for {p.resident.name} {p.resident.phone}")
+
+
 @residents.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def residents_import(file: Path) -> None:

@@ -43,6 +43,15 @@ def test_residents_proxy_add_and_list(run) -> None:  # noqa: F811
     bad = run("residents", "proxy", "add", "--resident", "+8613800000001", "--phone", "12",
               "--name", "X", ok=False)
     assert bad.exit_code == 1 and "not an international number" in bad.output
+    # remove: that pair only; the grandson still orders for 刘奶奶
+    out = run("residents", "proxy", "remove", "--resident", "+8613800000001", "--phone",
+              "+86 139 1234 5678").output
+    assert out.strip() == "removed proxy 王小明 +8613912345678 for 王奶奶 +8613800000001"
+    listed = run("residents", "proxy", "list").output.strip().splitlines()
+    assert listed == ["+8613800000005\t刘奶奶\t<- +8613912345678\t王小明\t外婆\tnotify call"]
+    bad = run("residents", "proxy", "remove", "--resident", "+8613800000001", "--phone",
+              "+8613912345678", ok=False)
+    assert bad.exit_code == 1 and "is not a proxy of" in bad.output
 
 
 def test_standing_add_list_pause_resume_stop(run, tmp_path: Path) -> None:  # noqa: F811
