@@ -64,12 +64,15 @@ def queued_in(session: AsyncSession) -> bool:
 
 
 async def claim_due(session: AsyncSession, *, limit: int = 20, now: datetime | None = None,
-                    channels: Sequence[str] | None = None) -> list[Outbox]:
+                    channels: Sequence[str] | None = None,
+                    lease: timedelta = SENDING_LEASE) -> list[Outbox]:
     """Mark up to `limit` due rows as 'sending' and return them. On PostgreSQL rows locked by
-    another worker are skipped, so two gateways never take the same message."""
+    another worker are skipped, so two gateways never take the same message. Rows 'sending'
+    for longer than `lease` are taken again: their worker died mid-send, or the connection
+    was lost as the claim committed (the claim went through, its worker never heard)."""
     now = now or utcnow()
     due = (Outbox.status == "pending") & (Outbox.next_attempt_at <= now)
-    stale = (Outbox.status == "sending") & (Outbox.next_attempt_at <= now - SENDING_LEASE)
+    stale = (Outbox.status == "sending") & (Outbox.next_attempt_at <= now - lease)
     q = select(Outbox).where(due | stale)
     if channels:
         q = q.where(Outbox.channel.in_(channels))

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import time
+from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 import db.outbox
@@ -18,9 +19,10 @@ log = logging.getLogger(__name__)
 
 Sender = Callable[[Outbox], Awaitable[str | None]]
 
-# How long to keep trying to record an outcome while the database is unreachable; below the
-# 'sending' lease, so a message that went out is not taken for unsent and sent again.
-SETTLE_PATIENCE = db.outbox.SENDING_LEASE.total_seconds() * 0.75
+# How long to keep trying to record an outcome while the database is unreachable, as a part
+# of the 'sending' lease: below it, so a message that went out is not taken for unsent and sent
+# again.
+SETTLE_PATIENCE = 0.75
 
 
 def backoff(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:
@@ -32,8 +34,10 @@ class OutboxWorker:
     """Claims due rows, sends each through its channel's sender, records the outcome."""
 
     def __init__(self, database: Database, *, poll_seconds: float = 1.0, max_attempts: int = 12,
-                 batch: int = 20, send_timeout: float = 20.0) -> None:
+                 batch: int = 20, send_timeout: float = 20.0,
+                 lease: timedelta = db.outbox.SENDING_LEASE) -> None:
         self.db = database
+        self.lease = lease  # see db.outbox.claim_due
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
         self.batch = batch
@@ -54,7 +58,8 @@ class OutboxWorker:
         if not self.senders:
             return 0
         async with self.db.session() as s:
-            rows = await db.outbox.claim_due(s, limit=self.batch, channels=list(self.senders))
+            rows = await db.outbox.claim_due(s, limit=self.batch, channels=list(self.senders),
+                                             lease=self.lease)
             claimed = [(r.id, r.channel, r.attempts, r, r.next_attempt_at) for r in rows]
         clock = time.monotonic()
         for row_id, channel, attempts, row, claimed_at in claimed:
@@ -73,7 +78,7 @@ class OutboxWorker:
     def _renew_after(self) -> float:
         """Seconds after the claim beyond which a row's lease is renewed before sending: a
         quarter of the lease, so a send (at most `send_timeout`) always ends inside it."""
-        return db.outbox.SENDING_LEASE.total_seconds() / 4
+        return self.lease.total_seconds() / 4
 
     async def _send_one(self, row_id: int, channel: str, attempts: int, row: Outbox) -> None:
         sender = self.senders[channel]
@@ -99,7 +104,8 @@ class OutboxWorker:
     async def _settle(self, mark: Callable[..., Awaitable[None]], *args: Any, **kw: Any) -> None:
         """Record an outcome, retrying while the database is away (a restart, a lost
         connection): the worker alone knows the message went out."""
-        delay, deadline = 0.1, time.monotonic() + SETTLE_PATIENCE
+        delay = 0.1
+        deadline = time.monotonic() + SETTLE_PATIENCE * self.lease.total_seconds()
         while True:
             try:
                 async with self.db.session() as s:

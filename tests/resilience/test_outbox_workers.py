@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -99,7 +100,10 @@ async def test_database_lost_mid_drain_loses_nothing_and_sends_nothing_twice(
     try:
         await _queue(direct, 200)
         log: Counter[int] = Counter()
-        worker = OutboxWorker(proxied, poll_seconds=0.05, batch=10)
+        # A short lease: if the cut comes as a claim commits, the claim holds on the server and
+        # the worker never hears of it; those rows wait out the lease (2 minutes in service)
+        # and are then taken again (and, never sent, sent once).
+        worker = OutboxWorker(proxied, poll_seconds=0.05, batch=10, lease=timedelta(seconds=8))
         worker.register("sms", RecordingSender(log, delay=0.01))
 
         async def outage() -> None:
