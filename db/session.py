@@ -104,8 +104,10 @@ class Database:
                 yield s
 
     async def dispose(self) -> None:
-        if self._hot is not None:
-            await self._hot.close()
+        """Close every connection; the Database may be used again (new ones are made)."""
+        hot, self._hot, self._hot_made = self._hot, None, False
+        if hot is not None:
+            await hot.close()
         await self.engine.dispose()
 
 

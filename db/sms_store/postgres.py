@@ -69,6 +69,7 @@ class PostgresDriver(Driver):
         self._idle: list[Any] = []
         self._slots = asyncio.Semaphore(max_size)
         self.connects = 0
+        self._closed = False  # after close(): a connection given back is closed, not kept
 
     async def _acquire(self) -> Any:
         import asyncpg
@@ -103,7 +104,9 @@ class PostgresDriver(Driver):
             self._slots.release()
 
     def _release(self, conn: Any) -> None:
-        if not conn.is_closed():
+        if self._closed:  # in use when the driver closed (a request outliving the app)
+            conn.terminate()
+        elif not conn.is_closed():
             self._idle.append(conn)
 
     def _drop_idle(self) -> None:
@@ -143,6 +146,7 @@ class PostgresDriver(Driver):
             yield _PostgresTransaction(conn)
 
     async def close(self) -> None:
+        self._closed = True
         idle, self._idle = self._idle, []
         for conn in idle:
             try:
