@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     call_retry_minutes: str = Field(default="5,20", pattern=r"^(\d+(\.\d+)?(,\d+(\.\d+)?)*)?$")
     # A spoken notice nobody heard is sent as a text; with this, operators are told too.
     notice_fallback_operator: bool = True
+    # Outbound calls are not placed through Twilio: they ring on the console's try-it page,
+    # which answers them through the real webhooks (`serve --demo` sets it; see for_demo).
+    simulated_calls: bool = False
     # Standing orders: each occurrence is asked about this many hours before its deadline
     # (the day before at standing_deadline, or the run's cut-off).
     standing_ask_hours: float = Field(default=24, gt=0)
@@ -199,14 +202,23 @@ class Settings(BaseSettings):
     def for_demo(self) -> tuple[Settings, str]:
         """`serve --demo`: without TWILIO_AUTH_TOKEN, a random token for this process only, so
         the Twilio endpoints run and still check every signature; only the console's try-it
-        page, which signs with these settings' token, gets through. Returns the settings and the
-        warning to log ("" when a token is configured; nothing changes then)."""
+        page, which signs with these settings' token, gets through. Outbound calls are
+        simulated: they ring on that page. Returns the settings and the warning to log ("" when
+        a token is configured; nothing changes then)."""
         if self.twilio_auth_token:
             return self, ""
-        demo = self.model_copy(update={"twilio_auth_token": secrets.token_hex(32)})
+        update: dict[str, Any] = {"twilio_auth_token": secrets.token_hex(32),
+                                  "simulated_calls": True}
+        # Calls ring on the try-it page at whatever hour a newcomer tries it, and a retry
+        # comes within a minute, unless quiet hours or retries were set on purpose.
+        if "quiet_hours" not in self.model_fields_set:
+            update["quiet_hours"] = ""
+        if "call_retry_minutes" not in self.model_fields_set:
+            update["call_retry_minutes"] = "0.5,0.5"
+        demo = self.model_copy(update=update)
         return demo, ("TWILIO_AUTH_TOKEN is not set: demo mode uses a random per-process token, "
                       "so the Twilio endpoints check signatures against it and only the "
-                      "console's try-it page can reach them")
+                      "console's try-it page can reach them; outbound calls ring on that page")
 
     def warnings(self) -> list[str]:
         """What is disabled or unsafe about this configuration, in plain words."""

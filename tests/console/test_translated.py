@@ -146,3 +146,64 @@ async def test_no_english_in_the_chinese_or_korean_console(client: Any, app: Any
             shown_keys = [k for k in keys if re.search(rf"(?<![\w.]){re.escape(k)}(?![\w.])",
                                                        text)]
             assert not shown_keys, (lang, path, shown_keys)
+
+
+async def test_no_english_on_the_try_pages_phone(demo_database: Any, make_settings: Any,
+                                                 make_app: Any, make_client: Any) -> None:
+    """The try-it page's phone in demo mode (simulated calls): a callback under way, a spoken
+    notice ringing with its text held back, another waiting for its next try."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from db.models import VoiceCall
+    from gateway.notify.calls import Calls
+    from tests.console.conftest import add_operator, login, page_csrf
+
+    phone = "+8613800000001"
+    settings, _ = make_settings(public_url="http://127.0.0.1:8080",
+                                console_secret="test-console-secret", twilio_auth_token=None,
+                                twilio_account_sid=None).for_demo()
+    await add_operator(demo_database)
+    app = make_app(settings, workers=True)
+    services = app[SERVICES]
+    client = await make_client(app)
+    await login(client)
+    async with services.db.session() as s:
+        resident = await db.people.resident_by_phone(s, phone)
+        for n in (1, 2):
+            o = await db.orders.create(s, channel="sms", phone=phone, status="accepted",
+                                       actor="test", resident_id=resident.id,
+                                       items=[{"sku": "rice", "name": "大米", "quantity": 1,
+                                               "unit": "袋"}])
+            await Calls.of(services).notice(s, order=o, kind="accepted", phone=phone,
+                                            text=f"订单{o.id}号已经接单。", text_key=f"t:{n}",
+                                            hold=f"订单{o.id}号已经接单。")
+    services.outbox.wake()
+    token = await page_csrf(client, "/console/try")
+    await client.post("/console/try/ring-once", data={"csrf": token, "phone": phone})
+    for _ in range(200):  # all three ring
+        async with services.db.session() as s:
+            calls = list((await s.execute(select(VoiceCall).order_by(VoiceCall.id))).scalars())
+        if len(calls) == 3 and all(c.call_sid for c in calls):
+            break
+        await asyncio.sleep(0.02)
+    first, _second, callback = calls
+    for vc_id, do in ((callback.id, "answer"), (first.id, "missed")):
+        r = await client.post("/console/try/ring", data={"csrf": token, "phone": phone,
+                                                         "call": str(vc_id), "do": do})
+        assert r.status == 200, await r.text()
+    english = english_strings()
+    keys = strings("en")
+    for lang in ("zh-CN", "ko-KR"):
+        await client.get(f"/console/lang?to={lang}&next=/console/orders")
+        page = await (await client.get("/console/try", params={"phone": phone})).text()
+        assert 'class="ring-panel"' in page and 'name="do" value="keys"' in page
+        assert page.count('name="do" value="heard"') == 1  # the notice that rings
+        text = visible_text(page)
+        found = sorted(w for w in english if w in text)
+        assert not found, (lang, found)
+        for raw in ("pending", "calling", "callback", "notice", "no-answer", "in_call"):
+            assert raw not in text, (lang, raw)
+        shown = [k for k in keys if re.search(rf"(?<![\w.]){re.escape(k)}(?![\w.])", text)]
+        assert not shown, (lang, shown)

@@ -1,4 +1,5 @@
-"""Playing a resident against our own webhooks exactly as Twilio would: signed SMS and calls.
+"""Playing a resident against our own webhooks exactly as Twilio would: signed SMS and calls,
+and Doorstep's own calls to them answered (or not).
 
 The try-it page uses this so a new user sees the real code paths without Twilio accounts:
 requests go over HTTP to this very server, signed with the configured auth token."""
@@ -16,7 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import click
 
+from gateway.channels.twilio.simulate_call import SAY_SECONDS_PER_CHAR, Caller
 from gateway.channels.twilio.webhook_client import Twilio, inbound_form, twiml_texts
 from gateway.settings import Settings
 from voice.audio import WavError, read_wav, ulaw_encode
@@ -69,6 +72,26 @@ async def send_sms(base_url: str, settings: Settings, phone: str, body: str) -> 
     if r.status == 403:
         raise SimulationError("try.rejected")
     return SmsResult(r.status, twiml_texts(text) if r.status == 200 else [text[:300]])
+
+
+async def ring_once(base_url: str, settings: Settings, phone: str) -> None:
+    """A call from `phone` hung up at once: the incoming call's webhook, then its status
+    (completed after a second), as Twilio posts them."""
+    params = {"CallSid": _sid("CA"), "AccountSid": settings.twilio_account_sid or _sid("AC"),
+              "From": phone, "To": settings.twilio_from_number or "+10000000000",
+              "Direction": "inbound", "ApiVersion": "2010-04-01"}
+    async with aiohttp.ClientSession() as http:
+        for path, extra in (("/twilio/voice", {"CallStatus": "ringing"}),
+                            ("/twilio/voice/status", {"CallStatus": "completed",
+                                                      "CallDuration": "1"})):
+            form = {**params, **extra}
+            async with http.post(base_url + path, data=form,
+                                 headers=_signed(settings, path, form)) as r:
+                await r.read()
+            if r.status == 404:
+                raise SimulationError("try.voice_missing")
+            if r.status == 403:
+                raise SimulationError("try.rejected")
 
 
 def wav_to_mulaw(data: bytes) -> bytes:
@@ -195,3 +218,116 @@ async def place_call(base_url: str, settings: Settings, phone: str, audio: bytes
             result.events_back = received
             result.audio_back_seconds = back_bytes / 8000
     return result
+
+
+# --- Doorstep's calls to the resident -------------------------------------------------------
+
+class _Answered(Caller):
+    """The resident on a call Doorstep placed (From us, To them), pressing the given keys; once
+    they are pressed, they wait at the next menu, so the call goes on with the next keys."""
+
+    def __init__(self, twilio: Twilio, call: OutboundCall, speech: list[bytes],
+                 digits: str, *, resume: bool) -> None:
+        super().__init__(twilio, call.phone, speech, digits)
+        self.log.call_sid = call.call_sid
+        self.from_ = call.from_
+        self.ended = False  # the gateway hung up
+        # Going on with a call under way: its TwiML is fetched again (Twilio's retry of the
+        # webhook gets the state the call is in), which the resident heard already.
+        self.resume = resume
+
+    def _params(self, **extra: str) -> dict[str, str]:
+        extra.pop("CallStatus", None)
+        return {"CallSid": self.log.call_sid, "AccountSid": self.t.account_sid,
+                "From": self.from_, "To": self.phone, "CallStatus": "in-progress",
+                "Direction": "outbound-api", **extra}
+
+    async def _execute(self, http: aiohttp.ClientSession, xml: str, recording: Any) -> str | None:
+        try:
+            root: ET.Element | None = ET.fromstring(xml)
+        except ET.ParseError:
+            root = None
+        again, self.resume = self.resume, False
+        if root is not None and self._spoke_all and not self.digits \
+                and root.find("Gather") is not None:
+            self.log.heard += [] if again else twiml_texts(xml)
+            return None  # waiting at the menu
+        heard = len(self.log.heard)
+        nxt = await super()._execute(http, xml, recording)
+        if again:
+            del self.log.heard[heard:]
+        self.ended = nxt is None and root is not None and root.find("Hangup") is not None
+        return nxt
+
+
+@dataclass
+class OutboundCall:
+    """A call Doorstep placed that rings on the simulated phone: Twilio's side of it, against
+    the real webhooks: its TwiML (`answer_url`), keys, and the final status callback."""
+
+    base_url: str
+    settings: Settings
+    call_sid: str
+    phone: str
+    answer_url: str
+    status_url: str
+    said: list[str] = field(default_factory=list)
+
+    @property
+    def from_(self) -> str:
+        return self.settings.twilio_from_number or "+10000000000"
+
+    async def _post(self, http: aiohttp.ClientSession, url: str, **extra: str) -> str:
+        twilio = _twilio(self.base_url, self.settings)
+        params = {"CallSid": self.call_sid, "AccountSid": twilio.account_sid,
+                  "From": self.from_, "To": self.phone, "Direction": "outbound-api",
+                  "ApiVersion": "2010-04-01", **extra}
+        async with http.post(twilio.local(url), data=params,
+                             headers=twilio.sign(twilio.public(url), params)) as r:
+            body = await r.text()
+        if r.status == 403:
+            raise SimulationError("try.rejected")
+        if r.status != 200:
+            raise SimulationError("try.failed", f"{r.status} {body[:200]}")
+        return body
+
+    async def end(self, http: aiohttp.ClientSession, status: str) -> None:
+        """The try's final status callback (`completed` lasts as long as what was said)."""
+        seconds = round(sum(len(x) for x in self.said) * SAY_SECONDS_PER_CHAR) + 3 \
+            if status == "completed" else 0
+        await self._post(http, self.status_url, CallStatus=status, CallDuration=str(seconds))
+
+    async def spoken(self, do: str) -> list[str]:
+        """A spoken notice: answer and press 1 (`heard`), answer and press nothing (`silent`),
+        or let it ring out (`missed`); what the resident heard."""
+        async with aiohttp.ClientSession() as http:
+            if do != "missed":
+                xml = await self._post(http, self.answer_url, CallStatus="in-progress")
+                gather = ET.fromstring(xml).find("Gather")
+                if do == "heard" and gather is not None:
+                    # the key is pressed once the text was said (not said again)
+                    self.said += twiml_texts(ET.tostring(gather, encoding="unicode"))[:1]
+                    xml = await self._post(http, gather.get("action", ""),
+                                           CallStatus="in-progress", Digits="1")
+                self.said += twiml_texts(xml)  # no key: what follows the prompt's time-out
+            await self.end(http, "no-answer" if do == "missed" else "completed")
+        return self.said
+
+    async def callback(self, do: str, digits: str = "", speech: bytes = b"") -> list[str]:
+        """Answer the callback (its ordering flow up to the first menu: `answer`), speak
+        (8 kHz mu-law) and press keys in it (`keys`), hang up, or let it ring out (`missed`);
+        what the resident heard."""
+        async with aiohttp.ClientSession() as http:
+            if do in ("missed", "hangup"):
+                await self.end(http, "no-answer" if do == "missed" else "completed")
+                return []
+            caller = _Answered(_twilio(self.base_url, self.settings), self,
+                               [speech] if speech else [], digits, resume=do == "keys")
+            try:
+                await caller.run()
+            except click.ClickException as exc:  # the caller's report of a refused webhook
+                raise SimulationError("try.failed", exc.message[:200]) from None
+            self.said = caller.log.heard
+            if caller.ended:
+                await self.end(http, "completed")
+        return self.said

@@ -12,6 +12,7 @@ import db.console
 import db.orders
 import db.people
 from db.models import Leader, Order
+from gateway.channels.console import tryphone
 from gateway.channels.console.forms import optional_int, text
 from gateway.channels.console.render import render, t_for
 from gateway.channels.console.simcall import (
@@ -20,7 +21,7 @@ from gateway.channels.console.simcall import (
     send_sms,
     wav_to_mulaw,
 )
-from gateway.channels.twilio.webhook_client import Twilio, twiml_texts
+from gateway.channels.twilio.webhook_client import Twilio
 from gateway.orders.people import PeopleError, normalize_phone
 from gateway.services import services_of
 
@@ -42,26 +43,6 @@ def own_base_url(request: web.Request) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
-
-
-async def _phone_screen(s: Any, phone: str) -> list[dict[str, Any]]:
-    """Messages from and to the number, oldest first, as a phone would show them."""
-    inbound = await db.console.inbound_from(s, phone)
-    outbound = await db.console.outbox_recent_to(s, phone)
-    lines: list[dict[str, Any]] = []
-    for m in inbound:
-        if m.channel != "sms":
-            continue
-        lines.append({"at": m.received_at, "dir": "in", "text": m.body, "status": ""})
-        # The webhook's own answer (TwiML), as stored with the text it answered.
-        answer = m.response or ""
-        for said in twiml_texts(answer) if answer.lstrip().startswith("<") else \
-                [answer] if answer else []:
-            lines.append({"at": m.processed_at or m.received_at, "dir": "out", "text": said,
-                          "status": ""})
-    lines += [{"at": m.created_at, "dir": "out", "text": m.body,
-               "status": m.status} for m in outbound if m.channel == "sms"]
-    return sorted(lines, key=lambda x: x["at"])[-30:]
 
 
 def card_state(task: Any, order: Order | None) -> str:
@@ -90,12 +71,14 @@ async def try_page(request: web.Request, *, result: dict[str, Any] | None = None
     settings = services.settings
     phone = request.query.get("phone", "") or (result or {}).get("phone", "")
     leader_id = (result or {}).get("leader_id") or optional_int(request.query.get("leader"))
+    await tryphone.settle(services, phone)  # calls just queued to the phone: ringing
     async with services.db.session() as s:
         residents = await db.people.list_residents(s)
         leaders = await db.people.list_leaders(s)
         if not phone and residents:
             phone = residents[0].phone
-        screen = await _phone_screen(s, phone) if phone else []
+        screen = await tryphone.phone_screen(s, phone) if phone else []
+        ring = await tryphone.panel(s, services, phone)
         answered = bool(screen) and screen[-1]["dir"] == "out"
         orders, _ = await db.console.list_orders(s, db.console.OrderFilter(phone=phone), limit=5) \
             if phone else ([], 0)
@@ -111,7 +94,7 @@ async def try_page(request: web.Request, *, result: dict[str, Any] | None = None
                   if r.resource is not None}
         return render(
             request, "try.html", status=status, residents=residents, leaders=leaders,
-            phone=phone, screen=screen, orders=orders, leader=leader, tasks=tasks,
+            phone=phone, screen=screen, ring=ring, orders=orders, leader=leader, tasks=tasks,
             result=result or {}, error=error, answered=answered, pressed=pressed,
             sent=(result or {}).get("kind") == "sms",
             canonical=_try_url(phone, leader.id if leader else None),
@@ -304,8 +287,10 @@ async def back_to_page(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     r = app.router
     for path in ("/console/try/sms", "/console/try/call", "/console/try/leader",
-                 "/console/try/join"):
+                 "/console/try/join", "/console/try/ring", "/console/try/ring-once",
+                 "/console/try/notify"):
         r.add_get(path, back_to_page)
+    tryphone.setup_routes(app)
     r.add_get("/console/try", try_page)
     r.add_post("/console/try/sms", try_sms)
     r.add_post("/console/try/call", try_call)

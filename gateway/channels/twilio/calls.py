@@ -267,7 +267,8 @@ async def _answer_question(services: Services, s: AsyncSession, vc: Any, digit: 
 # --- wiring -----------------------------------------------------------------------------------
 
 def setup(app: web.Application) -> None:
-    """The status callback and notice webhooks, and the "call" sender when Twilio can call."""
+    """The status callback and notice webhooks, and the "call" sender when Twilio can call
+    (or the try-it page's simulated phone, with simulated calls)."""
     services = app[SERVICES]
     settings = services.settings
     if not settings.twilio_enabled:
@@ -275,11 +276,16 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/twilio/voice/status", status)
     app.router.add_post("/twilio/voice/notice", notice)
     app.router.add_post("/twilio/voice/notice/key", notice_key)
-    if not (settings.twilio_account_sid and settings.twilio_from_number):
+    if settings.simulated_calls:  # `serve --demo`: they ring on the console's try-it page
+        from gateway.channels.console.tryphone import SimulatedPhone
+
+        rest: TwilioRest = SimulatedPhone(settings)
+    elif not (settings.twilio_account_sid and settings.twilio_from_number):
         log.warning("TWILIO_ACCOUNT_SID or TWILIO_FROM_NUMBER is not set: outbound calls "
                     "(callbacks, spoken notices) wait in the outbox")
         return
-    rest = TwilioRest(settings)
+    else:
+        rest = TwilioRest(settings)
     sender = CallSender(services, rest)
     services.outbox.register(CHANNEL, sender)
 
