@@ -20,12 +20,14 @@ from sqlalchemy import select
 import db.orders
 import db.outbox
 import db.people
+import db.standing
 import db.tasks
 from bench.twilio_standin import TwilioStandIn
 from db.models import Conversation, Leader, Order, Outbox, VoiceCall, utcnow
 from db.session import Database
 from gateway.channels.console.tryit import SIMULATED_TELEGRAM_BASE
-from gateway.channels.console.tryphone import SimulatedPhone, simulated
+from gateway.channels.console.tryphone import simulated
+from gateway.channels.twilio.simulated import SimulatedPhone
 from gateway.orders.demo import join_demo_leaders
 from gateway.services import SERVICES, Services
 from tests.console.conftest import add_operator, login, page_csrf
@@ -322,3 +324,33 @@ async def test_the_simulated_phone_never_reaches_the_network(make_settings: Any)
     assert SID.match(sid) and await phone.find_call(WANG, utcnow()) is None
     assert await phone.call_status(sid) == ("no-answer", 0.0, "")
     await phone.close()
+
+
+async def test_a_standing_question_rings_and_2_skips_the_week(start: Any) -> None:
+    """王奶奶 takes calls and has a standing order: its weekly question rings on the page with
+    the keys it takes, and "press 2" skips the week through the real webhooks."""
+    from gateway.app import STANDING
+    from gateway.orders.standing import Phrase, Standing, deadline_of
+
+    page = await start()
+    async with page.services.db.session() as s:
+        resident = await db.people.resident_by_phone(s, WANG)
+        assert resident is not None
+        resident.notify = "call"
+        so = await Standing.of(page.services).create(
+            s, resident=resident, items=[{"sku": "eggs", "name": "鸡蛋", "quantity": 1,
+                                          "unit": "板"}], when=Phrase(1), created_by="test")
+        so_id, start_date = so.id, so.start_date
+    dl = deadline_of(start_date, TZ, page.services.settings.standing_deadline)
+    assert (await page.app[STANDING].tick(now=dl - timedelta(hours=2)))["asked"] == 1
+    vc = await page.ringing(kind="question")
+    shown = panel_of(await page.get())
+    assert "照旧请按1，这周不要请按2" in shown and "接听并按 2（这周不要）" in shown, shown
+    html = await page.ring(vc.id, "skip")
+    assert "接听了询问电话，按了 2：这周不要。" in visible(html)
+    assert "好的，这周不送了，下次照常问您。再见！" in visible(html)
+    async with page.services.db.session() as s:
+        [rnd] = await db.standing.rounds_of(s, so_id)
+        assert rnd.state == "skipped"
+    held = await page.outbox(f"standing:ask:{rnd.id}")
+    assert held.status == "sent" and held.vendor_id == vc.call_sid  # answered: never texted

@@ -298,17 +298,19 @@ class OutboundCall:
         await self._post(http, self.status_url, CallStatus=status, CallDuration=str(seconds))
 
     async def spoken(self, do: str) -> list[str]:
-        """A spoken notice: answer and press 1 (`heard`), answer and press nothing (`silent`),
+        """A spoken notice or question: answer and press 1 (`heard`; a question: as usual),
+        press 2 (`skip`: a question's "not this week"), answer and press nothing (`silent`),
         or let it ring out (`missed`); what the resident heard."""
         async with aiohttp.ClientSession() as http:
             if do != "missed":
                 xml = await self._post(http, self.answer_url, CallStatus="in-progress")
                 gather = ET.fromstring(xml).find("Gather")
-                if do == "heard" and gather is not None:
+                if do in ("heard", "skip") and gather is not None:
                     # the key is pressed once the text was said (not said again)
                     self.said += twiml_texts(ET.tostring(gather, encoding="unicode"))[:1]
                     xml = await self._post(http, gather.get("action", ""),
-                                           CallStatus="in-progress", Digits="1")
+                                           CallStatus="in-progress",
+                                           Digits="1" if do == "heard" else "2")
                 self.said += twiml_texts(xml)  # no key: what follows the prompt's time-out
             await self.end(http, "no-answer" if do == "missed" else "completed")
         return self.said

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -33,42 +32,18 @@ from gateway.channels.console.simcall import (
     wav_to_mulaw,
 )
 from gateway.channels.twilio.calls import CHANNEL, CallSender
-from gateway.channels.twilio.rest import TwilioRest
+from gateway.channels.twilio.simulated import SimulatedPhone
 from gateway.channels.twilio.voice import SAY_LANGUAGE
 from gateway.channels.twilio.webhook_client import twiml_texts
-from gateway.errors import SendError
 from gateway.notify.calls import Calls
 from gateway.services import Services, services_of
 
 log = logging.getLogger(__name__)
 
 NOTIFY = ("sms", "call", "both")
-SPOKEN_DOES = ("heard", "silent", "missed")  # answer and press 1 / answer only / let it ring
+SPOKEN_DOES = ("heard", "skip", "silent", "missed")  # press 1 / 2 (a question) / no key / ring
 CALLBACK_DOES = ("answer", "keys", "hangup", "missed")
 SETTLE_SECONDS = 2.0
-
-
-class SimulatedPhone(TwilioRest):
-    """Twilio's Calls API for simulated calls: placing a call names it (a CallSid, as Twilio
-    would) and nothing more. No network: TWILIO_API_URL is never used."""
-
-    async def place_call(self, *, to: str, url: str, status_callback: str,
-                         ring_seconds: int = 30) -> str:
-        sid = "CA" + secrets.token_hex(16)
-        log.info("simulated call %s to %s rings on the try-it page", sid, to)
-        return sid
-
-    async def find_call(self, to: str, since: datetime) -> str | None:
-        return None  # a try is ringing only once its sid is recorded
-
-    async def call_status(self, sid: str) -> tuple[str, float, str] | None:
-        return ("no-answer", 0.0, "")  # left ringing on the page past the sweep: not answered
-
-    async def __call__(self, row: Outbox) -> str | None:
-        raise SendError("the simulated phone sends no texts", permanent=True)
-
-    async def close(self) -> None:
-        return None
 
 
 def simulated(services: Services) -> CallSender | None:
@@ -121,8 +96,9 @@ async def _outbox_row(s: Any, key: str) -> Outbox | None:
 
 
 def notice_says(services: Services, vc: VoiceCall) -> str:
-    """What a notice's call says first, from its real TwiML template."""
-    xml = services.templates.render(vc.locale, "voice/notice.xml.j2", text=vc.text,
+    """What a notice's (or a question's) call says first, from its real TwiML template."""
+    name = "voice/question.xml.j2" if vc.kind == "question" else "voice/notice.xml.j2"
+    xml = services.templates.render(vc.locale, name, text=vc.text,
                                     again=False, action="",
                                     say_language=SAY_LANGUAGE.get(vc.locale, vc.locale))
     return next(iter(twiml_texts(xml)), vc.text)
@@ -156,7 +132,7 @@ async def panel(s: Any, services: Services, phone: str) -> dict[str, Any] | None
         out.append({"id": vc.id, "kind": vc.kind, "state": state, "due": due,
                     "try": max(vc.tries, 1), "next": number, "max": vc.max_tries,
                     "order_id": vc.order_id,
-                    "says": notice_says(services, vc) if vc.kind == "notice" else vc.text,
+                    "says": notice_says(services, vc) if vc.kind != "callback" else vc.text,
                     "held": vc.fallback_text, "held_state": _held(held, now)})
     return {"calls": out, "notify": resident.notify if resident else None,
             "quiet": calls.quiet.contains(now), "quiet_hours": services.settings.quiet_hours,

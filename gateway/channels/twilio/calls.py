@@ -277,7 +277,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/twilio/voice/notice", notice)
     app.router.add_post("/twilio/voice/notice/key", notice_key)
     if settings.simulated_calls:  # `serve --demo`: they ring on the console's try-it page
-        from gateway.channels.console.tryphone import SimulatedPhone
+        from gateway.channels.twilio.simulated import SimulatedPhone
 
         rest: TwilioRest = SimulatedPhone(settings)
     elif not (settings.twilio_account_sid and settings.twilio_from_number):
