@@ -57,6 +57,7 @@ class PlacedCall:
     status: str = "queued"
     duration: int = 0
     answered_by: str = ""
+    machine_detection: str = ""  # the request's MachineDetection ("Enable", or none)
 
 
 class TwilioStandIn:
@@ -200,7 +201,8 @@ class TwilioStandIn:
         c = PlacedCall(f"CA{next(self._ids):032d}", to, from_, url, twiml,
                        str(form.get("StatusCallback", "")),
                        str(form.get("StatusCallbackMethod", "POST")),
-                       str(form.get("Timeout", "")), datetime.now(UTC))
+                       str(form.get("Timeout", "")), datetime.now(UTC),
+                       machine_detection=str(form.get("MachineDetection", "")))
         self.calls.append(c)
         if self.hang_after_call:
             self.hang_after_call -= 1

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     call_retry_minutes: str = Field(default="5,20", pattern=r"^(\d+(\.\d+)?(,\d+(\.\d+)?)*)?$")
     # A spoken notice nobody heard is sent as a text; with this, operators are told too.
     notice_fallback_operator: bool = True
+    # Twilio's answering-machine detection on outbound calls: a machine that picks up is no
+    # listener (the try counts as not answered, a notice is not left on it).
+    call_machine_detection: bool = True
     # Outbound calls are not placed through Twilio: they ring on the console's try-it page,
     # which answers them through the real webhooks (`serve --demo` sets it; see for_demo).
     simulated_calls: bool = False
@@ -143,6 +146,19 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{v!r} is not a known time zone (like Asia/Shanghai)") from None
+        return v
+
+    @field_validator("quiet_hours", "standing_deadline")
+    @classmethod
+    def _clock_times(cls, v: str) -> str:
+        from datetime import time
+
+        for part in (p.strip() for p in v.split("-") if p.strip()):
+            try:
+                time.fromisoformat(part)
+            except ValueError:
+                raise ValueError(f"{part!r} is not a time of day (HH:MM, 00:00 to 23:59)"
+                                 ) from None
         return v
 
     @field_validator("database_url")

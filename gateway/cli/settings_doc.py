@@ -62,6 +62,11 @@ MEANINGS: dict[str, str] = {
                           "(`5,20`: three tries)",
     "notice_fallback_operator": "a spoken notice nobody heard is texted; `true`: operators "
                                 "are told as well",
+    "call_machine_detection": "outbound calls ask Twilio for answering-machine detection: a "
+                              "machine that picks up hears nothing and the try counts as not "
+                              "answered",
+    "simulated_calls": "outbound calls ring on the console's try-it page instead of going "
+                       "through Twilio (`serve --demo` sets it)",
     "standing_ask_hours": "a standing order's occurrence is asked about this long before its "
                           "deadline",
     "standing_deadline": "the deadline of a weekday standing order: this time the day before "

@@ -20,7 +20,7 @@ from gateway.orders.demo import join_demo_leaders
 from gateway.orders.events import announce_created, change_status
 from gateway.orders.fulfilment import Fulfilment, RunRequest
 from gateway.orders.stock import mark_in, mark_out
-from tests.calls.conftest import WANG, outbox, set_notify, voice_calls
+from tests.calls.conftest import WANG, outbox, path_of, set_notify, voice_calls
 from tests.calls.test_notices import FENG, ZHAO, accepted, new_order
 
 
@@ -182,3 +182,54 @@ async def test_a_resident_who_takes_texts_gets_no_call(start: Any, demo_database
     assert await voice_calls(demo_database) == []
     bodies = [r.body for r in await outbox(demo_database, "sms") if r.recipient == WANG]
     assert len(bodies) == 2 and "吴团长已经买好" in bodies[1]
+
+
+async def test_a_notice_met_by_an_answering_machine_is_tried_again(
+        start: Any, demo_database: Database) -> None:
+    """Calls ask Twilio for answering-machine detection; a machine that picks up hears nothing
+    (the call hangs up), and the try counts as not answered."""
+    from tests.calls.conftest import wait_calls
+
+    await set_notify(demo_database, WANG, "call")
+    gw = await start()
+    await accepted(gw, demo_database)
+    [call] = await wait_calls(gw.fake, 1)
+    assert call.machine_detection == "Enable"
+    code, xml = await gw.post(path_of(call.url), gw._outbound(
+        call, CallStatus="in-progress", AnsweredBy="machine_start"))
+    assert code == 200 and "<Hangup/>" in xml and "<Say" not in xml
+    code, _ = await gw.post(path_of(call.status_callback), gw._outbound(
+        call, CallStatus="completed", CallDuration="12", AnsweredBy="machine_start"))
+    assert code == 200
+    calls = await wait_calls(gw.fake, 2)  # the next try
+    assert calls[1].to == WANG
+    [vc] = await voice_calls(demo_database)
+    assert (vc.status, vc.last_outcome, vc.tries) == ("calling", "machine", 2)
+
+
+async def test_machine_detection_can_be_turned_off(start: Any, demo_database: Database) -> None:
+    from tests.calls.conftest import wait_calls
+
+    await set_notify(demo_database, WANG, "call")
+    gw = await start(call_machine_detection=False)
+    await accepted(gw, demo_database)
+    [call] = await wait_calls(gw.fake, 1)
+    assert call.machine_detection == ""
+
+
+async def test_a_callback_met_by_an_answering_machine_hangs_up_and_retries(
+        start: Any, demo_database: Database) -> None:
+    from tests.calls.conftest import new_sid, wait_calls
+
+    gw = await start()
+    assert await gw.missed(WANG, new_sid(), "no-answer") == 200
+    [call] = await wait_calls(gw.fake, 1)
+    code, xml = await gw.post(path_of(call.url), gw._outbound(
+        call, CallStatus="in-progress", AnsweredBy="machine_end_beep"))
+    assert code == 200 and "<Hangup/>" in xml  # no ordering flow for a machine
+    await gw.post(path_of(call.status_callback), gw._outbound(
+        call, CallStatus="completed", CallDuration="9", AnsweredBy="machine_end_beep"))
+    calls = await wait_calls(gw.fake, 2)  # not answered: the next try
+    [vc] = await voice_calls(demo_database)
+    assert (vc.kind, vc.last_outcome, vc.tries) == ("callback", "machine", 2)
+    assert calls[1].to == WANG

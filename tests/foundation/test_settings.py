@@ -53,6 +53,9 @@ def test_dotenv_file_is_read(tmp_path) -> None:  # noqa: ANN001
     ("DOORSTEP_PUBLIC_URL", "example.org", "http"),
     ("DOORSTEP_DEFAULT_LOCALE", "fr-FR", "zh-CN, ko-KR"),
     ("DOORSTEP_SMS_RATE_LIMIT", "-1", "DOORSTEP_SMS_RATE_LIMIT"),
+    ("DOORSTEP_QUIET_HOURS", "25:00-07:00", "'25:00' is not a time of day"),
+    ("DOORSTEP_QUIET_HOURS", "9pm-7am", "DOORSTEP_QUIET_HOURS"),
+    ("DOORSTEP_STANDING_DEADLINE", "20:75", "'20:75' is not a time of day"),
 ])
 def test_bad_values_have_clear_messages(monkeypatch: pytest.MonkeyPatch, var: str, value: str,
                                         words: str) -> None:

@@ -196,6 +196,11 @@ async def status(request: web.Request) -> web.Response:
     return twiml_response(EMPTY)
 
 
+def by_machine(raw: Any) -> bool:
+    """Whether Twilio's answering-machine detection says a machine (or a fax) picked up."""
+    return str(raw.get("AnsweredBy", "")).startswith(("machine", "fax"))
+
+
 def _notice_xml(services: Services, vc: Any, request: web.Request, again: bool = False) -> str:
     vc_id, number = _query_ids(request)
     name = "voice/question.xml.j2" if vc.kind == "question" else "voice/notice.xml.j2"
@@ -208,8 +213,10 @@ def _notice_xml(services: Services, vc: Any, request: web.Request, again: bool =
 async def notice(request: web.Request) -> web.Response:
     """A notice's or a question's call was answered: its text, twice, and which key to press
     ("press 1 if you heard this"; a question names its own keys)."""
-    services, _raw = await _form(request)
+    services, raw = await _form(request)
     vc_id, _ = _query_ids(request)
+    if by_machine(raw):  # not left on an answering machine: the try counts as not answered
+        return twiml_response(HANGUP)
     async with services.db.session() as s:
         vc = await Calls.of(services).text_of(s, vc_id) if vc_id is not None else None
     if vc is None or vc.kind not in SPOKEN or not vc.text:

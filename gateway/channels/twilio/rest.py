@@ -124,11 +124,14 @@ class TwilioRest:
             raise SendError("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER are "
                             "needed to place calls")
         client = self._twilio()
+        extra: dict[str, Any] = {}
+        if settings.call_machine_detection:  # AnsweredBy comes with the webhooks
+            extra["machine_detection"] = "Enable"
         try:
             call = await asyncio.wait_for(client.calls.create_async(
                 to=to, from_=settings.twilio_from_number, url=url, method="POST",
                 status_callback=status_callback, status_callback_method="POST",
-                timeout=ring_seconds), self.timeout)
+                timeout=ring_seconds, **extra), self.timeout)
         except TwilioRestException as exc:
             raise _translate(exc, CALL_PERMANENT_CODES, what="call") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:

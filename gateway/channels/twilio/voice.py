@@ -75,6 +75,7 @@ CHANNEL = "voice"
 ACTOR = "resident:voice"
 SAY_LANGUAGE = {"zh-CN": "zh-CN", "ko-KR": "ko-KR"}
 REJECT = '<?xml version="1.0" encoding="UTF-8"?><Response><Reject/></Response>'
+HANGUP = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>'
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,8 @@ async def answer(request: web.Request) -> web.Response:
     """The call arrives: greet a known caller by name, or explain registration to a stranger."""
     services, call = await _form(request)
     settings = services.settings
+    if call.outbound and str(call.raw.get("AnsweredBy", "")).startswith(("machine", "fax")):
+        return twiml_response(HANGUP)  # a callback met an answering machine: tried again
     try:
         async with services.db.session() as s:
             await db.inbound.store(s, channel=CHANNEL, vendor_id=call.call_sid,
