@@ -88,6 +88,10 @@ class Resident(Base):
         ForeignKey("outlets.id", ondelete="SET NULL"))
     # How the resident is told about their orders' key steps: texts, short calls, or both.
     notify: Mapped[str] = mapped_column(String(8), default="sms", server_default="sms")
+    # What their standing orders do when a week's question goes unanswered: skip | confirm
+    # (gateway.orders.standing; each standing order keeps its own copy, set from this).
+    standing_unconfirmed: Mapped[str] = mapped_column(String(8), default="skip",
+                                                      server_default="skip")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (

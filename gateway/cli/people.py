@@ -39,9 +39,12 @@ def residents() -> None:
 @click.option("--leader-phone", default=None, help="Phone of a preferred team leader.")
 @click.option("--notify", type=click.Choice(["sms", "call", "both"]), default=None,
               help="How they are told about their orders (default sms; kept on update).")
+@click.option("--standing-unconfirmed", type=click.Choice(["skip", "confirm"]), default=None,
+              help="An unanswered week of their standing orders is skipped (default) or "
+                   "ordered as usual; applies to the standing orders they have too.")
 def residents_add(phone: str, name: str, address: str, village: str, lat: float | None,
                   lon: float | None, locale: str | None, leader_phone: str | None,
-                  notify: str | None) -> None:
+                  notify: str | None, standing_unconfirmed: str | None) -> None:
     """Add a resident, or update the one with this phone number."""
     import db.people
     from gateway.orders.people import save_resident
@@ -65,6 +68,10 @@ def residents_add(phone: str, name: str, address: str, village: str, lat: float 
                                              preferred_leader_id=pref)
             if notify:
                 r.notify = notify
+            if standing_unconfirmed:
+                from gateway.orders.standing import set_unconfirmed
+
+                await set_unconfirmed(s, r, standing_unconfirmed)
             return r, created
 
     r, created = run(with_db, settings, work)

@@ -45,7 +45,7 @@ def standing() -> None:
                    "resident's village.")
 @click.option("--weeks", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Every N weeks (a weekday only).")
-@click.option("--unconfirmed", type=click.Choice(["skip", "confirm"]), default="skip",
+@click.option("--unconfirmed", type=click.Choice(["skip", "confirm"]), default=None,
               show_default=True, help="What happens to a time nobody answered by its deadline.")
 @click.option("--proxy", "proxy_phone", default="",
               help="A proxy of the resident who is asked instead of the resident.")

@@ -276,6 +276,21 @@ def when_of(every: str, weeks: int = 1) -> Phrase:
     return Phrase(DAYS.index(e), weeks)
 
 
+async def set_unconfirmed(session: AsyncSession, resident: Resident, choice: str) -> int:
+    """The resident's choice for unanswered weeks, for their standing orders to come and
+    those they have (not stopped); returns how many of those changed."""
+    if choice not in ("skip", "confirm"):
+        raise StandingError("bad_unconfirmed", "unconfirmed must be skip or confirm")
+    resident.standing_unconfirmed = choice
+    changed = 0
+    for so in await db.standing.listing(session, resident_phone=resident.phone,
+                                        statuses=("active", "paused")):
+        if so.unconfirmed != choice:
+            so.unconfirmed, changed = choice, changed + 1
+    await session.flush()
+    return changed
+
+
 def ask_key(round_id: int) -> str:
     """The idempotency key of a round's question (its text, and its spoken question)."""
     return f"standing:ask:{round_id}"
@@ -312,9 +327,13 @@ class Standing:
 
     async def create(self, session: AsyncSession, *, resident: Resident, items: Iterable[Any],
                      when: Phrase, text: str = "", proxy: Proxy | None = None,
-                     unconfirmed: str = "skip", created_by: str = "",
+                     unconfirmed: str | None = None, created_by: str = "",
                      now: datetime | None = None) -> StandingOrder:
+        """A new standing order; `unconfirmed` (skip | confirm: what an unanswered week does)
+        is the resident's own choice unless given."""
         now = now or utcnow()
+        if unconfirmed is None:
+            unconfirmed = resident.standing_unconfirmed or "skip"
         lines = items_json(items)
         if not lines:
             raise StandingError("no_items", "a standing order needs goods from the catalogue")

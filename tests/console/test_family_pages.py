@@ -96,6 +96,31 @@ async def test_change_how_the_resident_is_told(client: Any, app: Any) -> None:
         assert (await db.people.resident_by_phone(s, WANG)).notify == "call"
 
 
+async def test_the_residents_choice_for_unanswered_weeks(client: Any, app: Any) -> None:
+    """Saved with how they are told: it changes the standing orders they have, and is what the
+    create form (and a standing order set by text) starts from."""
+    rid = await resident_id(app, WANG)
+    path = f"/console/residents/{rid}"
+    token = await page_csrf(client, path)
+    r = await post(client, f"{path}/standing", token, text="鸡蛋一板", every="fri", weeks="1",
+                   unconfirmed="skip", proxy="")
+    assert r.status == 303
+    r = await post(client, f"{path}/notify", token, notify="sms",
+                   standing_unconfirmed="confirm")
+    assert r.status == 303
+    async with app[SERVICES].db.session() as s:
+        resident = await db.people.resident_by_phone(s, WANG)
+        assert resident is not None and resident.standing_unconfirmed == "confirm"
+    [so] = await standing_of(app, WANG)
+    assert so.unconfirmed == "confirm"
+    html = await (await client.get(path)).text()
+    assert "定期订单无人答复时" in html
+    form = html[html.index('id="s-unconfirmed"'):]
+    assert form.index('<option value="confirm" selected>') < form.index("</select>")
+    bad = await post(client, f"{path}/notify", token, notify="sms", standing_unconfirmed="maybe")
+    assert bad.status == 400 and "请选择无人答复时跳过还是照常下单。" in await bad.text()
+
+
 async def test_add_update_and_remove_a_proxy(client: Any, app: Any) -> None:
     rid = await resident_id(app, WANG)
     path = f"/console/residents/{rid}"

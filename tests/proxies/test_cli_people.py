@@ -91,3 +91,19 @@ def test_standing_add_list_pause_resume_stop(run, tmp_path: Path) -> None:  # no
     assert "no resident with phone" in bad.output
     bad = run("standing", "pause", "9", ok=False)
     assert bad.exit_code == 1 and "no standing order 9" in bad.output
+
+
+def test_the_residents_choice_for_unanswered_weeks(run, tmp_path: Path) -> None:  # noqa: F811
+    _catalog(run, tmp_path)
+    run("residents", "add", "--phone", "+8613800000001", "--name", "王奶奶")
+    run("standing", "add", "--phone", "+8613800000001", "--text", "大米两袋", "--every", "tue")
+    # applied to the one they have, and the default for new ones
+    run("residents", "add", "--phone", "+8613800000001", "--name", "王奶奶",
+        "--standing-unconfirmed", "confirm")
+    assert "unanswered: confirm" in run("standing", "list").output
+    out = run("standing", "add", "--phone", "+8613800000001", "--text", "鸡蛋一板",
+              "--every", "wed").output
+    assert out.strip().endswith("unanswered: confirm"), out
+    out = run("standing", "add", "--phone", "+8613800000001", "--text", "鸡蛋一板",
+              "--every", "fri", "--unconfirmed", "skip").output
+    assert out.strip().endswith("unanswered: skip"), out  # given: as given

@@ -295,3 +295,34 @@ async def test_an_answer_and_the_deadline_racing_make_one_order(
     results = await asyncio.gather(answer(), worker(gw).tick(now=dl))
     made = (results[0] is not None) + results[1]["ordered"]
     assert made == 1 and len(await orders_of(demo_database, WANG)) == 1
+
+
+async def test_the_residents_own_choice_for_unanswered_weeks(
+        gw: Texter, demo_database: Database) -> None:
+    """An unanswered week is skipped or ordered by a per-resident setting: a standing order set
+    by text takes it, and changing it changes the standing orders they have."""
+    from gateway.orders.standing import set_unconfirmed
+
+    async with demo_database.session() as s:
+        resident = await db.people.resident_by_phone(s, WANG)
+        assert resident is not None
+        await set_unconfirmed(s, resident, "confirm")
+    await gw.text("大米两袋")
+    await gw.text("1")
+    await gw.text("每周二一样")
+    [so] = await standing_of(demo_database, WANG)
+    assert so.unconfirmed == "confirm"
+    at, dl = window(so)
+    await worker(gw).tick(now=at)
+    [ask] = [t for t in await texts_to(demo_database, WANG) if ASK in t]
+    assert ask.endswith("20:00前不回复就照常下单。"), ask
+    async with demo_database.session() as s:
+        resident = await db.people.resident_by_phone(s, WANG)
+        assert resident is not None
+        assert await set_unconfirmed(s, resident, "skip") == 1  # the one they have
+        assert await set_unconfirmed(s, resident, "skip") == 0
+    await worker(gw).tick(now=dl)
+    [r] = await rounds_of(demo_database, so.id)
+    assert (r.state, r.answered_by) == ("skipped", "deadline")
+    before = len(await orders_of(demo_database, WANG))
+    assert before == 1  # only the order texted at the start

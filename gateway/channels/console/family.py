@@ -22,7 +22,14 @@ from gateway.channels.console.forms import optional_int, text
 from gateway.channels.console.render import render, t_for, today_of
 from gateway.language.locales import normalize_locale
 from gateway.orders.proxies import ProxyError, add_proxy, list_proxies, remove_proxy
-from gateway.orders.standing import DAYS, Standing, StandingError, next_days, when_of
+from gateway.orders.standing import (
+    DAYS,
+    Standing,
+    StandingError,
+    next_days,
+    set_unconfirmed,
+    when_of,
+)
 from gateway.services import services_of
 
 ACTIONS = {"pause": "paused", "resume": "active", "stop": "stopped"}
@@ -89,17 +96,23 @@ async def resident_page(request: web.Request, *, error: str = "", status: int = 
                   proxies=proxies, standing=standing, notify_kinds=NOTIFY_KINDS, days=DAYS,
                   error=error, done=done if done in DONE else "",
                   proxy_form=proxy_form or dict(PROXY_FORM),
-                  standing_form=standing_form or dict(STANDING_FORM))
+                  standing_form=standing_form or dict(
+                      STANDING_FORM, unconfirmed=resident.standing_unconfirmed or "skip"))
 
 
 async def set_notify(request: web.Request) -> web.Response:
     form = await request.post()
     notify = text(form, "notify", 8)
+    unconfirmed = text(form, "standing_unconfirmed", 8) or None
     if notify not in NOTIFY_KINDS:
         return await resident_page(request, error=_said(request, "bad_notify"), status=400)
+    if unconfirmed not in (None, "skip", "confirm"):
+        return await resident_page(request, error=_said(request, "bad_unconfirmed"), status=400)
     async with services_of(request).db.session() as s:
         resident = await _resident(s, request)
         resident.notify = notify
+        if unconfirmed is not None:  # their standing orders to come, and those they have
+            await set_unconfirmed(s, resident, unconfirmed)
     raise _back(request, "notify")
 
 
