@@ -247,19 +247,10 @@ class Calls:
         """A spoken notice of `text` to `phone` about `order`. `hold`: the text to send instead
         if nobody hears it (queued now, held), for someone who takes calls only; None when
         they get the text anyway. False when this notice exists already."""
-        vc = await self._create(session, kind="notice", key=f"notice|{text_key}", phone=phone,
-                                resident_id=order.resident_id, order_id=order.id,
-                                locale=order.locale, text=text, fallback_text=hold or "",
-                                last_outcome=kind[:32])
-        if vc is None:
-            return False
-        if hold is not None:
-            await db.outbox.enqueue(session, channel="sms", recipient=phone, body=hold,
-                                    idempotency_key=text_key,
-                                    not_before=utcnow() + HOLD_MARGIN,
-                                    payload={"order_id": order.id, "held_by_call": vc.id})
-        await self._queue_try(session, vc, 1, utcnow())
-        return True
+        return await self._spoken(
+            session, "notice", phone=phone, text=text, text_key=text_key, hold=hold,
+            resident_id=order.resident_id, order_id=order.id, locale=order.locale,
+            last_outcome=kind[:32]) is not None
 
     async def question(self, session: AsyncSession, *, phone: str, resident_id: int | None,
                        locale: str, text: str, text_key: str, hold: str | None
@@ -268,16 +259,24 @@ class Calls:
         week?"), keyed like the text that asks it in writing (`text_key`, which names what is
         asked). Like a notice, `hold` is that text, sent instead when nobody answers; None
         when they get it anyway. None when asked already."""
-        vc = await self._create(session, kind="question", key=f"question|{text_key}", phone=phone,
-                                resident_id=resident_id, locale=locale, text=text,
-                                fallback_text=hold or "", last_outcome="asked")
+        return await self._spoken(session, "question", phone=phone, text=text,
+                                  text_key=text_key, hold=hold, resident_id=resident_id,
+                                  locale=locale, last_outcome="asked")
+
+    async def _spoken(self, session: AsyncSession, kind: str, *, phone: str, text: str,
+                      text_key: str, hold: str | None, **values: Any) -> VoiceCall | None:
+        """A call of `kind` (SPOKEN) saying `text`, keyed like the text `text_key`; its first
+        try queued and `hold` queued held back. None when it exists already."""
+        vc = await self._create(session, kind=kind, key=f"{kind}|{text_key}", phone=phone,
+                                text=text, fallback_text=hold or "", **values)
         if vc is None:
             return None
         if hold is not None:
             await db.outbox.enqueue(session, channel="sms", recipient=phone, body=hold,
                                     idempotency_key=text_key,
                                     not_before=utcnow() + HOLD_MARGIN,
-                                    payload={"held_by_call": vc.id, "kind": "question"})
+                                    payload={"order_id": values.get("order_id"),
+                                             "held_by_call": vc.id})
         await self._queue_try(session, vc, 1, utcnow())
         return vc
 
