@@ -68,11 +68,31 @@ def db_url(migrated_url: str, tmp_path: Path) -> str:
     return migrated_url
 
 
+@pytest.fixture(autouse=True)
+async def _databases_closed_last(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Every Database a test makes is disposed (again) when all else is torn down: an app
+    closed after the `database` fixture (fixtures end in the reverse order of a test's
+    arguments) may still use it on its way out (a recording's download finishing). Disposed
+    while a connection is checked out, an engine leaves that connection to its old pool, and
+    asyncpg warns of it, unclosed, when that pool is collected."""
+    made: list[Database] = []
+    init = Database.__init__
+
+    def tracked(self: Database, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Database, "__init__", tracked)
+    yield
+    for d in made:
+        await d.dispose()
+
+
 @pytest.fixture
 async def database(db_url: str) -> AsyncIterator[Database]:
-    d = Database(db_url)
-    yield d
-    await d.dispose()
+    """The test's Database, disposed by `_databases_closed_last` once the apps that use it
+    are closed (disposed earlier, a connection an app had checked out would be orphaned)."""
+    yield Database(db_url)
 
 
 @pytest.fixture
