@@ -15,6 +15,7 @@ import db.orders
 import db.people
 from gateway.services import SERVICES
 from tests.console.conftest import PASSWORD, USER
+from tests.console.test_try_calls import standin, start  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
 
@@ -152,3 +153,30 @@ async def test_phone_layout_and_english(browser: Any, base_url: str, app: Any) -
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.className") == "skip"
     await page.close()
+
+
+async def test_a_call_due_later_rings_on_the_try_page_by_itself(browser: Any, start: Any
+                                                                 ) -> None:
+    """The try-it page's phone in demo mode: a callback left unanswered is tried again a little
+    later, and the page shows it ringing without a click (console.js reloads it when due)."""
+    from tests.console.test_try_calls import WANG
+
+    demo = await start(call_retry_minutes="0.05,0.05")  # the second try 3 s after the first
+    status, _ = await demo.post("/console/try/ring-once", phone=WANG)
+    assert status == 200
+    await demo.ringing(kind="callback")
+    base_url = str(demo.client.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await _login(page, base_url)
+    await page.goto(f"{base_url}/console/try?phone=%2B8613800000001")
+    panel = page.locator("section.ring-panel")
+    await panel.get_by_text("正在响铃").wait_for()
+    await panel.get_by_role("button", name="不接").click()
+    await panel.get_by_text("共 3 次）").first.wait_for()  # 将在 … 打来（第 2 次，共 3 次）
+    assert "将在" in await panel.inner_text()
+    await panel.get_by_text("正在响铃").wait_for(timeout=20_000)  # no click: it rang by itself
+    await _shot(page, "try-phone-retry")
+    assert "第 2 次，共 3 次" in await panel.inner_text()
+    assert errors == []

@@ -166,3 +166,24 @@ document.addEventListener("change", (e) => {
   const option = select.selectedOptions[0];
   if (unit && option) unit.value = option.getAttribute("data-unit") || "";
 });
+
+// The try-it page's phone: a call due later (a retry, the end of the quiet hours) rings by
+// itself. The page reloads a moment after the first due time, unless something is being
+// typed; a due time long past (no worker placing calls) is left alone.
+document.addEventListener("DOMContentLoaded", () => {
+  const times = Array.from(document.querySelectorAll("[data-ring-at]"))
+    .map((el) => Date.parse(el.getAttribute("data-ring-at")))
+    .filter((t) => !Number.isNaN(t) && t > Date.now() - 60 * 1000);
+  if (!times.length) return;
+  const wait = Math.min(...times) - Date.now() + 1500;
+  if (wait > 15 * 60 * 1000) return;
+  const reload = () => {
+    const a = document.activeElement;
+    if (a && ["INPUT", "TEXTAREA", "SELECT"].includes(a.tagName) && a.value) {
+      setTimeout(reload, 5000);
+      return;
+    }
+    window.location.reload();
+  };
+  setTimeout(reload, Math.max(wait, 1000));
+});
