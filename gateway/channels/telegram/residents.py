@@ -63,16 +63,22 @@ async def phone(message: Message, session: AsyncSession, leader: Leader, reply: 
     await reply("newresident_name")
 
 
+async def _take(message: Message, reply: Reply, state: FSMContext, key: str, limit: int,
+                then: State, ask: str) -> None:
+    """A step that keeps the text as it is (trimmed, at most `limit` characters) under `key`
+    and asks the next question."""
+    await state.update_data({key: (message.text or "").strip()[:limit]})
+    await state.set_state(then)
+    await reply(ask)
+
+
 async def name(message: Message, reply: Reply, state: FSMContext) -> None:
-    await state.update_data(name=(message.text or "").strip()[:100])
-    await state.set_state(NewResident.address)
-    await reply("newresident_address")
+    await _take(message, reply, state, "name", 100, NewResident.address, "newresident_address")
 
 
 async def address(message: Message, reply: Reply, state: FSMContext) -> None:
-    await state.update_data(address=(message.text or "").strip()[:300])
-    await state.set_state(NewResident.location)
-    await reply("newresident_location")
+    await _take(message, reply, state, "address", 300, NewResident.location,
+                "newresident_location")
 
 
 async def location(message: Message, session: AsyncSession, leader: Leader, reply: Reply,
@@ -108,9 +114,8 @@ async def proxy_phone(message: Message, reply: Reply, state: FSMContext) -> None
 
 
 async def proxy_name(message: Message, reply: Reply, state: FSMContext) -> None:
-    await state.update_data(proxy_name=(message.text or "").strip()[:100])
-    await state.set_state(NewResident.proxy_relation)
-    await reply("newresident_proxy_relation")
+    await _take(message, reply, state, "proxy_name", 100, NewResident.proxy_relation,
+                "newresident_proxy_relation")
 
 
 async def proxy_relation(message: Message, session: AsyncSession, leader: Leader, reply: Reply,
@@ -118,18 +123,20 @@ async def proxy_relation(message: Message, session: AsyncSession, leader: Leader
     data = await state.get_data()
     text = (message.text or "").strip()
     relation = "" if text.startswith("/") else text[:32]
+    p, failed = None, ""
     try:
         p, _ = await add_proxy(session, resident_phone=data["resident"], phone=data["proxy"],
                                name=data["proxy_name"], relation=relation,
                                created_by=f"leader:{leader.id}")
     except ProxyError as exc:
-        await state.set_data({"resident": data["resident"]})
-        await state.set_state(NewResident.proxy_phone)
-        await reply("newresident_proxy_failed", code=exc.code)
-        return
+        failed = exc.code
+    # Added or not, the next family member may follow (or the step ends).
     await state.set_data({"resident": data["resident"]})
     await state.set_state(NewResident.proxy_phone)
-    await reply("newresident_proxy_done", proxy=p, resident=p.resident)
+    if p is None:
+        await reply("newresident_proxy_failed", code=failed)
+    else:
+        await reply("newresident_proxy_done", proxy=p, resident=p.resident)
 
 
 async def proxy_skip(message: Message, reply: Reply, state: FSMContext) -> None:
