@@ -26,9 +26,9 @@ import db.inbound
 import db.outbox
 import db.people
 from db.models import Conversation, Outbox, utcnow
-from gateway.channels.twilio.rest import TwilioRest
+from gateway.channels.twilio.rest import TwilioRest, seconds
 from gateway.channels.twilio.signature import twiml_response, verified_form
-from gateway.channels.twilio.voice import SAY_LANGUAGE
+from gateway.channels.twilio.voice import HANGUP, SAY_LANGUAGE, by_machine
 from gateway.errors import SendError
 from gateway.notify.calls import CHANNEL, SPOKEN, Calls, Ended, missed
 from gateway.observe.periodic import cancel, repeat
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 VOICE = "voice"  # the inbound channel the status callbacks are stored under
 EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-HANGUP = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>'
 RING_SECONDS = 30
 SWEEP_SECONDS = 120.0
 
@@ -48,13 +47,6 @@ def _int(value: Any) -> int | None:
         return int(str(value))
     except (TypeError, ValueError):
         return None
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(str(value or 0))
-    except ValueError:
-        return 0.0
 
 
 class CallSender:
@@ -172,7 +164,7 @@ async def status(request: web.Request) -> web.Response:
     services, raw = await _form(request)
     calls = Calls.of(services)
     sid, call_status = raw.get("CallSid", "")[:64], raw.get("CallStatus", "")
-    ended = Ended(call_status, _float(raw.get("CallDuration")), raw.get("AnsweredBy", ""))
+    ended = Ended(call_status, seconds(raw.get("CallDuration")), raw.get("AnsweredBy", ""))
     vc_id, number = _query_ids(request)
     outbound = raw.get("Direction", "").startswith("outbound")
     phone = (raw.get("To") if outbound else raw.get("From", ""))[:32] or "unknown"
@@ -194,11 +186,6 @@ async def status(request: web.Request) -> web.Response:
     if db.outbox.queued_in(s):
         services.outbox.wake()
     return twiml_response(EMPTY)
-
-
-def by_machine(raw: Any) -> bool:
-    """Whether Twilio's answering-machine detection says a machine (or a fax) picked up."""
-    return str(raw.get("AnsweredBy", "")).startswith(("machine", "fax"))
 
 
 def _notice_xml(services: Services, vc: Any, request: web.Request, again: bool = False) -> str:

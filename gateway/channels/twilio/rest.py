@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -30,6 +31,7 @@ from gateway.services import Services
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Twilio error codes about the message or recipient, which no retry will fix.
 PERMANENT_CODES = frozenset({21211, 21408, 21610, 21612, 21614, 21617, 30003, 30004, 30005,
@@ -105,14 +107,18 @@ class TwilioRest:
         kwargs: dict[str, Any] = {"to": row.recipient, "body": row.body}
         if self.settings.twilio_from_number:
             kwargs["from_"] = self.settings.twilio_from_number
+        message = await self._api(client.messages.create_async(**kwargs))
+        return str(message.sid)
+
+    async def _api(self, request: Awaitable[T], permanent: frozenset[int] = PERMANENT_CODES,
+                   what: str = "message") -> T:
+        """One request to Twilio's API, its errors as SendError (see `_translate`)."""
         try:
-            message = await asyncio.wait_for(client.messages.create_async(**kwargs),
-                                             self.timeout)
+            return await asyncio.wait_for(request, self.timeout)
         except TwilioRestException as exc:
-            raise _translate(exc) from None
+            raise _translate(exc, permanent, what=what) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SendError(f"Twilio unreachable: {exc!r}") from None
-        return str(message.sid)
 
     async def place_call(self, *, to: str, url: str, status_callback: str,
                          ring_seconds: int = 30) -> str:
@@ -127,15 +133,10 @@ class TwilioRest:
         extra: dict[str, Any] = {}
         if settings.call_machine_detection:  # AnsweredBy comes with the webhooks
             extra["machine_detection"] = "Enable"
-        try:
-            call = await asyncio.wait_for(client.calls.create_async(
-                to=to, from_=settings.twilio_from_number, url=url, method="POST",
-                status_callback=status_callback, status_callback_method="POST",
-                timeout=ring_seconds, **extra), self.timeout)
-        except TwilioRestException as exc:
-            raise _translate(exc, CALL_PERMANENT_CODES, what="call") from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise SendError(f"Twilio unreachable: {exc!r}") from None
+        call = await self._api(client.calls.create_async(
+            to=to, from_=settings.twilio_from_number, url=url, method="POST",
+            status_callback=status_callback, status_callback_method="POST",
+            timeout=ring_seconds, **extra), CALL_PERMANENT_CODES, what="call")
         return str(call.sid)
 
     async def find_call(self, to: str, since: datetime) -> str | None:
@@ -165,11 +166,7 @@ class TwilioRest:
             raise _translate(exc, CALL_PERMANENT_CODES, what="call") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SendError(f"Twilio unreachable: {exc!r}") from None
-        try:
-            duration = float(c.duration or 0)
-        except ValueError:
-            duration = 0.0
-        return str(c.status or ""), duration, str(c.answered_by or "")
+        return str(c.status or ""), seconds(c.duration), str(c.answered_by or "")
 
     def recording_url(self, url: str) -> str:
         """A RecordingUrl as WAV, pointed at TWILIO_API_URL when that override is set."""
@@ -207,6 +204,15 @@ class TwilioRest:
             if m.body == row.body and m.status not in ("failed", "undelivered", "canceled"):
                 return str(m.sid)
         return None
+
+
+def seconds(value: Any) -> float:
+    """A duration Twilio gives as text (CallDuration, RecordingDuration); 0 when missing or
+    not a number."""
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _translate(exc: TwilioRestException, permanent: frozenset[int] = PERMANENT_CODES,

@@ -55,7 +55,7 @@ import db.people
 import db.proxies
 import db.recordings
 from db.models import Conversation, Proxy, Resident, utcnow
-from gateway.channels.twilio.rest import TwilioRest
+from gateway.channels.twilio.rest import TwilioRest, seconds
 from gateway.channels.twilio.signature import stream_token, twiml_response, verified_form
 from gateway.conversation import call as rules
 from gateway.conversation.call import CallState
@@ -287,11 +287,17 @@ async def _form(request: web.Request) -> tuple[Services, CallRequest]:
     return services, CallRequest.from_form(form)
 
 
+def by_machine(raw: Any) -> bool:
+    """Whether Twilio's answering-machine detection says a machine (or a fax) picked up an
+    outbound call."""
+    return str(raw.get("AnsweredBy", "")).startswith(("machine", "fax"))
+
+
 async def answer(request: web.Request) -> web.Response:
     """The call arrives: greet a known caller by name, or explain registration to a stranger."""
     services, call = await _form(request)
     settings = services.settings
-    if call.outbound and str(call.raw.get("AnsweredBy", "")).startswith(("machine", "fax")):
+    if call.outbound and by_machine(call.raw):
         return twiml_response(HANGUP)  # a callback met an answering machine: tried again
     try:
         async with services.db.session() as s:
@@ -430,7 +436,7 @@ async def recorded(request: web.Request) -> web.Response:
             return rules.Recorded(new=False)
         rec = await db.recordings.add(
             s, call_sid=call.call_sid, kind="message", path="", vendor_url=url,
-            duration_s=_float(call.raw.get("RecordingDuration")))
+            duration_s=seconds(call.raw.get("RecordingDuration")))
         # Only once the recording's row is committed: the download updates it from another
         # session (started before, it found no row on PostgreSQL and the size stayed 0).
         rec_id, voice = rec.id, voice_of(services)
@@ -439,13 +445,6 @@ async def recorded(request: web.Request) -> web.Response:
         return rules.Recorded(new=True)
 
     return await _step(request, event_of)
-
-
-def _float(value: str | None) -> float:
-    try:
-        return float(value or 0)
-    except ValueError:
-        return 0.0
 
 
 # --- recordings -----------------------------------------------------------------------------
