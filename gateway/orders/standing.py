@@ -151,6 +151,11 @@ def answer(text: str) -> str | None:
     return "confirm" if t in CONFIRM else "skip" if t in SKIP else None
 
 
+# What each control does: the status it sets, and the statuses it applies to.
+STATUS_OF = {"pause": "paused", "resume": "active", "stop": "stopped"}
+APPLIES_TO = {"pause": ("active",), "resume": ("paused",), "stop": ("active", "paused")}
+
+
 def control(text: str) -> str | None:
     """'pause', 'stop' or 'resume' for a text that does that to the sender's standing orders."""
     t = _bare(text)

@@ -24,6 +24,7 @@ from gateway.language.locales import normalize_locale
 from gateway.orders.proxies import ProxyError, add_proxy, list_proxies, remove_proxy
 from gateway.orders.standing import (
     DAYS,
+    STATUS_OF,
     Standing,
     StandingError,
     next_days,
@@ -32,7 +33,6 @@ from gateway.orders.standing import (
 )
 from gateway.services import services_of
 
-ACTIONS = {"pause": "paused", "resume": "active", "stop": "stopped"}
 PROXY_FORM = {"phone": "", "name": "", "relation": "", "notify": "sms"}
 STANDING_FORM = {"text": "", "every": "tue", "weeks": "1", "unconfirmed": "skip", "proxy": ""}
 DONE = {"notify", "proxy_added", "proxy_updated", "proxy_removed", "standing_added",
@@ -192,7 +192,7 @@ async def set_standing(request: web.Request) -> web.Response:
             so = await db.standing.get(s, standing_id)
             if so is None or so.resident_id != resident.id:
                 raise web.HTTPNotFound()
-            changed = await Standing.of(services).set_status(s, so, ACTIONS[action],
+            changed = await Standing.of(services).set_status(s, so, STATUS_OF[action],
                                                              by=current(request).actor)
     except StandingError as exc:
         return await resident_page(request, error=_said(request, exc.code), status=400)

@@ -407,10 +407,8 @@ class SmsGateway:
         else:
             if not known and not await db.proxies.by_phone(s, phone):
                 return None  # a stranger's text: kept for an operator as any other
-            to = {"pause": "paused", "stop": "stopped", "resume": "active"}[str(ctl)]
-            now_in = {"pause": ("active",), "stop": ("active", "paused"),
-                      "resume": ("paused",)}[str(ctl)]
-            rows = list(await db.standing.of_sender(s, phone, now_in))
+            to = standing.STATUS_OF[str(ctl)]
+            rows = list(await db.standing.of_sender(s, phone, standing.APPLIES_TO[str(ctl)]))
             loc = self.standing.locale(rows[0]) if rows and not known else locale
             for so in rows:
                 await self.standing.set_status(s, so, to, by=f"sms:{phone}", now=now)
