@@ -426,18 +426,19 @@ class Fulfilment:
         body = self.templates.render(order.locale, f"sms/{name}.j2", order=order, f=f,
                                      amount=money(amount_to_collect(order)),
                                      supported=bool(order.supported), **ctx).strip()
-        teller = self._services.resident_sms if self._services is not None else None
-        if teller is not None:
-            return await teller.tell(session, order, body, key=key, spoken=SPOKEN.get(name),
-                                     payload={"order_id": order.id, "kind": name}, f=f, **ctx)
-        queued = await db.outbox.enqueue(session, channel="sms", recipient=order.phone,
-                                         body=body, idempotency_key=key,
-                                         payload={"order_id": order.id, "kind": name})
-        if queued:  # family members and carers are told too
-            from gateway.orders.proxies import copy_to_proxies
+        return await self._teller().tell(session, order, body, key=key, spoken=SPOKEN.get(name),
+                                         payload={"order_id": order.id, "kind": name}, f=f,
+                                         **ctx)
 
-            await copy_to_proxies(session, order, body, key=key, templates=self.templates)
-        return queued
+    def _teller(self) -> Any:
+        """The gateway's resident notifier (texts, and calls for those who take them), or one
+        that texts only where the gateway has none (the command line)."""
+        teller = self._services.resident_sms if self._services is not None else None
+        if teller is None:
+            from gateway.notify.residents import ResidentSms
+
+            teller = ResidentSms(self.templates)
+        return teller
 
     # -- routing ---------------------------------------------------------------------------------
 

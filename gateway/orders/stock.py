@@ -184,12 +184,12 @@ async def _tell(session: AsyncSession, templates: Any, original: Order, order: O
                             items=items, follow_up=order.id != original.id).strip()
     key = f"restocked:{original.id}:{min(claimed)}"
     teller = next((x for x in listeners if _is_resident_sms(x)), None)
-    if teller is not None:
-        await teller.tell(session, order, body, key=key, spoken="restocked", items=items,
-                          payload={"order_id": order.id})
-        return
-    await db.outbox.enqueue(session, channel="sms", recipient=order.phone, body=body,
-                            idempotency_key=key, payload={"order_id": order.id})
+    if teller is None:  # none among the listeners (the command line): texts only
+        from gateway.notify.residents import ResidentSms
+
+        teller = ResidentSms(templates)
+    await teller.tell(session, order, body, key=key, spoken="restocked", items=items,
+                      payload={"order_id": order.id})
 
 
 def dispatchable(order: Order) -> bool:
