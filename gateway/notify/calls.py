@@ -151,6 +151,11 @@ class OperatorAlerts(Protocol):
                              text: str = "") -> bool: ...
 
 
+def try_key(vc_id: int, number: int) -> str:
+    """The outbox key of try `number` of voice call `vc_id`."""
+    return f"call:{vc_id}:{number}"
+
+
 # --- the calls ----------------------------------------------------------------------------------
 
 class Calls:
@@ -204,7 +209,7 @@ class Calls:
                          due: datetime) -> datetime:
         due = self.quiet.defer(due)
         await db.outbox.enqueue(session, channel=CHANNEL, recipient=vc.phone, body=vc.kind,
-                                idempotency_key=f"call:{vc.id}:{number}", not_before=due,
+                                idempotency_key=try_key(vc.id, number), not_before=due,
                                 payload={"voice_call": vc.id, "try": number})
         await self._hold(session, vc, due + HOLD_MARGIN)
         return due
@@ -283,18 +288,19 @@ class Calls:
     # -- the held text -------------------------------------------------------------------------
 
     @staticmethod
-    def _held_key(vc: VoiceCall) -> str | None:
+    def held_key(vc: VoiceCall) -> str | None:
+        """The outbox key of the text a notice or a question holds back, if any."""
         return vc.key.split("|", 1)[1] if vc.kind in SPOKEN and vc.fallback_text else None
 
     async def _hold(self, session: AsyncSession, vc: VoiceCall, until: datetime) -> None:
-        key = self._held_key(vc)
+        key = self.held_key(vc)
         if key is not None:
             await session.execute(update(Outbox).where(
                 Outbox.idempotency_key == key, Outbox.status == "pending",
                 Outbox.next_attempt_at < until).values(next_attempt_at=until))
 
     async def _release(self, session: AsyncSession, vc: VoiceCall) -> bool:
-        key = self._held_key(vc)
+        key = self.held_key(vc)
         if key is None:
             return False
         result = await session.execute(update(Outbox).where(
@@ -306,7 +312,7 @@ class Calls:
 
     async def _settle(self, session: AsyncSession, vc: VoiceCall, call_sid: str) -> None:
         """The held text was delivered by the call: recorded as sent, with the call's sid."""
-        key = self._held_key(vc)
+        key = self.held_key(vc)
         if key is not None:
             await session.execute(update(Outbox).where(
                 Outbox.idempotency_key == key, Outbox.status == "pending").values(

@@ -31,11 +31,10 @@ from gateway.channels.console.simcall import (
     ring_once,
     wav_to_mulaw,
 )
-from gateway.channels.twilio.calls import CHANNEL, CallSender
+from gateway.channels.twilio.calls import CHANNEL, CallSender, spoken_xml
 from gateway.channels.twilio.simulated import SimulatedPhone
-from gateway.channels.twilio.voice import SAY_LANGUAGE
 from gateway.channels.twilio.webhook_client import twiml_texts
-from gateway.notify.calls import Calls
+from gateway.notify.calls import Calls, try_key
 from gateway.services import Services, services_of
 
 log = logging.getLogger(__name__)
@@ -97,11 +96,7 @@ async def _outbox_row(s: Any, key: str) -> Outbox | None:
 
 def notice_says(services: Services, vc: VoiceCall) -> str:
     """What a notice's (or a question's) call says first, from its real TwiML template."""
-    name = "voice/question.xml.j2" if vc.kind == "question" else "voice/notice.xml.j2"
-    xml = services.templates.render(vc.locale, name, text=vc.text,
-                                    again=False, action="",
-                                    say_language=SAY_LANGUAGE.get(vc.locale, vc.locale))
-    return next(iter(twiml_texts(xml)), vc.text)
+    return next(iter(twiml_texts(spoken_xml(services, vc))), vc.text)
 
 
 async def panel(s: Any, services: Services, phone: str) -> dict[str, Any] | None:
@@ -124,10 +119,9 @@ async def panel(s: Any, services: Services, phone: str) -> dict[str, Any] | None
                     Conversation.channel == "voice", Conversation.key == vc.call_sid)))).scalar():
                 state = "in_call"  # answered: the ordering flow goes on
         elif vc.status in ("pending", "calling"):
-            row = await _outbox_row(s, f"call:{vc.id}:{number}")
+            row = await _outbox_row(s, try_key(vc.id, number))
             state, due = "due", row.next_attempt_at if row is not None else now
-        held_key = vc.key.split("|", 1)[1] if vc.kind != "callback" and vc.fallback_text \
-            else ""
+        held_key = calls.held_key(vc)
         held = await _outbox_row(s, held_key) if held_key else None
         out.append({"id": vc.id, "kind": vc.kind, "state": state, "due": due,
                     "try": max(vc.tries, 1), "next": number, "max": vc.max_tries,

@@ -188,13 +188,18 @@ async def status(request: web.Request) -> web.Response:
     return twiml_response(EMPTY)
 
 
-def _notice_xml(services: Services, vc: Any, request: web.Request, again: bool = False) -> str:
-    vc_id, number = _query_ids(request)
+def spoken_xml(services: Services, vc: Any, action: str = "", again: bool = False) -> str:
+    """The TwiML of a notice's or a question's call: its text twice and the key to press."""
     name = "voice/question.xml.j2" if vc.kind == "question" else "voice/notice.xml.j2"
     return services.templates.render(
         vc.locale, name, text=vc.text, again=again,
-        say_language=SAY_LANGUAGE.get(vc.locale, vc.locale),
-        action=f"/twilio/voice/notice/key?vc={vc_id}&try={number or 0}")
+        say_language=SAY_LANGUAGE.get(vc.locale, vc.locale), action=action)
+
+
+def _notice_xml(services: Services, vc: Any, request: web.Request, again: bool = False) -> str:
+    vc_id, number = _query_ids(request)
+    return spoken_xml(services, vc, f"/twilio/voice/notice/key?vc={vc_id}&try={number or 0}",
+                      again)
 
 
 async def notice(request: web.Request) -> web.Response:
