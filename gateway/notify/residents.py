@@ -92,9 +92,12 @@ class ResidentSms:
             if queued and spoken and notify == "both":
                 await self._notice(session, order, spoken, order.phone, key, hold=None, **ctx)
         if queued:  # family members and carers are told too
-            await copy_to_proxies(session, order, body, key=key, templates=self.templates)
+            others = await _proxies(session, order)
+            await copy_to_proxies(session, order, body, key=key, templates=self.templates,
+                                  proxies=others)
             if spoken:
-                await self._proxy_notices(session, order, spoken, key, body=body, **ctx)
+                await self._proxy_notices(session, order, spoken, key, body=body,
+                                          proxies=others, **ctx)
         return queued
 
     # -- spoken notices ------------------------------------------------------------------------
@@ -112,11 +115,12 @@ class ResidentSms:
                                        hold=hold)
 
     async def _proxy_notices(self, session: AsyncSession, order: Order, kind: str, key: str,
-                             *, body: str | None, **ctx: Any) -> None:
+                             *, body: str | None, proxies: list[Proxy] | None = None,
+                             **ctx: Any) -> None:
         """The notice to each proxy who takes calls; one who takes calls only has the text
         held for them (`body`: the resident's text, marked with whom it is about; None: the
         spoken sentence itself)."""
-        for p in await _proxies(session, order):
+        for p in proxies if proxies is not None else await _proxies(session, order):
             if p.notify not in ("call", "both"):
                 continue
             who = label(p)

@@ -81,7 +81,7 @@ def label(p: Proxy) -> str:
 
 
 async def copy_to_proxies(session: Any, order: Any, body: str, *, key: str,
-                          templates: Any) -> int:
+                          templates: Any, proxies: Sequence[Proxy] | None = None) -> int:
     """The resident's text about their order, also to each of their proxies who take texts
     (the one who ordered it and any other), marked with whom it is about; one outbox row each
     under `key:p<proxy id>`. Returns how many were queued."""
@@ -89,8 +89,10 @@ async def copy_to_proxies(session: Any, order: Any, body: str, *, key: str,
 
     if order.resident_id is None:
         return 0
+    if proxies is None:  # (the caller may have them already)
+        proxies = await db.proxies.of_resident(session, order.resident_id)
     sent = 0
-    for p in await db.proxies.of_resident(session, order.resident_id):
+    for p in proxies:
         if p.notify not in ("sms", "both") or p.phone == order.phone:
             continue
         text = templates.render(order.locale, "sms/proxy_copy.j2", who=label(p), body=body)
