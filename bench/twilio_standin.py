@@ -129,16 +129,25 @@ class TwilioStandIn:
                 "messaging_service_sid": None,
                 "uri": f"/2010-04-01/Accounts/{account}/Messages/{m.sid}.json"}
 
-    async def _create(self, request: web.Request) -> web.Response:
+    async def _before_create(self, request: web.Request,
+                             failures: list[tuple[int, int]]) -> web.Response | None:
+        """What a create request meets first: bad credentials, the set delay, and the next
+        simulated failure of `failures` (status, Twilio code), as Twilio answers them."""
         refused = self._refusal(request)
         if refused is not None:
             return refused
         if self.delay:
             await asyncio.sleep(self.delay)
-        if self.failures:
-            status, code = self.failures.pop(0)
+        if failures:
+            status, code = failures.pop(0)
             return web.json_response({"code": code, "message": "simulated failure",
                                       "status": status}, status=status)
+        return None
+
+    async def _create(self, request: web.Request) -> web.Response:
+        early = await self._before_create(request, self.failures)
+        if early is not None:
+            return early
         form = await request.post()
         to = str(form.get("To", ""))
         if not to:
@@ -180,15 +189,9 @@ class TwilioStandIn:
                 "uri": f"/2010-04-01/Accounts/{account}/Calls/{c.sid}.json"}
 
     async def _create_call(self, request: web.Request) -> web.Response:
-        refused = self._refusal(request)
-        if refused is not None:
-            return refused
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.call_failures:
-            status, code = self.call_failures.pop(0)
-            return web.json_response({"code": code, "message": "simulated failure",
-                                      "status": status}, status=status)
+        early = await self._before_create(request, self.call_failures)
+        if early is not None:
+            return early
         form = await request.post()
         to, from_ = str(form.get("To", "")), str(form.get("From", ""))
         url, twiml = str(form.get("Url", "")), str(form.get("Twiml", ""))
