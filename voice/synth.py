@@ -9,9 +9,11 @@ packages espeak-ng and sox; nothing here is used by the gateway.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Iterable
 
 from voice.audio import read_wav
 
@@ -53,3 +55,80 @@ def read_corpus(path: Path) -> list[tuple[str, str]]:
             said, _, expected = line.partition("\t")
             out.append((said.strip(), expected.strip()))
     return out
+
+
+class WordBank:
+    """Human speech for test calls: recorded words (`cmn-<word>.wav`, 8 kHz, the phone band)
+    said one after another. A text is cut into the fewest recorded words, preferring cuts at
+    the boundaries of `keep` words (the order language's words: 两个体温计 is 两|个|体温|计, not
+    两|个体|温|计); a comma is a pause. Unlike espeak-ng, these are a person's voice (see
+    tests/voice/data/cmn-tan/README.md), so a recogniser is measured on what it will meet."""
+
+    def __init__(self, folder: Path, keep: Iterable[str] = ()) -> None:
+        self.clips = {p.stem.removeprefix("cmn-"): p for p in sorted(folder.glob("cmn-*.wav"))}
+        self.keep = sorted({w for w in keep if w}, key=len, reverse=True)
+        self._pcm: dict[str, bytes] = {}
+
+    def _bounds(self, text: str) -> set[int]:
+        """Word boundaries of `text` by the keep words, longest first, left to right."""
+        out, i = {0, len(text)}, 0
+        while i < len(text):
+            word = next((w for w in self.keep if text.startswith(w, i)), text[i])
+            i += len(word)
+            out.add(i)
+        return out
+
+    def pieces(self, text: str) -> list[str] | None:
+        """The recorded words that say `text` (no punctuation), or None if some part has none."""
+        bounds, n = self._bounds(text), len(text)
+        best: list[tuple[float, list[str]] | None] = [None] * (n + 1)
+        best[0] = (0.0, [])
+        for j in range(1, n + 1):
+            for i in range(j):
+                prev, word = best[i], text[i:j]
+                if prev is None or word not in self.clips:
+                    continue
+                crosses = any(i < b < j for b in bounds)
+                cost = prev[0] + 1 + (10 if crosses else 0)
+                if best[j] is None or cost < best[j][0]:  # type: ignore[index]
+                    best[j] = (cost, prev[1] + [word])
+        end = best[n]
+        return end[1] if end else None
+
+    def can_say(self, text: str) -> bool:
+        return all(self.pieces(p) is not None for p in _pieces(text))
+
+    def say(self, text: str, *, tempo: float = 1.0, gap: float = 0.06,
+            pause: float = 0.3) -> bytes:
+        """PCM16 8 kHz of `text`; ValueError if a word has no recording. `tempo` > 1 is faster
+        (sox `tempo`, pitch kept; -R so the same inputs give the same audio)."""
+        parts: list[bytes] = []
+        for k, piece in enumerate(_pieces(text)):
+            words = self.pieces(piece)
+            if words is None:
+                raise ValueError(f"no recording says {piece!r}")
+            if k:
+                parts.append(_silence(pause))
+            for i, word in enumerate(words):
+                if i:
+                    parts.append(_silence(gap))
+                if word not in self._pcm:
+                    self._pcm[word] = read_wav(self.clips[word])
+                parts.append(self._pcm[word])
+        pcm = b"".join(parts)
+        if tempo != 1.0:
+            from voice.audio import wav_bytes
+
+            out = subprocess.run(["sox", "-R", "-t", "wav", "-", "-t", "wav", "-", "tempo",
+                                  str(tempo)], input=wav_bytes(pcm), check=True,
+                                 capture_output=True).stdout
+            pcm = read_wav(out)
+        return pcm
+
+
+def _pieces(text: str) -> list[str]:
+    return [p for p in re.split(r"[，,。.、；;！!？?\s]+", text) if p]
+
+
+def _silence(seconds: float) -> bytes:
+    return bytes(2 * int(8000 * seconds))
