@@ -31,6 +31,11 @@ FILLER_COST = 0.05  # a filler loses a tie with a content word (带 dai / 袋 da
 PRODUCT_MAX = 0.4  # per syllable: a name matched more loosely is no name (对 dui / 水 shui)
 MAX_RATIO = 0.45  # snapped only when the cost is at most this per input syllable
 INTENT_BIAS = 0.05  # an intent must beat an order by this much (per input syllable)
+# Snapping is asked several ways and the recogniser's model chooses among the answers
+# (whisper_engine rescoring): fillers costly, so a syllable is not lost into a filler
+# (向由五瓶: 想 + 油五瓶 vs 酱油五瓶), and a product said without a count costly, so a connective
+# is not heard as two products (环有: 蒜，油 vs 还有).
+VARIANTS = ((FILLER_COST, 0.0), (0.4, 0.0), (FILLER_COST, 0.3), (0.4, 0.3))
 # Only the start of a transcript is snapped: three items are under 20 syllables, and Whisper's
 # loops (面条两把，面条两把，…) would otherwise cost seconds of matching.
 MAX_SYLLABLES = 24
@@ -111,20 +116,22 @@ class Snapped:
     intent: bool = False
 
 
-# Grammar states: S start/between items, N number(s) before a product, NU number and unit,
+# Grammar states: S start/between items, N a number before a product, NU number and unit,
 # P product (a count may follow), PN product and number(s), C a complete item, F after an
 # item and a filler/separator (a product was said: may end). Final: P, PN, C, F.
 _FINAL = {"P", "PN", "C", "F"}
 _MOVES: dict[tuple[str, str], str] = {
     ("S", "filler"): "S", ("S", "separator"): "S", ("S", "number"): "N", ("S", "product"): "P",
     ("F", "filler"): "F", ("F", "separator"): "F", ("F", "number"): "N", ("F", "product"): "P",
-    ("N", "number"): "N", ("N", "unit"): "NU", ("N", "product"): "C",
+    ("N", "unit"): "NU", ("N", "product"): "C",
     ("NU", "product"): "C",
     ("P", "number"): "PN", ("P", "filler"): "F", ("P", "separator"): "F", ("P", "product"): "P",
-    ("PN", "number"): "PN", ("PN", "unit"): "C", ("PN", "filler"): "F",
+    ("PN", "unit"): "C", ("PN", "filler"): "F",
     ("PN", "separator"): "F", ("PN", "product"): "P",
     ("C", "filler"): "F", ("C", "separator"): "F", ("C", "number"): "N", ("C", "product"): "P",
 }
+# Leaving P (a product with no count) for another word, or ending there: a bare item.
+_BARE = {("P", "filler"), ("P", "separator"), ("P", "product")}
 # A new item starts without a word between: a comma keeps the parser from joining them.
 _NEW_ITEM = {("P", "product"), ("PN", "product"), ("C", "number"), ("C", "product")}
 
@@ -133,6 +140,17 @@ def _once(text: str) -> str:
     """Each item once: Whisper loops (面条两把，面条两把，…); nobody lists a thing twice."""
     items = [t for t in text.split("，") if t]
     return "，".join(dict.fromkeys(items))
+
+
+def _numerals(numbers: set[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """Counts of two syllables or more, as words: 十一 … 九十九. A count is one number word,
+    so two digits in a row are not a count (大葱一八 is 大葱一把, not 18)."""
+    if "十" not in numbers:
+        return []
+    digits = [d for d in "一二三四五六七八九" if d in numbers]
+    out = [f"十{d}" for d in digits] + [f"{d}十" for d in digits if d != "一"] + \
+        [f"{a}十{b}" for a in digits if a != "一" for b in digits]
+    return [(w, tuple(pinyin(w))) for w in out if w not in numbers]
 
 
 class Snapper:
@@ -147,6 +165,7 @@ class Snapper:
                 if syl and w not in seen:
                     seen[w] = syl
             self.words[cls] = list(seen.items())
+        self.words["number"] += _numerals({w for w, _ in self.words["number"]})
         self.units_of: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         for line in phrases.get("units_of", ()):
             name, _, units = line.partition(":")
@@ -154,14 +173,15 @@ class Snapper:
         self.longest = max((len(ws) for ws_list in self.words.values() for _, ws in ws_list),
                            default=1)
 
-    def _matches(self, syl: list[str]) -> list[list[tuple[int, str, str, float]]]:
+    def _matches(self, syl: list[str],
+                 filler: float = FILLER_COST) -> list[list[tuple[int, str, str, float]]]:
         """For each start: (end, class, word, cost) of every order word near that span."""
         n = len(syl)
         spans = {(i, length): tuple(syl[i:i + length]) for i in range(n)
                  for length in range(1, min(n - i, self.longest + 1) + 1)}
         out: list[list[tuple[int, str, str, float]]] = [[] for _ in range(n)]
         for cls in ("product", "number", "unit", "filler", "separator"):
-            extra = FILLER_COST if cls == "filler" else 0.0
+            extra = filler if cls == "filler" else 0.0
             for word, ws in self.words[cls]:
                 k = len(ws)
                 limit = PRODUCT_MAX * k if cls == "product" else math.inf
@@ -178,14 +198,17 @@ class Snapper:
                         out[i].append((best[1], cls, word, best[0] + extra))
         return out
 
-    def snap_order(self, syl: list[str]) -> Snapped | None:
+    def snap_order(self, syl: list[str], *, filler: float = FILLER_COST,
+                   bare: float = 0.0) -> Snapped | None:
+        """The cheapest order for `syl`; `filler` is added per filler word, `bare` per product
+        said without a count."""
         n = len(syl)
         if not n:
             return None
         inf = math.inf
         best: list[dict[str, tuple[float, int, str, str]]] = [{} for _ in range(n + 1)]
         best[0]["S"] = (0.0, -1, "", "")
-        matches = self._matches(syl)
+        matches = self._matches(syl, filler)
         for i in range(n):
             for state, (cost, *_rest) in list(best[i].items()):
                 # skip one syllable
@@ -196,13 +219,14 @@ class Snapper:
                     nxt = _MOVES.get((state, cls))
                     if nxt is None:
                         continue
-                    total = cost + c
+                    total = cost + c + (bare if (state, cls) in _BARE else 0.0)
                     cur = best[end].get(nxt)
                     if cur is None or total < cur[0]:
                         sep = "，" if (state, cls) in _NEW_ITEM else ""
                         text = "" if cls == "filler" else sep + word
                         best[end][nxt] = (total, i, state, text)
-        finals = [(v[0], s) for s, v in best[n].items() if s in _FINAL]
+        finals = [(v[0] + (bare if s == "P" else 0.0), s) for s, v in best[n].items()
+                  if s in _FINAL]
         if not finals:
             return None
         cost, state = min(finals)
@@ -247,20 +271,25 @@ class Snapper:
         cost, word = min((align(tuple(syl), ws), w) for w, ws in self.words["intent"])
         return Snapped(word, cost, cost / len(syl), intent=True)
 
-    def snap(self, text: str) -> Snapped | None:
+    def snap(self, text: str, *, filler: float = FILLER_COST,
+             bare: float = 0.0) -> Snapped | None:
         """The nearest order or intent to `text`, or None when nothing is near enough."""
         syl = pinyin(text)[:MAX_SYLLABLES]
-        order, intent = self.snap_order(syl), self.snap_intent(syl)
+        order = self.snap_order(syl, filler=filler, bare=bare)
+        intent = self.snap_intent(syl)
         found = [x for x in (order, intent) if x is not None and x.per_syllable <= MAX_RATIO]
         if not found:
             return None
         return min(found, key=lambda x: x.per_syllable + (INTENT_BIAS if x.intent else 0.0))
 
-    def snap_all(self, texts: Sequence[str]) -> list[Snapped]:
-        """Each text snapped (those near enough), best first, each snapped text once."""
+    def snap_all(self, texts: Sequence[str], variants: Sequence[tuple[float, float]] = VARIANTS[:1],
+                 ) -> list[Snapped]:
+        """Each text snapped (those near enough) each way in `variants` ((filler, bare) costs),
+        best first, each snapped text once (at its lowest cost)."""
         out: dict[str, Snapped] = {}
         for t in texts:
-            s = self.snap(t)
-            if s is not None and (s.text not in out or s.cost < out[s.text].cost):
-                out[s.text] = s
+            for filler, bare in variants:
+                s = self.snap(t, filler=filler, bare=bare)
+                if s is not None and (s.text not in out or s.cost < out[s.text].cost):
+                    out[s.text] = s
         return sorted(out.values(), key=lambda s: s.per_syllable)

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 from voice.audio import RATE
 from voice.recognizer import PREROLL_S, Alternative, EngineUnavailable, Hints
-from voice.snap import Snapper, simplified
+from voice.snap import VARIANTS, Snapper, simplified
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,9 @@ SAMPLE_RATE = 16000
 MAX_FRAMES = 3000  # Whisper's 30 s window, in 10 ms mel frames
 PAD_S = 0.5  # silence after the utterance before the window is cut
 MAX_PROMPT_TOKENS = 200
+MAX_SCORED_TOKENS = 60
 CHUNK = 1 << 20
+MAX_CANDIDATES = 8  # snapped readings scored per utterance
 
 
 class ChecksumError(Exception):
@@ -159,12 +161,18 @@ class WhisperEngine:
 
     def transcribe(self, locale: str, pcm: bytes, prompt: str = "") -> list[tuple[str, float]]:
         """Up to `alternatives` (text, score) hypotheses for PCM16 8 kHz, best first."""
+        return self.decode(locale, pcm, prompt)[0]
+
+    def decode(self, locale: str, pcm: bytes,
+               prompt: str = "") -> tuple[list[tuple[str, float]], Heard | None]:
+        """The hypotheses of `transcribe`, and a `Heard` that can score other texts against
+        the same audio (None when the audio is too short)."""
         import numpy as np
 
         m = self._model(locale)
         audio = upsample(pcm)
         if len(audio) < SAMPLE_RATE // 10:
-            return []
+            return [], None
         seconds = len(audio) / SAMPLE_RATE + PAD_S
         frames = min(MAX_FRAMES, int(math.ceil(seconds)) * 100)
         padded = np.zeros(frames * 160, dtype=np.float32)
@@ -187,7 +195,36 @@ class WhisperEngine:
             text = tok.decode([t for t in seq if t < tok.eot]).strip()
             if text:
                 out.append((text, float(score)))
-        return out
+        return out, Heard(m, tok, encoded, ids)
+
+
+class Heard:
+    """One decoded utterance, kept to score candidate texts against it: the mean
+    log-probability of a text's tokens (and the end of text) given the audio and prompt, in one
+    batched, teacher-forced pass of the decoder. This is how the grammar's snapped readings are
+    ranked: Whisper base writes 向由五平 and means 酱油五瓶, which it scores far above 油五瓶."""
+
+    def __init__(self, model: _Model, tok: Any, encoded: Any, ids: list[int]) -> None:
+        self.model, self.tok, self.encoded, self.ids = model, tok, encoded, ids
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        import ctranslate2
+        import numpy as np
+
+        if not texts:
+            return []
+        # Whisper rarely writes a full-width comma between spoken items: scored with it, every
+        # reading of two items or more lost to a shorter one (大米三袋 over 大米三袋，鸡蛋两板)
+        seqs = [list(self.tok.encode(_PUNCT.sub("", t)))[:MAX_SCORED_TOKENS] or [self.tok.eot]
+                for t in texts]
+        feats = np.asarray(self.encoded)
+        batch = ctranslate2.StorageView.from_array(
+            np.ascontiguousarray(np.repeat(feats, len(seqs), axis=0)))
+        # without the prompt: 2.5 times faster, as good (40 vs 41 of 56 on the human corpus)
+        start = self.ids[self.ids.index(self.tok.sot):]
+        results = self.model.model.model.align(batch, start, seqs, int(feats.shape[1]) * 2)
+        return [float(np.mean(np.log(np.maximum(np.asarray(r.text_token_probs), 1e-9))))
+                for r in results]
 
 
 def copies_prompt(text: str, prompt: str) -> bool:
@@ -204,6 +241,22 @@ def copies_prompt(text: str, prompt: str) -> bool:
     return False
 
 
+def cut_loop(text: str, run: int = 3) -> str:
+    """`text` up to where it starts over: Whisper base loops (三斤桔子，感冒药三和三斤桔子，…;
+    再来再来再来…). Cut before the second occurrence of any `run` characters in a row
+    (punctuation not counted); nobody says the same three syllables twice in one order."""
+    keep = [i for i, c in enumerate(text) if c.isalnum()]
+    bare = "".join(text[i] for i in keep)
+    seen: set[str] = set()
+    for j in range(len(bare) - run + 1):
+        piece = bare[j:j + run]
+        if piece in seen:
+            return text[:keep[j]].rstrip("，,。. ")
+        seen.add(piece)
+    return text
+
+
+_PUNCT = re.compile(r"[，,。.、；;：:！!？?\s]+")
 _SPLIT = re.compile(r"[，,。.！!？?；;：:、\s]+")
 
 
@@ -232,23 +285,30 @@ class WhisperStream:
 
     def finish(self) -> list[Alternative]:
         hints = self.hints
-        hyps = self.engine.transcribe(self.locale, bytes(self.buf),
-                                      hints.prompt if hints else "")
+        hyps, heard = self.engine.decode(self.locale, bytes(self.buf),
+                                         hints.prompt if hints else "")
         self.buf.clear()
         raw: dict[str, float] = {}
         for text, score in hyps:
             s = simplified(text)
             if hints and copies_prompt(s, hints.prompt):
                 continue
-            if hints:
-                s = drop_prompt_echo(s, hints.prompt)
-            if s not in raw:
-                raw[s] = math.exp(max(-20.0, score))
+            # an example of the prompt after what was heard is usually an echo, but may have
+            # been said (大米两袋，鸡蛋两板): both readings go on, the model's score decides
+            said = [s] if not hints else \
+                list(dict.fromkeys(cut_loop(t) for t in (drop_prompt_echo(s, hints.prompt), s)))
+            for t in said:
+                raw.setdefault(t, math.exp(max(-20.0, score)))
         out: list[Alternative] = []
         snapper = self.engine.snapper(hints.phrases) if hints else None
         if snapper is not None:
-            for snapped in snapper.snap_all(list(raw)):
-                out.append(Alternative(snapped.text, round(max(0.0, 1 - snapped.per_syllable), 3)))
+            snapped = snapper.snap_all(list(raw), VARIANTS)[:MAX_CANDIDATES]
+            # the grammar's readings of what was heard, ranked by the model (see Heard)
+            scores = heard.score([c.text for c in snapped]) if heard and len(snapped) > 1 \
+                else [0.0] * len(snapped)
+            for c, lp in sorted(zip(snapped, scores), key=lambda cs: -cs[1]):
+                out.append(Alternative(c.text, round(math.exp(lp), 3) if lp else
+                                       round(max(0.0, 1 - c.per_syllable), 3)))
         seen = {a.text for a in out}
         out.extend(Alternative(t, round(c, 3)) for t, c in raw.items() if t not in seen)
         return out

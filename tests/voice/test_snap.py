@@ -7,7 +7,8 @@ import pytest
 from gateway.orders.catalog import read_csv
 from gateway.orders.demo import demo_file
 from gateway.language import compile_language
-from voice.snap import Snapper, align, pinyin, simplified, syllable_cost
+from voice.snap import VARIANTS, Snapper, align, pinyin, simplified, syllable_cost
+from voice.whisper_engine import cut_loop
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +98,40 @@ def test_examples_of_the_prompt_added_after_what_was_heard_are_dropped() -> None
     assert drop_prompt_echo("酱油两瓶，面条三把", prompt) == "酱油两瓶"
     assert drop_prompt_echo("面条三把", prompt) == "面条三把"
     assert drop_prompt_echo("酱油两瓶，猪肉一斤", prompt) == "酱油两瓶，猪肉一斤"
+
+
+@pytest.mark.parametrize("said, expected", [
+    ("大葱一八", [("scallions", 1, "把")]),  # two digits in a row are no count: 八 is 把
+    ("面条两把，一半鸡蛋", [("noodles", 2, "把"), ("eggs", 1, "板")]),  # 一半 is 一板 here
+    ("大米二十五斤", [("rice", 25, "斤")]),  # a two-syllable count is one word
+    ("十五斤大米", [("rice", 15, "斤")]),
+])
+def test_a_count_is_one_numeral(lang, snapper: Snapper, said: str,  # noqa: ANN001
+                                expected: list[tuple[str, int, str]]) -> None:
+    snapped = snapper.snap(said)
+    assert snapped is not None and items(lang, snapped.text) == expected
+
+
+def test_variants_offer_the_readings_a_filler_or_a_bare_name_would_hide(
+        snapper: Snapper) -> None:
+    # Whisper base wrote these for 酱油五瓶 and 还有 (human recordings): the cheapest reading
+    # loses a syllable into a filler (想 + 油五瓶) or hears two products (蒜，油); the variants
+    # also offer the reading the recogniser's model then scores higher
+    assert snapper.snap("向由五平").text == "油五瓶"  # type: ignore[union-attr]
+    assert "酱油五瓶" in [s.text for s in snapper.snap_all(["向由五平"], VARIANTS)]
+    texts = [s.text for s in snapper.snap_all(["卫生纸两提，两块豆腐，环有提温器五个"], VARIANTS)]
+    assert "卫生纸两提，两块豆腐还有体温计五个" in texts
+    # a product said alone still snaps to itself whatever the variant
+    for filler, bare in VARIANTS:
+        assert snapper.snap("大米", filler=filler, bare=bare).text == "大米"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("text, cut", [
+    ("三斤桔子，感冒药三和三斤桔子，感冒药三盒", "三斤桔子，感冒药三和"),
+    ("再白菜再来再来再来再再", "再白菜再来"),
+    ("面条两把，面条两把", "面条两把"),
+    ("大米两袋，鸡蛋一板", "大米两袋，鸡蛋一板"),
+    ("", ""),
+])
+def test_a_looping_transcript_is_cut_where_it_starts_over(text: str, cut: str) -> None:
+    assert cut_loop(text) == cut

@@ -1,0 +1,82 @@
+"""The Whisper engine on a person's recorded words: the grammar's readings of what Whisper
+wrote, ranked by the model itself (voice.whisper_engine.Heard)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.language import compile_language
+from gateway.orders.catalog import read_csv
+from gateway.orders.demo import demo_file
+from voice import synth
+from voice.models import assemble_whisper, whisper_available
+from voice.recognizer import Hints
+
+pytestmark = pytest.mark.slow
+
+BANK = Path(__file__).parent / "data" / "cmn-tan"
+
+
+@pytest.fixture(scope="module")
+def lang() -> Any:
+    return compile_language("zh-CN", read_csv(demo_file("catalog", "zh-CN")))
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    models = tmp_path_factory.mktemp("models")
+    if not whisper_available(models):
+        pytest.skip("the zh extra (faster-whisper and its model) is not installed")
+    from voice.whisper_engine import WhisperEngine
+
+    return WhisperEngine({"zh-CN": assemble_whisper(models)}, threads=1)
+
+
+@pytest.fixture(scope="module")
+def bank(lang: Any) -> synth.WordBank:
+    return synth.WordBank(BANK, [w for cls, ws in lang.snap_phrases().items()
+                                 if cls != "units_of" for w in ws])
+
+
+def heard(engine: Any, lang: Any, pcm: bytes) -> list[str]:
+    stream = engine.stream("zh-CN", None, Hints((), lang.whisper_prompt(), lang.snap_phrases()))
+    stream.accept(pcm)
+    return [a.text for a in stream.finish()]
+
+
+def items(lang: Any, text: str) -> list[tuple[str, int, str]]:
+    return sorted((i.sku, int(i.quantity), i.unit) for i in lang.parse(text).items)
+
+
+@pytest.mark.parametrize("tempo", [0.9, 1.0, 1.15])
+def test_a_two_item_order_at_three_tempos(engine: Any, lang: Any, bank: synth.WordBank,
+                                          tempo: float) -> None:
+    out = heard(engine, lang, bank.say("大米两袋，鸡蛋一板", tempo=tempo))
+    assert items(lang, out[0]) == [("eggs", 1, "板"), ("rice", 2, "袋")], out
+
+
+def test_the_model_picks_the_reading_the_cheapest_snap_would_miss(
+        engine: Any, lang: Any, bank: synth.WordBank) -> None:
+    # Whisper writes 向由五平 for 酱油五瓶; the cheapest snap is 想 + 油五瓶 (a filler takes 向);
+    # the model scores 酱油五瓶 higher
+    out = heard(engine, lang, bank.say("酱油五瓶"))
+    assert items(lang, out[0]) == [("soy-sauce", 5, "瓶")], out
+
+
+def test_a_longer_reading_is_not_beaten_by_its_own_beginning(
+        engine: Any, lang: Any, bank: synth.WordBank) -> None:
+    pcm = bank.say("大米三袋，鸡蛋两板")  # the prompt's own examples, said by the caller
+    hyps, seen = engine.decode("zh-CN", pcm, lang.whisper_prompt())
+    full, part = seen.score(["大米三袋，鸡蛋两板", "大米三袋"])
+    assert full > part
+    assert items(lang, heard(engine, lang, pcm)[0]) == [("eggs", 2, "板"), ("rice", 3, "袋")]
+
+
+def test_yes_and_no_in_a_person_s_voice(engine: Any, lang: Any, bank: synth.WordBank) -> None:
+    for word, intent in (("是", "confirm"), ("对", "confirm"), ("不是", "cancel"),
+                         ("不对", "cancel")):
+        out = heard(engine, lang, bank.say(word))
+        assert lang.parse(out[0]).intent == intent, (word, out)
