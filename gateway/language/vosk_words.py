@@ -116,7 +116,7 @@ def whisper_prompt(lang: OrderLanguage, limit: int = 40) -> str:
     data = lang.data
     speech = data.section("speech")
     said = [str(w) for w in speech.get("prompt_intents", [])]
-    if not said:  # the shortest yes and no words of the read-back
+    if "prompt_intents" not in speech:  # the shortest yes and no words of the read-back
         said = sorted(data.words("intents", "confirm"), key=len)[:2] + \
             sorted(data.words("intents", "cancel"), key=len)[:2]
     # Whisper base copies a long list from its prompt instead of listening (measured: a prompt
@@ -137,12 +137,15 @@ def whisper_prompt(lang: OrderLanguage, limit: int = 40) -> str:
     order = list(dict.fromkeys(chosen + sorted(products)))
     for i, (sku, product) in enumerate((sku, products[sku]) for sku in order):
         part = f"{spoken_name(lang, sku)}{gap}{numbers[i % len(numbers)]}{gap}{product.unit}"
-        if size + len(part) + 1 > limit:
+        if size + len(part) + 1 > limit or len(parts) >= int(speech.get("prompt_items", 99)):
             break
         parts.append(part)
         size += len(part) + 1
     verb = str(data.section("speech").get("prompt_verb", ""))
-    return head + verb + ("，" if not data.spaced else ", ").join(parts) + end
+    joiner = "，" if not data.spaced else ", "
+    last = str(speech.get("prompt_last_joiner", joiner))
+    body = joiner.join(parts[:-1]) + (last if len(parts) > 1 else "") + parts[-1] if parts else ""
+    return head + verb + body + end
 
 
 def snap_phrases(lang: OrderLanguage) -> dict[str, list[str]]:
