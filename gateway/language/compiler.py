@@ -132,11 +132,12 @@ class OrderLanguage:
 
         return word_list(self, known)
 
-    def whisper_prompt(self) -> str:
-        """Whisper's `initial_prompt` for this catalogue; see `vosk_words.whisper_prompt`."""
+    def whisper_prompt(self, answer: bool = False) -> str:
+        """Whisper's `initial_prompt` for this catalogue (`answer`: for the answer to a
+        read-back); see `vosk_words.whisper_prompt`."""
         from .vosk_words import whisper_prompt
 
-        return whisper_prompt(self)
+        return whisper_prompt(self, answer=answer)
 
     def snap_phrases(self) -> dict[str, list[str]]:
         """What a dictated transcript is snapped to; see `vosk_words.snap_phrases`."""

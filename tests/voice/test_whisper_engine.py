@@ -17,7 +17,7 @@ from voice.recognizer import Hints
 
 pytestmark = pytest.mark.slow
 
-BANK = Path(__file__).parent / "data" / "cmn-tan"
+BANK = synth.PERSON_BANK
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,9 @@ def bank(lang: Any) -> synth.WordBank:
                                  if cls != "units_of" for w in ws])
 
 
-def heard(engine: Any, lang: Any, pcm: bytes) -> list[str]:
-    stream = engine.stream("zh-CN", None, Hints((), lang.whisper_prompt(), lang.snap_phrases()))
+def heard(engine: Any, lang: Any, pcm: bytes, answer: bool = False) -> list[str]:
+    stream = engine.stream("zh-CN", None, Hints((), lang.whisper_prompt(answer=answer),
+                                                lang.snap_phrases()))
     stream.accept(pcm)
     return [a.text for a in stream.finish()]
 
@@ -78,5 +79,6 @@ def test_a_longer_reading_is_not_beaten_by_its_own_beginning(
 def test_yes_and_no_in_a_person_s_voice(engine: Any, lang: Any, bank: synth.WordBank) -> None:
     for word, intent in (("是", "confirm"), ("对", "confirm"), ("不是", "cancel"),
                          ("不对", "cancel")):
-        out = heard(engine, lang, bank.say(word))
-        assert lang.parse(out[0]).intent == intent, (word, out)
+        for answer in (True, False):  # a read-back's prompt, or an order's
+            out = heard(engine, lang, bank.say(word), answer)
+            assert lang.parse(out[0]).intent == intent, (word, answer, out)

@@ -130,7 +130,7 @@ class MediaCall:
         words = None
         if lang is not None and self.voice.can_listen(st.locale):
             try:
-                words = await self.voice.words_for(st.locale, lang)
+                words = await self.voice.words_for(st.locale, lang, st.state != "listen")
             except Exception as exc:
                 log.warning("no word list for %s (%s); free dictation", st.locale, exc)
         listener = Listener(self.voice.recognizer if self.voice.can_listen(st.locale) else None,

@@ -121,7 +121,7 @@ class VoiceService:
     def __init__(self, services: Services, recognizer: Any | None) -> None:
         self.services = services
         self.recognizer = recognizer
-        self._words: dict[str, tuple[Any, list[str]]] = {}
+        self._words: dict[tuple[str, bool], tuple[Any, Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.latencies: list[float] = []  # end of speech -> next TwiML served, seconds
         self.ended: dict[str, float] = {}  # CallSid -> monotonic end of speech
@@ -129,12 +129,13 @@ class VoiceService:
     def can_listen(self, locale: str) -> bool:
         return self.recognizer is not None and locale in self.recognizer.locales()
 
-    async def words_for(self, locale: str, lang: Any) -> Any:
+    async def words_for(self, locale: str, lang: Any, answer: bool = False) -> Any:
         """The recogniser hints of a compiled language (voice.recognizer.Hints): the Vosk word
-        list checked against the model once, Whisper's prompt and snapping phrases."""
+        list checked against the model once, Whisper's prompt (for an order, or for the
+        `answer` to a read-back) and snapping phrases."""
         if self.recognizer is None:
             return None
-        hit = self._words.get(locale)
+        hit = self._words.get((locale, answer))
         if hit is not None and hit[0] is lang:
             return hit[1]
         from gateway.language.vosk_words import source_words
@@ -150,8 +151,8 @@ class VoiceService:
         # phrases its transcripts are snapped to (all from the same compiled language).
         from voice.recognizer import Hints
 
-        hints = Hints(tuple(words.words), lang.whisper_prompt(), lang.snap_phrases())
-        self._words[locale] = (lang, hints)
+        hints = Hints(tuple(words.words), lang.whisper_prompt(answer=answer), lang.snap_phrases())
+        self._words[(locale, answer)] = (lang, hints)
         return hints
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
