@@ -1,4 +1,4 @@
-"""Build tests/voice/data/cmn-tan: human Mandarin word recordings for test calls.
+"""Build voice/data/cmn-tan: human Mandarin word recordings for test calls.
 
 The recordings are Yue Tan's HSK word list from the Shtooka project, as published in the
 public repository hugolpz/audio-cmn (`64k/hsk/cmn-<word>.mp3`, CC BY-SA). Each word the test
@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent.parent / "tests" / "voice" / "data" / "cmn-tan"
+OUT = Path(__file__).resolve().parent.parent / "voice" / "data" / "cmn-tan"
 
 
 def mp3(repo: Path, word: str) -> bytes:

@@ -62,7 +62,7 @@ class WordBank:
     said one after another. A text is cut into the fewest recorded words, preferring cuts at
     the boundaries of `keep` words (the order language's words: 两个体温计 is 两|个|体温|计, not
     两|个体|温|计); a comma is a pause. Unlike espeak-ng, these are a person's voice (see
-    tests/voice/data/cmn-tan/README.md), so a recogniser is measured on what it will meet."""
+    voice/data/cmn-tan/README.md), so a recogniser is measured on what it will meet."""
 
     def __init__(self, folder: Path, keep: Iterable[str] = ()) -> None:
         self.clips = {p.stem.removeprefix("cmn-"): p for p in sorted(folder.glob("cmn-*.wav"))}
@@ -132,3 +132,39 @@ def _pieces(text: str) -> list[str]:
 
 def _silence(seconds: float) -> bytes:
     return bytes(2 * int(8000 * seconds))
+
+
+# A person's recorded Mandarin words (see data/cmn-tan/README.md): test calls and
+# `doorstep simulate call --say`.
+PERSON_BANK = Path(__file__).resolve().parent / "data" / "cmn-tan"
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def tone_pinyin(text: str) -> str:
+    """Chinese text as tone-numbered pinyin for espeak-ng's `cmn-latn-pinyin` (commas kept)."""
+    from pypinyin import Style, lazy_pinyin
+
+    spaced = re.sub(r"[，,、；;。.！!？?]+", " , ", text)
+    return " ".join(lazy_pinyin(spaced, style=Style.TONE3, neutral_tone_with_five=True,
+                                errors=lambda x: [x.strip()] if x.strip() else []))
+
+
+def speak(text: str, tmp: Path, *, tempo: float = 1.0,
+          bank: WordBank | None = None) -> tuple[bytes, str]:
+    """PCM16 8 kHz of `text` on a phone line, and the voice used: Chinese in a person's recorded
+    words where they can say it, else espeak-ng (Chinese from tone pinyin, Korean, others as
+    English). RuntimeError when espeak-ng or sox is needed and missing."""
+    if _HAN.search(text):
+        bank = bank or WordBank(PERSON_BANK)
+        if bank.clips and bank.can_say(text):
+            return bank.say(text, tempo=tempo), "person"
+    if not available():
+        raise RuntimeError("espeak-ng and sox are needed to say this (Debian packages "
+                           "espeak-ng sox)")
+    if _HAN.search(text):
+        return synth_pcm(tone_pinyin(text), tmp, speed=int(150 * tempo)), "espeak-ng cmn"
+    voice = "ko" if _HANGUL.search(text) else "en"
+    return synth_pcm(text, tmp, voice=voice, speed=int(150 * tempo)), f"espeak-ng {voice}"
+
+
+_HAN = re.compile(r"[\u3400-\u9fff]")

@@ -13,6 +13,7 @@ import pytest
 import db.orders
 from gateway.services import SERVICES
 from tests.voice.calls import call
+from tests.voice.test_simulate_cli import DOORSTEP, cli_env, heard, run_doorstep
 from tests.conftest import PUBLIC_URL, TWILIO_TOKEN
 from gateway.app import create_app
 from gateway.services import build_services
@@ -94,11 +95,11 @@ async def test_no_by_voice_asks_again(gateway: Any, demo_database: Any, tmp_path
     confirmed = [o for o in await orders(demo_database) if o.status == "confirmed"]
     assert [[(i.sku, int(i.quantity)) for i in o.items] for o in confirmed] == [[("rice", 2)]]
 
-BANK = Path(__file__).parent / "data" / "cmn-tan"
+BANK = synth.PERSON_BANK
 
 
 def said(text: str) -> bytes:
-    """`text` in a person's recorded words (tests/voice/data/cmn-tan), on a phone line."""
+    """`text` in a person's recorded words (voice/data/cmn-tan), on a phone line."""
     return silence_ulaw(0.4) + ulaw_encode(synth.WordBank(BANK).say(text)) + silence_ulaw(1.2)
 
 
@@ -125,3 +126,22 @@ async def test_a_person_says_no_and_orders_again(gateway: Any, demo_database: An
         (log.heard, [o.transcript for o in await orders(demo_database)])
     confirmed = [o for o in await orders(demo_database) if o.status == "confirmed"]
     assert [[(i.sku, int(i.quantity)) for i in o.items] for o in confirmed] == [[("soy-sauce", 2)]]
+
+
+@pytest.mark.skipif(not DOORSTEP.exists(), reason="the doorstep script is not installed")
+async def test_simulate_call_say_in_chinese_ends_in_an_order(
+        gateway: Any, demo_database: Any, tmp_path: Path) -> None:
+    # what a newcomer types to try a Chinese phone order with no microphone
+    client, twilio = gateway
+    env = cli_env(PUBLIC_URL, TWILIO_TOKEN, twilio.account_sid)
+    code, out, err = await run_doorstep(
+        tmp_path, env, "simulate", "call", "--from", WANG, "--say", "我要酱油两瓶，鸡蛋一板",
+        "--say", "是", "--url", twilio.base_url)
+    assert code == 0, err
+    assert "[says in person: 我要酱油两瓶，鸡蛋一板]" in err
+    said = heard(out)
+    assert any(h.startswith("您要的是：酱油2瓶，鸡蛋1板") for h in said), out
+    assert said[-1].startswith("好的，已经下单：酱油2瓶，鸡蛋1板"), out
+    await client.app[SERVICES].voice.drain()
+    [order] = await orders(demo_database)
+    assert order.status == "confirmed" and len(order.recordings) == 2

@@ -107,6 +107,27 @@ async def test_simulate_call_script_errors(make_client: Callable[..., Any], sett
     assert await all_orders(demo_database) == []
 
 
+
+@pytest.mark.skipif(not DOORSTEP.exists(), reason="the doorstep script is not installed")
+async def test_simulate_call_says_text_in_a_person_s_voice(
+        make_client: Callable[..., Any], settings: Any, demo_database: Any,
+        tmp_path: Path) -> None:
+    rec, _ = scripted(["大米两袋", "是"])
+    client, twilio = await start(make_client, settings, demo_database, rec)
+    env = cli_env(PUBLIC_URL, TWILIO_TOKEN, twilio.account_sid)
+    code, out, err = await run_doorstep(
+        tmp_path, env, "simulate", "call", "--from", WANG, "--say", "大米两袋", "--say", "是",
+        "--url", twilio.base_url)
+    assert code == 0, err
+    assert "[says in person: 大米两袋]" in err and "[says in person: 是]" in err
+    assert heard(out)[-1].startswith("好的，已经下单：大米2袋"), out
+    [order] = await all_orders(demo_database)
+    assert order.status == "confirmed" and [r.kind for r in order.recordings] == ["stream"] * 2
+    (tmp_path / "x.wav").write_bytes(wav_bytes(ulaw=tone()))
+    code, _, err = await run_doorstep(tmp_path, env, "simulate", "call", "--from", WANG,
+                                      "--say", "是", "--wav", str(tmp_path / "x.wav"))
+    assert code == 2 and "either as --wav files or as --say texts" in err.replace("\n", " ")
+
 # --- the real thing: `doorstep serve` with the Korean model, the command through click ------
 
 async def worker_ready(log: Path, timeout: float = 90.0) -> None:

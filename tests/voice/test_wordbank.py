@@ -1,4 +1,4 @@
-"""Test speech from a person's recorded words (tests/voice/data/cmn-tan)."""
+"""Test speech from a person's recorded words (voice/data/cmn-tan)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from voice import synth
 from voice.audio import duration, pcm_rms, read_wav
 
-BANK = Path(__file__).parent / "data" / "cmn-tan"
+BANK = synth.PERSON_BANK
 
 
 @pytest.fixture(scope="module")

@@ -276,18 +276,36 @@ def load_speech(path: Path) -> bytes:
     return ulaw_encode(read_wav(path, max_seconds=60))
 
 
+def _said(texts: tuple[str, ...]) -> list[bytes]:
+    """Each text as a caller's turn (voice.synth.speak), a little silence either side."""
+    import tempfile
+
+    from voice import synth
+
+    out: list[bytes] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for text in texts:
+            pcm, voice = synth.speak(text, Path(tmp))
+            click.echo(f"[says in {voice}: {text}]", err=True)
+            out.append(silence_ulaw(0.3) + ulaw_encode(pcm) + silence_ulaw(0.3))
+    return out
+
+
 @click.command("call")
 @click.option("--from", "phone", required=True, help="The caller's number, e.g. +8613800000000.")
 @click.option("--wav", "wavs", multiple=True, type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="What the caller says at each listening turn (repeatable).")
+@click.option("--say", "says", multiple=True, help="Instead of --wav: what the caller says at "
+              "each listening turn, as text (repeatable): Chinese in a person's recorded words "
+              "where they can say it, else espeak-ng; e.g. --say 大米两袋 --say 是.")
 @click.option("--digits", default="", help="Keys pressed at the prompts after speaking, e.g. 1.")
 @click.option("--url", default=None, help="Where the gateway listens (default "
               "http://DOORSTEP_HOST:DOORSTEP_PORT).")
 @click.option("--realtime", is_flag=True, help="Send audio at the pace of a real call.")
 @click.option("--hang-up-after", type=float, default=None,
               help="Hang up this many seconds into the first stream.")
-def call(phone: str, wavs: tuple[Path, ...], digits: str, url: str | None, realtime: bool,
-         hang_up_after: float | None) -> None:
+def call(phone: str, wavs: tuple[Path, ...], says: tuple[str, ...], digits: str,
+         url: str | None, realtime: bool, hang_up_after: float | None) -> None:
     """Play a phone call into a running gateway (signed webhooks, media frames, keys)."""
     from gateway.cli.common import cli_settings as _settings
 
@@ -297,9 +315,11 @@ def call(phone: str, wavs: tuple[Path, ...], digits: str, url: str | None, realt
     base = url or f"http://{settings.host}:{settings.port}"
     twilio = Twilio(base, settings.public_url, settings.twilio_auth_token,
                     settings.twilio_account_sid or "AC" + "0" * 32)
+    if wavs and says:
+        raise click.UsageError("give the caller's words either as --wav files or as --say texts")
     try:
-        speech = [load_speech(p) for p in wavs]
-    except ValueError as exc:
+        speech = [load_speech(p) for p in wavs] or _said(says)
+    except (ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     digits = "".join(d for d in digits if d in "0123456789*#")
     try:
