@@ -10,10 +10,13 @@
    to the read-back TwiML received. The gateway and the callers run on the other core.
 3. Memory: a worker's RSS growth per open stream, and the gateway's audio buffer per call.
 4. (--zh) zh-CN on Whisper through the real gateway: every line of tests/voice/data/zh_orders.tsv
-   as a whole call (the order, then 是) at three espeak-ng speeds, band-limited to 300-3400 Hz:
-   the share that ended in exactly the expected order, and in any confirmed order; the same for
-   ko-KR on Vosk; end of speech -> read-back p50/p95, the worker's RSS and load time; then N
-   real-time callers at once on one Whisper core, for the calls per core under p95 1.5 s.
+   as a whole call (the order, then 是) at three espeak-ng speeds, band-limited to 300-3400 Hz,
+   and the lines of it and of zh_orders_heldout.tsv (held out: written before the recogniser
+   was tuned on the first) said in a person's recorded words (voice/data/cmn-tan) at
+   three tempos: the share that ended in exactly the expected order, and in any confirmed order;
+   the same for ko-KR on Vosk; end of speech -> read-back p50/p95, the worker's RSS and load
+   time; then N real-time callers (human voice) at once on one Whisper core, for the calls per
+   core under p95 1.5 s.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from voice.audio import read_wav, silence_ulaw, ulaw_encode
 
@@ -271,8 +274,12 @@ def main() -> None:
 
 # --- zh-CN on Whisper (and ko-KR on Vosk): calls that end in the right order -------------------
 
-ZH_CORPUS = Path(__file__).resolve().parent.parent / "tests" / "voice" / "data" / "zh_orders.tsv"
+VOICE_DATA = Path(__file__).resolve().parent.parent / "tests" / "voice" / "data"
+ZH_CORPUS = VOICE_DATA / "zh_orders.tsv"
+ZH_HELDOUT = VOICE_DATA / "zh_orders_heldout.tsv"
+CMN_TAN = Path(__file__).resolve().parent.parent / "voice" / "data" / "cmn-tan"
 ZH_SPEEDS = (120, 150, 180)  # espeak-ng words per minute (its default is 175)
+ZH_TEMPOS = (0.9, 1.0, 1.15)  # the human recordings slower and faster (sox tempo)
 KO_ORDERS = [("라면", "라면"), ("계란 한 판", "계란 한 판"), ("쌀 두 포대", "쌀 두 포대"),
              ("두부 두 모", "두부 두 모"), ("라면 두 봉지", "라면 두 봉지"), ("우유 한 팩", "우유 한 팩")]
 ZH_TARGET_P95 = 1.5
@@ -338,37 +345,54 @@ async def _last_order(database: Any) -> Any:
         return rows[0] if rows else None
 
 
+Speaker = Callable[[str, str, Any], bytes]  # (what is said, its order text, variant) -> PCM
+
+
+def espeak_speaker(speech_dir: Path, voice: str) -> Speaker:
+    """espeak-ng at a speed (words per minute) from the corpus's spoken form (tone pinyin)."""
+    from voice import synth
+
+    return lambda said, _text, speed: synth.synth_pcm(said, speech_dir, voice=voice, speed=speed)
+
+
+def human_speaker(lang: Any) -> Speaker:
+    """Recorded human words (voice/data/cmn-tan) at a tempo, from the order text."""
+    from voice import synth
+
+    bank = synth.WordBank(CMN_TAN, [w for cls, ws in lang.snap_phrases().items()
+                                    if cls != "units_of" for w in ws])
+    return lambda _said, text, tempo: bank.say(text, tempo=tempo)
+
+
 async def accuracy_calls(tmp: Path, locale: str, engine: str, lines: list[tuple[str, str]],
-                         speeds: tuple[int, ...], voice: str, yes: str,
+                         variants: tuple[Any, ...], speak: Speaker, yes: tuple[str, str],
                          phone: str) -> dict[str, Any]:
-    """Each line as a whole call at each speed: the order said, then a spoken yes. Exact: the
-    confirmed order has exactly the expected items; ordered: the call ended in a confirmed order."""
+    """Each line as a whole call in each variant (a speed, a tempo): the order said, then a
+    spoken yes (`yes`: its spoken form and text). Exact: the confirmed order has exactly the
+    expected items; ordered: the call ended in a confirmed order."""
     from gateway.orders.catalog import read_csv
     from gateway.orders.demo import demo_file
     from gateway.language import compile_language
     from gateway.channels.twilio.simulate_call import place_call
-    from voice import synth
-    from voice.audio import silence_ulaw, ulaw_encode
 
     lang = compile_language(locale, read_csv(demo_file("catalog", locale)))
     client, twilio, database, pool, load_s = await _gateway(
-        tmp, locale, {locale: engine}, f"acc-{locale}-{engine}")
+        tmp, locale, {locale: engine}, f"acc-{locale}-{engine}-{len(lines)}")
     worker_pid = pool.workers[0].pid
-    speech_dir = tmp / "speech"
 
-    def audio(text: str, speed: int) -> bytes:
-        pcm = synth.synth_pcm(text, speech_dir, voice=voice, speed=speed)
-        return silence_ulaw(0.4) + ulaw_encode(pcm) + silence_ulaw(1.2)
+    def audio(said: str, text: str, variant: Any) -> bytes:
+        return silence_ulaw(0.4) + ulaw_encode(speak(said, text, variant)) + silence_ulaw(1.2)
 
     out: dict[str, Any] = {"load_s": load_s, "by_speed": {}}
     latencies: list[float] = []
     try:
-        for speed in speeds:
+        for speed in variants:
             exact = ordered = 0
             misses: list[str] = []
             for said, expected in lines:
                 before = await _last_order(database)
-                log = await place_call(twilio, phone, [audio(said, speed), audio(yes, speed)], "")
+                log = await place_call(twilio, phone, [audio(said, expected, speed),
+                                                       audio(*yes, speed)], "")
                 latencies.extend(log.readback_latency[:1])
                 order = await _last_order(database)
                 new = order is not None and (before is None or order.id != before.id)
@@ -393,13 +417,12 @@ async def accuracy_calls(tmp: Path, locale: str, engine: str, lines: list[tuple[
     return out
 
 
-async def whisper_concurrency(tmp: Path, n: int, lines: list[tuple[str, str]]) -> dict[str, Any]:
+async def whisper_concurrency(tmp: Path, n: int, lines: list[tuple[str, str]],
+                              speak: Speaker, variant: Any) -> dict[str, Any]:
     """n callers at once in real time (prompts heard out, audio at the pace of a line), the
     Whisper worker pinned to one core: end of speech -> read-back TwiML."""
     import db.people
     from gateway.channels.twilio.simulate_call import place_call
-    from voice import synth
-    from voice.audio import silence_ulaw, ulaw_encode
 
     client, twilio, database, pool, _ = await _gateway(tmp, "zh-CN", {"zh-CN": "whisper"},
                                                        f"conc-{n}")
@@ -410,8 +433,8 @@ async def whisper_concurrency(tmp: Path, n: int, lines: list[tuple[str, str]]) -
         for i in range(n):
             await db.people.upsert_resident(s, f"+86139{i:08d}", name=f"居民{i}", locale="zh-CN")
     rnd = random.Random(n)
-    clips = [silence_ulaw(0.2) + ulaw_encode(synth.synth_pcm(said, tmp / "speech", speed=150))
-             for said, _ in lines[:max(n, 1)]]
+    clips = [silence_ulaw(0.2) + ulaw_encode(speak(said, text, variant))
+             for said, text in lines[:max(n, 1)]]
     rss0 = rss_kb(worker_pid)
     peak = [rss0]
 
@@ -459,36 +482,61 @@ def run_zh(quick: bool = False, levels: list[int] | None = None) -> dict[str, An
         tmp = Path(d)
         if not whisper_available(tmp / "data" / "models"):
             raise RuntimeError("the zh extra (faster-whisper and its model) is not installed")
-        zh = asyncio.run(accuracy_calls(tmp, "zh-CN", "whisper", lines[:20] if quick else lines,
-                                        speeds, "cmn-latn-pinyin", "shi4", WANG))
+        from gateway.orders.catalog import read_csv
+        from gateway.orders.demo import demo_file
+        from gateway.language import compile_language
+
+        lang = compile_language("zh-CN", read_csv(demo_file("catalog", "zh-CN")))
+        human = human_speaker(lang)
+        bank = synth.WordBank(CMN_TAN)
+        sources = [("espeak-ng", "zh_orders", lines, speeds, "wpm",
+                    espeak_speaker(tmp / "speech", "cmn-latn-pinyin"), ("shi4", "是"))]
+        for name, path in (("zh_orders", ZH_CORPUS), ("zh_orders_heldout", ZH_HELDOUT)):
+            said = [ln for ln in synth.read_corpus(path) if bank.can_say(ln[1])]
+            sources.append(("human", name, said, ZH_TEMPOS[1:2] if quick else ZH_TEMPOS,
+                            "tempo", human, ("是", "是")))
+        zh: dict[str, Any] = {}
+        print(f"{'voice':>10} {'corpus':>18} {'variant':>10} {'calls':>6} {'exact order':>12} "
+              f"{'ended in order':>15}")
+        for voice, corpus, said, variants, unit, speak, yes in sources:
+            r = asyncio.run(accuracy_calls(tmp, "zh-CN", "whisper", said[:20] if quick else said,
+                                           variants, speak, yes, WANG))
+            zh.setdefault("load_s", r["load_s"])
+            zh.setdefault("worker_rss_mb", r["worker_rss_mb"])
+            if voice == "espeak-ng":
+                zh.update(p50_ms=r["p50_ms"], p95_ms=r["p95_ms"])
+            else:
+                zh.setdefault("human_p95_ms", r["p95_ms"])
+            for variant, v in r["by_speed"].items():
+                print(f"{voice:>10} {corpus:>18} {f'{variant} {unit}':>10} {v['calls']:>6} "
+                      f"{v['exact']:>5} ({v['exact'] / v['calls']:>4.0%}) "
+                      f"{v['ordered']:>7} ({v['ordered'] / v['calls']:>4.0%})")
+                print("           e.g. " + " | ".join(v["misses"][:3]))
+                key = f"zh_whisper_{voice.split('-')[0]}_{corpus}_{variant}"
+                out[f"{key}_exact"] = v["exact"] / v["calls"]
+                out[f"{key}_ordered"] = v["ordered"] / v["calls"]
         print(f"zh-CN / Whisper base (int8, 1 thread): model join + load + ready "
               f"{zh['load_s']:.1f} s, worker RSS {zh['worker_rss_mb']:.0f} MB")
-        print(f"{'speed wpm':>10} {'calls':>6} {'exact order':>12} {'ended in order':>15}")
-        for speed, r in zh["by_speed"].items():
-            print(f"{speed:>10} {r['calls']:>6} {r['exact']:>5} ({r['exact'] / r['calls']:>4.0%}) "
-                  f"{r['ordered']:>7} ({r['ordered'] / r['calls']:>4.0%})")
-            print("           e.g. " + " | ".join(r["misses"][:3]))
-            out[f"zh_whisper_exact_{speed}"] = r["exact"] / r["calls"]
-            out[f"zh_whisper_ordered_{speed}"] = r["ordered"] / r["calls"]
         print(f"end of speech -> read-back, one call at a time: p50 {zh['p50_ms']:.0f} ms, "
-              f"p95 {zh['p95_ms']:.0f} ms")
+              f"p95 {zh['p95_ms']:.0f} ms (espeak-ng); p95 {zh['human_p95_ms']:.0f} ms (human)")
         out.update(zh_load_s=zh["load_s"], zh_worker_rss_mb=zh["worker_rss_mb"],
                    zh_p95_ms_single=zh["p95_ms"])
         if packaged_model("ko-KR") is not None:
-            ko = asyncio.run(accuracy_calls(tmp, "ko-KR", "vosk", KO_ORDERS, (150, 175), "ko",
-                                            "예", "+821000000001"))
+            ko = asyncio.run(accuracy_calls(tmp, "ko-KR", "vosk", KO_ORDERS, (150, 175),
+                                            espeak_speaker(tmp / "speech", "ko"), ("예", "예"),
+                                            "+821000000001"))
             for speed, r in ko["by_speed"].items():
                 print(f"ko-KR / Vosk small, speed {speed}: exact {r['exact']}/{r['calls']}, "
                       f"ended in order {r['ordered']}/{r['calls']}")
                 out[f"ko_vosk_exact_{speed}"] = r["exact"] / r["calls"]
                 out[f"ko_vosk_ordered_{speed}"] = r["ordered"] / r["calls"]
         print("")
-        print("Whisper, concurrent callers in real time, worker pinned to one core:")
+        print("Whisper, concurrent callers in real time (human voice), worker pinned to one core:")
         print(f"{'calls':>6} {'answered':>9} {'p50 ms':>8} {'p95 ms':>8} {'worker CPU ms/call':>19} "
               f"{'RSS MB':>7} {'peak MB':>8}")
         best = 0
         for n in levels:
-            r = asyncio.run(whisper_concurrency(tmp, n, lines))
+            r = asyncio.run(whisper_concurrency(tmp, n, sources[1][2], human, 1.0))
             print(f"{n:>6} {r['answered']:>9} {r['p50_ms']:>8.0f} {r['p95_ms']:>8.0f} "
                   f"{r['worker_cpu_ms_per_call']:>19.0f} {r['worker_rss_mb']:>7.0f} "
                   f"{r['worker_peak_rss_mb']:>8.0f}")
