@@ -8,9 +8,11 @@ transcripts are snapped to (voice.snap, toneless-pinyin edit distance).
 The whole utterance is decoded at `finish` (Whisper is not streaming): the encoder runs over
 the utterance rounded up to whole seconds rather than Whisper's fixed 30 s window (CTranslate2
 accepts a shorter input; 6 s costs ~0.2 s of CPU where 30 s costs ~1.6 s), then a beam search
-returns up to `alternatives` hypotheses. The N-best list given back is: the snapped texts, best
-first, then the raw transcripts (Simplified), so the order language can still parse what
-snapping refused.
+returns up to `alternatives` hypotheses. Each is snapped to the order grammar several ways, and
+the distinct readings are ranked by the model itself (`Heard.score`: how likely each reading's
+tokens are given the same audio). The N-best list given back is: the readings, best first,
+then the raw transcripts (Simplified), so the order language can still parse what snapping
+refused.
 """
 
 from __future__ import annotations
@@ -303,10 +305,17 @@ class WhisperStream:
         snapper = self.engine.snapper(hints.phrases) if hints else None
         if snapper is not None:
             snapped = snapper.snap_all(list(raw), VARIANTS)[:MAX_CANDIDATES]
-            # the grammar's readings of what was heard, ranked by the model (see Heard)
-            scores = heard.score([c.text for c in snapped]) if heard and len(snapped) > 1 \
-                else [0.0] * len(snapped)
-            for c, lp in sorted(zip(snapped, scores), key=lambda cs: -cs[1]):
+            # The grammar's readings of an order are ranked by the model (see Heard). Yes and
+            # no are not: 不对 said slowly was written 对对对 too, and the model preferred the
+            # loop; the snapper's nearest word decides, and whether the utterance is an answer
+            # or an order at all (its best reading first, as before the model ranked).
+            orders = [c for c in snapped if not c.intent]
+            scores = heard.score([c.text for c in orders]) if heard and len(orders) > 1 \
+                else [0.0] * len(orders)
+            ranked = [(c, lp) for c, lp in sorted(zip(orders, scores), key=lambda cs: -cs[1])]
+            answers = [(c, 0.0) for c in snapped if c.intent]
+            for c, lp in (answers + ranked if snapped and snapped[0].intent
+                          else ranked + answers):
                 out.append(Alternative(c.text, round(math.exp(lp), 3) if lp else
                                        round(max(0.0, 1 - c.per_syllable), 3)))
         seen = {a.text for a in out}
