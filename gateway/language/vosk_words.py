@@ -114,9 +114,13 @@ def whisper_prompt(lang: OrderLanguage, limit: int = 40, *, answer: bool = False
     product in its default unit, counted); for the `answer` to a read-back, the yes and no words
     first. Whisper takes it as preceding text: names, counters and Simplified characters become
     likely. (The yes and no words cost orders: in the prompt of an order, 41 of 56 right on a
-    person's voice instead of 47; at a read-back, synthetic speech's 是 needs them.)"""
+    person's voice instead of 47; at a read-back, synthetic speech's 是 needs them.) Keys
+    `answer_*` in the locale's [speech] override `prompt_*` for the answer's prompt."""
     data = lang.data
-    speech = data.section("speech")
+    speech = dict(data.section("speech"))
+    if answer:  # the answer's own examples, numbers, joiner and count, where the locale sets them
+        speech.update({"prompt_" + k.removeprefix("answer_"): v for k, v in speech.items()
+                       if k.startswith("answer_")})
     said = [str(w) for w in speech.get("prompt_intents", [])]
     if "prompt_intents" not in speech:  # the shortest yes and no words of the read-back
         said = sorted(data.words("intents", "confirm"), key=len)[:2] + \
@@ -128,7 +132,7 @@ def whisper_prompt(lang: OrderLanguage, limit: int = 40, *, answer: bool = False
     stop = "。" if not data.spaced else ". "
     end = "。" if not data.spaced else "."
     head = str(speech.get("prompt_preamble", "")) + "".join(w + stop for w in said)
-    numbers = [str(n) for n in data.section("speech").get("prompt_numbers", ["2", "1", "3"])]
+    numbers = [str(n) for n in speech.get("prompt_numbers", ["2", "1", "3"])]
     gap = " " if data.spaced else ""
     parts: list[str] = []
     size = len(head) + 2
@@ -145,7 +149,7 @@ def whisper_prompt(lang: OrderLanguage, limit: int = 40, *, answer: bool = False
             break
         parts.append(part)
         size += len(part) + 1
-    verb = str(data.section("speech").get("prompt_verb", ""))
+    verb = str(speech.get("prompt_verb", ""))
     joiner = "，" if not data.spaced else ", "
     last = str(speech.get("prompt_last_joiner", joiner))
     body = joiner.join(parts[:-1]) + (last if len(parts) > 1 else "") + parts[-1] if parts else ""
