@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -10,6 +11,16 @@ from typing import Any
 
 SUPPORTED_LOCALES = ("zh-CN", "ko-KR")
 DEFAULT_LOCALE = "zh-CN"
+
+
+_SCRIPT = {"ko-KR": re.compile(r"[\uac00-\ud7a3]"), "zh-CN": re.compile(r"[\u4e00-\u9fff]")}
+
+
+def in_locale_script(locale: str, name: str) -> bool:
+    """Whether a product name is written in the locale's script. One catalogue may hold goods of
+    both locales (the demo does): a Chinese caller's menu must not offer 쌀."""
+    script = _SCRIPT.get(normalize_locale(locale))
+    return script is None or bool(script.search(name))
 
 
 def normalize_locale(value: str | None) -> str:

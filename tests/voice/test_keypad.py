@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import db.catalog
 import db.menu
 import db.orders
 import db.people
@@ -188,6 +189,30 @@ async def test_the_menu_is_the_village_then_everyone_then_the_catalogue(
     assert village[0] == {"sku": "eggs", "name": "鸡蛋", "unit": "板"} and len(village) == 4
     assert [i["sku"] for i in few[:2]] == ["eggs", "noodles"]
 
+
+
+async def test_a_chinese_menu_offers_no_korean_goods(make_client: Callable[..., Any],
+                                                      settings: Any, database: Any) -> None:
+    # the demo holds both locales' goods in one catalogue; a Korean resident's orders must not
+    # put 쌀 (at 52,000 a sack, read out in 元) into 王奶奶's menu
+    from gateway.language.locales import in_locale_script
+    from gateway.orders.demo import load_demo_locales
+
+    await load_demo_locales(database, "zh-CN", ["ko-KR"])
+    async with database.session() as s:
+        ko_rice = next(p for p in await db.catalog.list_products(s) if p.name == "쌀")
+    for _ in range(6):
+        await past_order(database, KIM, [(ko_rice.sku, "쌀", 2, "포대")])
+    async with database.session() as s:
+        menu = await db.menu.popular_items(s, "鲁家村", locale="zh-CN",
+                                           fits=lambda n: in_locale_script("zh-CN", n))
+        everyone = await db.menu.popular_items(s, "鲁家村")
+    assert ko_rice.sku in [i["sku"] for i in everyone]  # without the locale: the bug
+    assert [i["sku"] for i in menu] == ["rice", "flour", "noodles", "instant-noodles"]
+    _, twilio = await start(make_client, settings, database, None)
+    log = await call(twilio, WANG, [], "12##1")
+    assert "쌀" not in log.heard[0] and "大米请按1" in log.heard[0], log.heard[0]
+    assert log.heard[-1].startswith("好的，已经下单：大米2袋"), log.heard
 
 @pytest.mark.skipif(not DOORSTEP.exists(), reason="the doorstep script is not installed")
 async def test_simulate_call_with_digits_orders_by_keypad(

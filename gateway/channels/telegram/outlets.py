@@ -14,7 +14,6 @@ leaders' router.
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Any
 
 from aiogram import F, Router
@@ -28,11 +27,10 @@ import db.stock
 from db.models import SHORTAGE_KINDS, Outlet, OutletStaff, Product
 from gateway.channels.telegram.messages import Buttons, TelegramMessages
 from gateway.channels.telegram.middleware import Reply
+from gateway.language.locales import in_locale_script
 
 BUTTONS_PER_ROW = 3
 MAX_BUTTONS = 24
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
-_HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 class ReportPress(CallbackData, prefix="r"):
@@ -77,8 +75,7 @@ async def not_an_invite(message: Message) -> bool:
 
 def locale_of_products(products: list[Product], locale: str) -> list[Product]:
     """The products named in the staff's script (the demo catalogue holds both locales)."""
-    script = _HANGUL if locale == "ko-KR" else _HAN
-    own = [p for p in products if script.search(p.name)]
+    own = [p for p in products if in_locale_script(locale, p.name)]
     return own or products
 
 

@@ -243,8 +243,11 @@ async def facts(session: AsyncSession, services: Services, st: CallState,
                         if order else ())
     if "menu" in needs and known.menu is None:
         resident = await db.people.resident_by_phone(session, phone)
+        from gateway.language.locales import in_locale_script
+
         known = replace(known, menu=tuple(await db.menu.popular_items(
-            session, resident.village if resident else "", limit=rules.MENU_SIZE)))
+            session, resident.village if resident else "", limit=rules.MENU_SIZE,
+            locale=st.locale, fits=lambda name: in_locale_script(st.locale, name))))
     return known
 
 
