@@ -49,9 +49,10 @@ def test_serve_demo_prints_a_login_and_routes_both_locales(tmp_path: Path) -> No
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # zh-CN calls by keypad whether or not the zh extra is installed here
     proc = subprocess.Popen([str(EXE), "serve", "--demo", "--port", str(port)], cwd=tmp_path,
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+                            env={**_env(), "DOORSTEP_VOICE_ENGINE_ZH_CN": "off"},
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         lines: list[str] = []
         assert proc.stdout is not None
@@ -81,6 +82,12 @@ def test_serve_demo_prints_a_login_and_routes_both_locales(tmp_path: Path) -> No
                 break
             time.sleep(0.3)
         assert got == [("zh-CN", "assigned"), ("ko-KR", "assigned")]
+        # a phone call from the same folder finds the demo's token too (README: keypad order)
+        r = subprocess.run([str(EXE), "simulate", "call", "--from", "+8613800000001", "--url",
+                            base, "--digits", "12##1"], cwd=tmp_path, env=_env(),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "gateway: 好的，已经下单：大米2袋" in r.stdout, r.stdout
         with urllib.request.urlopen(f"{base}/healthz", timeout=5) as r:
             assert r.status == 200
     finally:

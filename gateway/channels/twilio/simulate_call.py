@@ -308,12 +308,12 @@ def call(phone: str, wavs: tuple[Path, ...], says: tuple[str, ...], digits: str,
          url: str | None, realtime: bool, hang_up_after: float | None) -> None:
     """Play a phone call into a running gateway (signed webhooks, media frames, keys)."""
     from gateway.cli.common import cli_settings as _settings
+    from gateway.cli.common import twilio_token
 
     settings = _settings()
-    if not settings.twilio_auth_token:
-        raise click.ClickException("TWILIO_AUTH_TOKEN must be set (the same as the gateway's)")
     base = url or f"http://{settings.host}:{settings.port}"
-    twilio = Twilio(base, settings.public_url, settings.twilio_auth_token,
+    # TWILIO_AUTH_TOKEN, or the token a `serve --demo` in this folder left (as simulate sms)
+    twilio = Twilio(base, settings.public_url, twilio_token(settings),
                     settings.twilio_account_sid or "AC" + "0" * 32)
     if wavs and says:
         raise click.UsageError("give the caller's words either as --wav files or as --say texts")
