@@ -10,7 +10,7 @@
    to the read-back TwiML received. The gateway and the callers run on the other core.
 3. Memory: a worker's RSS growth per open stream, and the gateway's audio buffer per call.
 4. (--zh) zh-CN on Whisper through the real gateway: every line of tests/voice/data/zh_orders.tsv
-   as a whole call (the order, then 是) at three espeak-ng speeds, band-limited to 300-3400 Hz,
+   as a whole call (the order, then 是, then 1 if asked again) at three espeak-ng speeds, band-limited to 300-3400 Hz,
    and the lines of it and of zh_orders_heldout.tsv (held out: written before the recogniser
    was tuned on the first) said in a person's recorded words (voice/data/cmn-tan) at
    three tempos: the share that ended in exactly the expected order, and in any confirmed order;
@@ -368,7 +368,8 @@ async def accuracy_calls(tmp: Path, locale: str, engine: str, lines: list[tuple[
                          variants: tuple[Any, ...], speak: Speaker, yes: tuple[str, str],
                          phone: str) -> dict[str, Any]:
     """Each line as a whole call in each variant (a speed, a tempo): the order said, then a
-    spoken yes (`yes`: its spoken form and text). Exact: the confirmed order has exactly the
+    spoken yes (`yes`: its spoken form and text), then the key 1 if a prompt comes after it (the
+    read-back said again: the yes was missed). Exact: the confirmed order has exactly the
     expected items; ordered: the call ended in a confirmed order."""
     from gateway.orders.catalog import read_csv
     from gateway.orders.demo import demo_file
@@ -391,8 +392,9 @@ async def accuracy_calls(tmp: Path, locale: str, engine: str, lines: list[tuple[
             misses: list[str] = []
             for said, expected in lines:
                 before = await _last_order(database)
+                # then 1 at a prompt after the yes, as the read-back asks, if the yes was missed
                 log = await place_call(twilio, phone, [audio(said, expected, speed),
-                                                       audio(*yes, speed)], "")
+                                                       audio(*yes, speed)], "1")
                 latencies.extend(log.readback_latency[:1])
                 order = await _last_order(database)
                 new = order is not None and (before is None or order.id != before.id)
