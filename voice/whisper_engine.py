@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -29,6 +28,7 @@ from typing import Any, Mapping, Sequence
 from voice.audio import RATE
 from voice.recognizer import PREROLL_S, Alternative, EngineUnavailable, Hints
 from voice.snap import VARIANTS, Snapper, simplified
+from voice.transcripts import PUNCT, copies_prompt, cut_loop, drop_prompt_echo
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class Heard:
             return []
         # Whisper rarely writes a full-width comma between spoken items: scored with it, every
         # reading of two items or more lost to a shorter one (大米三袋 over 大米三袋，鸡蛋两板)
-        seqs = [list(self.tok.encode(_PUNCT.sub("", t)))[:MAX_SCORED_TOKENS] or [self.tok.eot]
+        seqs = [list(self.tok.encode(PUNCT.sub("", t)))[:MAX_SCORED_TOKENS] or [self.tok.eot]
                 for t in texts]
         feats = np.asarray(self.encoded)
         batch = ctranslate2.StorageView.from_array(
@@ -227,51 +227,6 @@ class Heard:
         results = self.model.model.model.align(batch, start, seqs, int(feats.shape[1]) * 2)
         return [float(np.mean(np.log(np.maximum(np.asarray(r.text_token_probs), 1e-9))))
                 for r in results]
-
-
-def copies_prompt(text: str, prompt: str) -> bool:
-    """Whether `text` writes out the prompt rather than what was said: 4 characters in a row
-    of its preamble (before "：", 以下是普通话的句子 -> snapped to 同桔子), or 10 of the rest
-    (the examples, looped). Whisper base does this when it hears little."""
-    bare = "".join(c for c in text if c.isalnum())
-    head, _, rest = prompt.partition("：") if "：" in prompt else ("", "", prompt)
-    for part, run in ((head, 4), (rest, 10)):
-        plain = "".join(c for c in part if c.isalnum())
-        if plain and len(bare) >= run and \
-                any(bare[i:i + run] in plain for i in range(len(bare) - run + 1)):
-            return True
-    return False
-
-
-def cut_loop(text: str, run: int = 3) -> str:
-    """`text` up to where it starts over: Whisper base loops (三斤桔子，感冒药三和三斤桔子，…;
-    再来再来再来…). Cut before the second occurrence of any `run` characters in a row
-    (punctuation not counted); nobody says the same three syllables twice in one order."""
-    keep = [i for i, c in enumerate(text) if c.isalnum()]
-    bare = "".join(text[i] for i in keep)
-    seen: set[str] = set()
-    for j in range(len(bare) - run + 1):
-        piece = bare[j:j + run]
-        if piece in seen:
-            return text[:keep[j]].rstrip("，,。. ")
-        seen.add(piece)
-    return text
-
-
-_PUNCT = re.compile(r"[，,。.、；;：:！!？?\s]+")
-_SPLIT = re.compile(r"[，,。.！!？?；;：:、\s]+")
-
-
-def drop_prompt_echo(text: str, prompt: str) -> str:
-    """Later sentence pieces that are word for word an example of the prompt are dropped:
-    Whisper base adds them after what it heard (大米两袋 -> 大米两袋，面条三把). The first piece
-    stays, whatever it is."""
-    examples = {p for p in _SPLIT.split(prompt) if len(p) >= 2}
-    pieces = [p for p in _SPLIT.split(text) if p]
-    if len(pieces) < 2 or not examples:
-        return text
-    kept = pieces[:1] + [p for p in pieces[1:] if p not in examples]
-    return "，".join(kept)
 
 
 class WhisperStream:

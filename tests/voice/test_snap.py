@@ -8,7 +8,7 @@ from gateway.orders.catalog import read_csv
 from gateway.orders.demo import demo_file
 from gateway.language import compile_language
 from voice.snap import VARIANTS, Snapper, align, pinyin, simplified, syllable_cost
-from voice.whisper_engine import cut_loop
+from voice.transcripts import cut_loop
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_hints_come_from_the_compiled_language(lang) -> None:  # noqa: ANN001
 
 
 def test_a_transcript_that_writes_out_the_prompt_is_dropped() -> None:
-    from voice.whisper_engine import copies_prompt
+    from voice.transcripts import copies_prompt
 
     prompt = "以下是普通话的句子：是。对。不是。不对。我要大米两袋，面粉一袋，面条三把。"
     assert copies_prompt("普通话的句子", prompt)
@@ -91,7 +91,7 @@ def test_a_transcript_that_writes_out_the_prompt_is_dropped() -> None:
 
 
 def test_examples_of_the_prompt_added_after_what_was_heard_are_dropped() -> None:
-    from voice.whisper_engine import drop_prompt_echo
+    from voice.transcripts import drop_prompt_echo
 
     prompt = "以下是普通话的句子：是。对。不是。不对。我要大米两袋，面粉一袋，面条三把。"
     assert drop_prompt_echo("大米两袋，面条三把。", prompt) == "大米两袋"
