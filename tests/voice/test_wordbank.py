@@ -56,3 +56,15 @@ def test_a_tempo_changes_the_length_not_the_words(bank: synth.WordBank) -> None:
     assert duration(fast) == pytest.approx(duration(one) / 1.15, rel=0.05)
     assert duration(slow) == pytest.approx(duration(one) / 0.9, rel=0.05)
     assert fast == bank.say("大米两袋", tempo=1.15)  # sox -R: the same audio every time
+
+
+def test_speak_uses_the_person_where_it_can(tmp_path: Path) -> None:
+    pcm, voice = synth.speak("大米两袋", tmp_path)
+    assert voice == "person" and duration(pcm) > 1.0
+    assert synth.tone_pinyin("鲫鱼两条，鸡蛋一板") == "ji4 yu2 liang3 tiao2 , ji1 dan4 yi1 ban3"
+    if not synth.available():
+        with pytest.raises(RuntimeError, match="espeak-ng"):
+            synth.speak("鲫鱼两条", tmp_path)
+        return
+    assert synth.speak("鲫鱼两条", tmp_path)[1] == "espeak-ng cmn"  # 鲫鱼 was not recorded
+    assert synth.speak("계란 한 판", tmp_path)[1] == "espeak-ng ko"
