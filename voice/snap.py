@@ -173,15 +173,14 @@ class Snapper:
         self.longest = max((len(ws) for ws_list in self.words.values() for _, ws in ws_list),
                            default=1)
 
-    def _matches(self, syl: list[str],
-                 filler: float = FILLER_COST) -> list[list[tuple[int, str, str, float]]]:
-        """For each start: (end, class, word, cost) of every order word near that span."""
+    def _matches(self, syl: list[str]) -> list[list[tuple[int, str, str, float]]]:
+        """For each start: (end, class, word, cost) of every order word near that span (a
+        filler's own cost is added by the caller: it is what the variants change)."""
         n = len(syl)
         spans = {(i, length): tuple(syl[i:i + length]) for i in range(n)
                  for length in range(1, min(n - i, self.longest + 1) + 1)}
         out: list[list[tuple[int, str, str, float]]] = [[] for _ in range(n)]
         for cls in ("product", "number", "unit", "filler", "separator"):
-            extra = filler if cls == "filler" else 0.0
             for word, ws in self.words[cls]:
                 k = len(ws)
                 limit = PRODUCT_MAX * k if cls == "product" else math.inf
@@ -195,20 +194,21 @@ class Snapper:
                         if c < length * SKIP and c <= limit and (best is None or c < best[0]):
                             best = (c, i + length)
                     if best is not None:
-                        out[i].append((best[1], cls, word, best[0] + extra))
+                        out[i].append((best[1], cls, word, best[0]))
         return out
 
-    def snap_order(self, syl: list[str], *, filler: float = FILLER_COST,
-                   bare: float = 0.0) -> Snapped | None:
+    def snap_order(self, syl: list[str], *, filler: float = FILLER_COST, bare: float = 0.0,
+                   matches: list[list[tuple[int, str, str, float]]] | None = None,
+                   ) -> Snapped | None:
         """The cheapest order for `syl`; `filler` is added per filler word, `bare` per product
-        said without a count."""
+        said without a count; `matches` are `_matches(syl)` when the caller has them."""
         n = len(syl)
         if not n:
             return None
         inf = math.inf
         best: list[dict[str, tuple[float, int, str, str]]] = [{} for _ in range(n + 1)]
         best[0]["S"] = (0.0, -1, "", "")
-        matches = self._matches(syl, filler)
+        matches = self._matches(syl) if matches is None else matches
         for i in range(n):
             for state, (cost, *_rest) in list(best[i].items()):
                 # skip one syllable
@@ -219,7 +219,8 @@ class Snapper:
                     nxt = _MOVES.get((state, cls))
                     if nxt is None:
                         continue
-                    total = cost + c + (bare if (state, cls) in _BARE else 0.0)
+                    total = cost + (c + (filler if cls == "filler" else 0.0)) + \
+                        (bare if (state, cls) in _BARE else 0.0)
                     cur = best[end].get(nxt)
                     if cur is None or total < cur[0]:
                         sep = "，" if (state, cls) in _NEW_ITEM else ""
@@ -274,13 +275,20 @@ class Snapper:
     def snap(self, text: str, *, filler: float = FILLER_COST,
              bare: float = 0.0) -> Snapped | None:
         """The nearest order or intent to `text`, or None when nothing is near enough."""
+        return self._ways(text, ((filler, bare),))[0]
+
+    def _ways(self, text: str, variants: Sequence[tuple[float, float]]) -> list[Snapped | None]:
+        """`snap(text)` for each (filler, bare) in `variants`; the pinyin, the word matches and
+        the intent are worked out once for all of them."""
         syl = pinyin(text)[:MAX_SYLLABLES]
-        order = self.snap_order(syl, filler=filler, bare=bare)
-        intent = self.snap_intent(syl)
-        found = [x for x in (order, intent) if x is not None and x.per_syllable <= MAX_RATIO]
-        if not found:
-            return None
-        return min(found, key=lambda x: x.per_syllable + (INTENT_BIAS if x.intent else 0.0))
+        matches, intent = self._matches(syl), self.snap_intent(syl)
+        out: list[Snapped | None] = []
+        for filler, bare in variants:
+            order = self.snap_order(syl, filler=filler, bare=bare, matches=matches)
+            found = [x for x in (order, intent) if x is not None and x.per_syllable <= MAX_RATIO]
+            out.append(min(found, key=lambda x: x.per_syllable + (INTENT_BIAS if x.intent else 0.0))
+                       if found else None)
+        return out
 
     def snap_all(self, texts: Sequence[str], variants: Sequence[tuple[float, float]] = VARIANTS[:1],
                  ) -> list[Snapped]:
@@ -288,8 +296,7 @@ class Snapper:
         best first, each snapped text once (at its lowest cost)."""
         out: dict[str, Snapped] = {}
         for t in texts:
-            for filler, bare in variants:
-                s = self.snap(t, filler=filler, bare=bare)
+            for s in self._ways(t, variants):
                 if s is not None and (s.text not in out or s.cost < out[s.text].cost):
                     out[s.text] = s
         return sorted(out.values(), key=lambda s: s.per_syllable)
