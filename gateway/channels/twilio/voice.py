@@ -121,7 +121,7 @@ class VoiceService:
     def __init__(self, services: Services, recognizer: Any | None) -> None:
         self.services = services
         self.recognizer = recognizer
-        self._words: dict[tuple[str, bool], tuple[Any, Any]] = {}
+        self._words: dict[str, tuple[Any, dict[bool, Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.latencies: list[float] = []  # end of speech -> next TwiML served, seconds
         self.ended: dict[str, float] = {}  # CallSid -> monotonic end of speech
@@ -135,9 +135,9 @@ class VoiceService:
         `answer` to a read-back) and snapping phrases."""
         if self.recognizer is None:
             return None
-        hit = self._words.get((locale, answer))
+        hit = self._words.get(locale)
         if hit is not None and hit[0] is lang:
-            return hit[1]
+            return hit[1][answer]
         from gateway.language.vosk_words import source_words
 
         candidates = {w[i:j] for w in source_words(lang) for i in range(len(w))
@@ -151,9 +151,11 @@ class VoiceService:
         # phrases its transcripts are snapped to (all from the same compiled language).
         from voice.recognizer import Hints
 
-        hints = Hints(tuple(words.words), lang.whisper_prompt(answer=answer), lang.snap_phrases())
-        self._words[(locale, answer)] = (lang, hints)
-        return hints
+        phrases = lang.snap_phrases()
+        both = {turn: Hints(tuple(words.words), lang.whisper_prompt(answer=turn), phrases)
+                for turn in (False, True)}
+        self._words[locale] = (lang, both)
+        return both[answer]
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
