@@ -118,15 +118,13 @@ def whisper_prompt(lang: OrderLanguage, limit: int = 40, *, answer: bool = False
     `answer_*` in the locale's [speech] override `prompt_*` for the answer's prompt."""
     data = lang.data
     speech = dict(data.section("speech"))
-    if answer:  # the answer's own examples, numbers, joiner and count, where the locale sets them
+    if answer:  # the answer's own intents, examples, numbers, joiner, count, where it sets them
         speech.update({"prompt_" + k.removeprefix("answer_"): v for k, v in speech.items()
                        if k.startswith("answer_")})
     said = [str(w) for w in speech.get("prompt_intents", [])]
     if "prompt_intents" not in speech:  # the shortest yes and no words of the read-back
         said = sorted(data.words("intents", "confirm"), key=len)[:2] + \
             sorted(data.words("intents", "cancel"), key=len)[:2]
-    if not answer and not speech.get("prompt_intents_in_orders", True):
-        said = []
     # Whisper base copies a long list from its prompt instead of listening (measured: a prompt
     # of every product made most transcripts a piece of the list): a few examples only.
     stop = "。" if not data.spaced else ". "
