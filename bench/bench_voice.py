@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from voice.audio import read_wav, silence_ulaw, ulaw_encode
+from voice.synth import PERSON_BANK
 
 PHRASES = ["라면", "예", "아니요", "네", "라면 주세요", "계란 한 판", "쌀 두 포대", "두부 두 모"]
 TARGET_P95 = 0.8
@@ -277,7 +278,7 @@ def main() -> None:
 VOICE_DATA = Path(__file__).resolve().parent.parent / "tests" / "voice" / "data"
 ZH_CORPUS = VOICE_DATA / "zh_orders.tsv"
 ZH_HELDOUT = VOICE_DATA / "zh_orders_heldout.tsv"
-CMN_TAN = Path(__file__).resolve().parent.parent / "voice" / "data" / "cmn-tan"
+CMN_TAN = PERSON_BANK
 ZH_SPEEDS = (120, 150, 180)  # espeak-ng words per minute (its default is 175)
 ZH_TEMPOS = (0.9, 1.0, 1.15)  # the human recordings slower and faster (sox tempo)
 KO_ORDERS = [("라면", "라면"), ("계란 한 판", "계란 한 판"), ("쌀 두 포대", "쌀 두 포대"),
@@ -359,8 +360,7 @@ def human_speaker(lang: Any) -> Speaker:
     """Recorded human words (voice/data/cmn-tan) at a tempo, from the order text."""
     from voice import synth
 
-    bank = synth.WordBank(CMN_TAN, [w for cls, ws in lang.snap_phrases().items()
-                                    if cls != "units_of" for w in ws])
+    bank = synth.WordBank(CMN_TAN, synth.order_words(lang.snap_phrases()))
     return lambda _said, text, tempo: bank.say(text, tempo=tempo)
 
 

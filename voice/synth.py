@@ -1,9 +1,10 @@
-"""Synthetic caller speech for tests and benchmarks: espeak-ng, then sox to the telephone band.
+"""Caller speech for tests, benchmarks and `doorstep simulate call --say`: espeak-ng, then sox
+to the telephone band, or a person's recorded Mandarin words (`WordBank`).
 
 Chinese is spoken from tone-numbered pinyin with the `cmn-latn-pinyin` voice (the `cmn` voice
 misreads Hanzi). sox runs with -R (repeatable dither), so the same text and speed always give
 the same audio; `band=True` limits it to 300-3400 Hz as a phone line does. Needs the Debian
-packages espeak-ng and sox; nothing here is used by the gateway.
+packages espeak-ng and sox; the running gateway never uses it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
 from voice.audio import read_wav
+from voice.transcripts import PUNCT
 
 
 def available() -> bool:
@@ -127,7 +129,7 @@ class WordBank:
 
 
 def _pieces(text: str) -> list[str]:
-    return [p for p in re.split(r"[，,。.、；;！!？?\s]+", text) if p]
+    return [p for p in PUNCT.split(text) if p]
 
 
 def _silence(seconds: float) -> bytes:
@@ -137,7 +139,14 @@ def _silence(seconds: float) -> bytes:
 # A person's recorded Mandarin words (see data/cmn-tan/README.md): test calls and
 # `doorstep simulate call --say`.
 PERSON_BANK = Path(__file__).resolve().parent / "data" / "cmn-tan"
+_HAN = re.compile(r"[\u3400-\u9fff]")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def order_words(phrases: Mapping[str, Sequence[str]]) -> list[str]:
+    """The words of the order language's snapping phrases (`lang.snap_phrases()`): where a
+    WordBank should cut a text."""
+    return [w for cls, ws in phrases.items() if cls != "units_of" for w in ws]
 
 
 def tone_pinyin(text: str) -> str:
@@ -165,6 +174,3 @@ def speak(text: str, tmp: Path, *, tempo: float = 1.0,
         return synth_pcm(tone_pinyin(text), tmp, speed=int(150 * tempo)), "espeak-ng cmn"
     voice = "ko" if _HANGUL.search(text) else "en"
     return synth_pcm(text, tmp, voice=voice, speed=int(150 * tempo)), f"espeak-ng {voice}"
-
-
-_HAN = re.compile(r"[\u3400-\u9fff]")

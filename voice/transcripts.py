@@ -38,16 +38,15 @@ def cut_loop(text: str, run: int = 3) -> str:
     return text
 
 
-PUNCT = re.compile(r"[，,。.、；;：:！!？?\s]+")
-_SPLIT = re.compile(r"[，,。.！!？?；;：:、\s]+")
+PUNCT = re.compile(r"[，,。.、；;：:！!？?\s]+")  # what separates spoken pieces
 
 
 def drop_prompt_echo(text: str, prompt: str) -> str:
     """Later sentence pieces that are word for word an example of the prompt are dropped:
     Whisper base adds them after what it heard (大米两袋 -> 大米两袋，面条三把). The first piece
     stays, whatever it is."""
-    examples = {p for p in _SPLIT.split(prompt) if len(p) >= 2}
-    pieces = [p for p in _SPLIT.split(text) if p]
+    examples = {p for p in PUNCT.split(prompt) if len(p) >= 2}
+    pieces = [p for p in PUNCT.split(text) if p]
     if len(pieces) < 2 or not examples:
         return text
     kept = pieces[:1] + [p for p in pieces[1:] if p not in examples]

@@ -267,7 +267,7 @@ class WhisperStream:
             orders = [c for c in snapped if not c.intent]
             scores = heard.score([c.text for c in orders]) if heard and len(orders) > 1 \
                 else [0.0] * len(orders)
-            ranked = [(c, lp) for c, lp in sorted(zip(orders, scores), key=lambda cs: -cs[1])]
+            ranked = sorted(zip(orders, scores), key=lambda cs: -cs[1])
             answers = [(c, 0.0) for c in snapped if c.intent]
             for c, lp in (answers + ranked if snapped and snapped[0].intent
                           else ranked + answers):

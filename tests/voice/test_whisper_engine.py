@@ -3,7 +3,6 @@ wrote, ranked by the model itself (voice.whisper_engine.Heard)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,8 +36,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def bank(lang: Any) -> synth.WordBank:
-    return synth.WordBank(BANK, [w for cls, ws in lang.snap_phrases().items()
-                                 if cls != "units_of" for w in ws])
+    return synth.WordBank(BANK, synth.order_words(lang.snap_phrases()))
 
 
 def heard(engine: Any, lang: Any, pcm: bytes, answer: bool = False) -> list[str]:

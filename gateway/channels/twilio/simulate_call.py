@@ -283,9 +283,10 @@ def _said(texts: tuple[str, ...]) -> list[bytes]:
     from voice import synth
 
     out: list[bytes] = []
+    bank = synth.WordBank(synth.PERSON_BANK)
     with tempfile.TemporaryDirectory() as tmp:
         for text in texts:
-            pcm, voice = synth.speak(text, Path(tmp))
+            pcm, voice = synth.speak(text, Path(tmp), bank=bank)
             click.echo(f"[says in {voice}: {text}]", err=True)
             out.append(silence_ulaw(0.3) + ulaw_encode(pcm) + silence_ulaw(0.3))
     return out
