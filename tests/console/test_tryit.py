@@ -397,3 +397,21 @@ def test_serve_demo_generates_the_token_and_says_so(monkeypatch: Any, tmp_path: 
     result = runner.invoke(gateway.cli.main, ["serve"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert not built[-1].twilio_enabled and not caplog.records
+
+
+async def test_a_korean_console_plays_a_korean_resident_and_leader(
+        fake_client: Any, demo_database: Any) -> None:
+    from gateway.orders.demo import load_demo_locales
+
+    await load_demo_locales(demo_database, "zh-CN", ["ko-KR"])
+    async with demo_database.session() as s:
+        kim = next(r for r in await db.people.list_residents(s) if r.locale == "ko-KR")
+        leaders = await db.people.list_leaders(s)
+    html = await (await fake_client.get("/console/try")).text()
+    selected = re.findall(r'<option value="([^"]+)" selected', html)
+    assert selected and selected[0] != kim.phone  # the Chinese console: a Chinese resident
+    await fake_client.get("/console/lang?to=ko-KR&next=/console/try")
+    html = await (await fake_client.get("/console/try")).text()
+    selected = re.findall(r'<option value="([^"]+)" selected', html)
+    ko_leaders = {str(ld.id) for ld in leaders if ld.locale == "ko-KR"}
+    assert selected[0] == kim.phone and selected[1] in ko_leaders, selected

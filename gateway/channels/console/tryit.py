@@ -14,7 +14,7 @@ import db.people
 from db.models import Leader, Order
 from gateway.channels.console import tryphone
 from gateway.channels.console.forms import optional_int, text
-from gateway.channels.console.render import render, t_for
+from gateway.channels.console.render import language_of, render, t_for
 from gateway.channels.console.simcall import (
     SimulationError,
     place_call,
@@ -75,14 +75,19 @@ async def try_page(request: web.Request, *, result: dict[str, Any] | None = None
     async with services.db.session() as s:
         residents = await db.people.list_residents(s)
         leaders = await db.people.list_leaders(s)
+        # with nobody chosen, a resident of the console's language and a leader of the resident's
+        # (the demo has both villages: a Korean console began on 张阿姨 and 冯团长)
+        lang = language_of(request)
         if not phone and residents:
-            phone = residents[0].phone
+            phone = next((r for r in residents if r.locale == lang), residents[0]).phone
         screen = await tryphone.phone_screen(s, phone) if phone else []
         ring = await tryphone.panel(s, services, phone)
         answered = bool(screen) and screen[-1]["dir"] == "out"
         orders, _ = await db.console.list_orders(s, db.console.OrderFilter(phone=phone), limit=5) \
             if phone else ([], 0)
-        leader = next((ld for ld in leaders if ld.id == leader_id), leaders[0] if leaders else None)
+        played = next((r.locale for r in residents if r.phone == phone), lang)
+        leader = next((ld for ld in leaders if ld.id == leader_id), None) or \
+            next((ld for ld in leaders if ld.locale == played), leaders[0] if leaders else None)
         tasks: list[tuple[Any, Order | None, list[list[tuple[str, str]]]]] = []
         if leader is not None:
             for task in await db.console.tasks_of_leader(s, leader.id):
