@@ -6,7 +6,7 @@ transcript is mapped to the closest sequence of order words by toneless pinyin:
 
     utterance := intent word                          (是, 对, 不是, 取消 …: the whole text)
                | (filler | separator)* item ((filler | separator)* item)*
-    item      := number+ unit? product | product (number+ unit?)?
+    item      := number unit product | product (number unit?)?
 
 The distance is an edit distance over syllables, where replacing one syllable by another
 costs their letter edit distance divided by the longer length (da/ta = 0.5, mi/ni = 0.5,
@@ -114,6 +114,11 @@ class Snapped:
     cost: float  # total distance
     per_syllable: float
     intent: bool = False
+    said: str = ""  # every word matched, fillers too (我要青菜九把): what a model scores
+
+    @property
+    def spoken(self) -> str:
+        return self.said or self.text
 
 
 # Grammar states: S start/between items, N a number before a product, NU number and unit,
@@ -123,7 +128,7 @@ _FINAL = {"P", "PN", "C", "F"}
 _MOVES: dict[tuple[str, str], str] = {
     ("S", "filler"): "S", ("S", "separator"): "S", ("S", "number"): "N", ("S", "product"): "P",
     ("F", "filler"): "F", ("F", "separator"): "F", ("F", "number"): "N", ("F", "product"): "P",
-    ("N", "unit"): "NU", ("N", "product"): "C",
+    ("N", "unit"): "NU",
     ("NU", "product"): "C",
     ("P", "number"): "PN", ("P", "filler"): "F", ("P", "separator"): "F", ("P", "product"): "P",
     ("PN", "unit"): "C", ("PN", "filler"): "F",
@@ -134,6 +139,7 @@ _MOVES: dict[tuple[str, str], str] = {
 _BARE = {("P", "filler"), ("P", "separator"), ("P", "product")}
 # A new item starts without a word between: a comma keeps the parser from joining them.
 _NEW_ITEM = {("P", "product"), ("PN", "product"), ("C", "number"), ("C", "product")}
+# A count before the name takes its measure word, as Chinese does: 十把青菜, never 十八青菜
 
 
 def _once(text: str) -> str:
@@ -206,15 +212,15 @@ class Snapper:
         if not n:
             return None
         inf = math.inf
-        best: list[dict[str, tuple[float, int, str, str]]] = [{} for _ in range(n + 1)]
-        best[0]["S"] = (0.0, -1, "", "")
+        best: list[dict[str, tuple[float, int, str, str, str]]] = [{} for _ in range(n + 1)]
+        best[0]["S"] = (0.0, -1, "", "", "")
         matches = self._matches(syl) if matches is None else matches
         for i in range(n):
             for state, (cost, *_rest) in list(best[i].items()):
                 # skip one syllable
                 cur = best[i + 1].get(state)
                 if cur is None or cost + SKIP < cur[0]:
-                    best[i + 1][state] = (cost + SKIP, i, state, "")
+                    best[i + 1][state] = (cost + SKIP, i, state, "", "")
                 for end, cls, word, c in matches[i]:
                     nxt = _MOVES.get((state, cls))
                     if nxt is None:
@@ -225,7 +231,7 @@ class Snapper:
                     if cur is None or total < cur[0]:
                         sep = "，" if (state, cls) in _NEW_ITEM else ""
                         text = "" if cls == "filler" else sep + word
-                        best[end][nxt] = (total, i, state, text)
+                        best[end][nxt] = (total, i, state, text, word)
         finals = [(v[0] + (bare if s == "P" else 0.0), s) for s, v in best[n].items()
                   if s in _FINAL]
         if not finals:
@@ -233,20 +239,27 @@ class Snapper:
         cost, state = min(finals)
         if cost == inf:
             return None
-        parts: list[str] = []
+        path: list[tuple[str, str]] = []  # (the order's text, the word said) of each step
         pos = n
         while pos > 0:
-            _c, prev_pos, prev_state, text = best[pos][state]
-            parts.append(text)
+            _c, prev_pos, prev_state, text, word = best[pos][state]
+            if word:
+                path.append((text, word))
             pos, state = prev_pos, prev_state
-        text = self._fix_units([p for p in reversed(parts) if p])
-        return Snapped(text, cost, cost / n)
+        path.reverse()
+        fixed = self._fix_units([t for t, _w in path if t])
+        text = _once("".join(fixed))
+        said = iter(fixed)
+        # what was said: the order's words (units fixed) with the fillers between them
+        spoken = "".join(next(said).lstrip("，") if t else w for t, w in path)
+        return Snapped(text, cost, cost / n, said=spoken if text == "".join(fixed) else "")
 
-    def _fix_units(self, parts: list[str]) -> str:
+    def _fix_units(self, parts: list[str]) -> list[str]:
         """A counter the product is not sold in becomes the nearest one it is (by pinyin):
         the parser would otherwise keep the misheard one (鸡肉两件)."""
+        parts = list(parts)
         if not self.units_of:
-            return _once("".join(parts))
+            return parts
         units = {w for w, _ in self.words["unit"]}
         words = [p.lstrip("，") for p in parts]
         for i, w in enumerate(words):
@@ -263,7 +276,7 @@ class Snapper:
                 nearest = min(sold, key=lambda u: (align(said, u[1]), u[0]))
                 if align(said, nearest[1]) <= 0.5:
                     parts[i] = parts[i].replace(w, nearest[0])
-        return _once("".join(parts))
+        return parts
 
 
     def snap_intent(self, syl: list[str]) -> Snapped | None:
@@ -299,4 +312,5 @@ class Snapper:
             for s in self._ways(t, variants):
                 if s is not None and (s.text not in out or s.cost < out[s.text].cost):
                     out[s.text] = s
-        return sorted(out.values(), key=lambda s: s.per_syllable)
+        # a tie goes to fewer items: 一斤鸡肉 rather than 一斤鸡，肉
+        return sorted(out.values(), key=lambda s: (s.per_syllable, s.text.count("，")))

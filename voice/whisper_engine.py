@@ -265,9 +265,11 @@ class WhisperStream:
             # loop; the snapper's nearest word decides, and whether the utterance is an answer
             # or an order at all (its best reading first, as before the model ranked).
             orders = [c for c in snapped if not c.intent]
-            scores = heard.score([c.text for c in orders]) if heard and len(orders) > 1 \
+            # each scored as said, its fillers too: an opener (要) left out of the text that is
+            # scored is explained by a product instead (盐，青菜九把 over 青菜九把)
+            scores = heard.score([c.spoken for c in orders]) if heard and len(orders) > 1 \
                 else [0.0] * len(orders)
-            ranked = sorted(zip(orders, scores), key=lambda cs: -cs[1])
+            ranked = sorted(zip(orders, scores), key=lambda cs: (-cs[1], cs[0].text.count("，")))
             answers = [(c, 0.0) for c in snapped if c.intent]
             for c, lp in (answers + ranked if snapped and snapped[0].intent
                           else ranked + answers):
