@@ -83,6 +83,9 @@ class CallState:
     for_whom: str = ""  # how the proxy calls the resident ordered for
     # `choose`: the residents a proxy orders for (resident_id, phone, village, proxy_id, label)
     choices: list[dict[str, Any]] = field(default_factory=list)
+    # read-backs the caller said no to (`items_key`): not offered again when the order is said
+    # once more and the recogniser hears the same wrong thing; its next reading is offered
+    rejected: list[list[str]] = field(default_factory=list)
 
     DRAFT_EXCLUDES = ("state", "failures", "locale")
 
@@ -323,6 +326,11 @@ def _to_keypad(st: CallState, facts: Facts, reason: str) -> None:
     st.keypad_silences = 0
 
 
+def items_key(items: Any) -> list[str]:
+    """An order's items as a comparable key (sku, quantity, unit; in any order)."""
+    return sorted(f"{i.get('sku')}:{i.get('quantity')}:{i.get('unit')}" for i in items)
+
+
 def _need(facts: Facts, *names: str, phone: str = "") -> None:
     missing = tuple(n for n in names if getattr(facts, n) is None)
     if missing:
@@ -335,6 +343,15 @@ def _to_record(st: CallState, reason: str) -> None:
 
 def _read_back(st: CallState, items: list[dict[str, Any]], prompt: str) -> None:
     st.state, st.items, st.prompt, st.readback_tries = READBACK, items, prompt, 0
+
+
+def _say_again(st: CallState, facts: Facts) -> None:
+    """No (key 2 or a spoken no) to a read-back of speech: the read-back is not offered
+    again, the order is asked for again, and it counts as a failed attempt."""
+    if st.items:
+        st.rejected.append(items_key(st.items))
+    st.items = []
+    _fail(st, "again", facts)
 
 
 def _repeat(st: CallState, facts: Facts) -> None:
@@ -368,8 +385,7 @@ def _key(st: CallState, digit: str, facts: Facts) -> Step:
     elif st.state == READBACK and digit == AGAIN_KEY and st.keypad:
         st.state, st.prompt, st.items, st.keypad_silences = KEYPAD, "again", [], 0
     elif st.state == READBACK and digit == AGAIN_KEY:
-        st.items = []
-        _fail(st, "again", facts)
+        _say_again(st, facts)
     return Step(st)
 
 
@@ -441,7 +457,7 @@ def _meaning(st: CallState, ev: Heard, facts: Facts) -> str:
             _fail(st, "no_speech", facts)
             return ""
         for alt in ev.alternatives:
-            if alt.intent == "order" and alt.items:
+            if alt.intent == "order" and alt.items and items_key(alt.items) not in st.rejected:
                 _read_back(st, [dict(i) for i in alt.items], "first")
                 return alt.text
             if alt.intent == "repeat":
@@ -457,10 +473,9 @@ def _meaning(st: CallState, ev: Heard, facts: Facts) -> str:
             st.state = DONE
             return alt.text
         if alt.intent == "cancel":
-            st.items = []
-            _fail(st, "again", facts)
+            _say_again(st, facts)
             return alt.text
-        if alt.intent == "order" and alt.items:
+        if alt.intent == "order" and alt.items and items_key(alt.items) not in st.rejected:
             # a correction keeps the count of read-backs, or a noisy line never ends
             st.items, st.prompt = [dict(i) for i in alt.items], "corrected"
             return alt.text

@@ -97,6 +97,25 @@ def test_key_2_and_a_spoken_no_say_it_again_and_count_as_a_failure() -> None:
     assert step(again, said(Alternative("嗯嗯")), NOTHING).state.state == "record"
 
 
+def test_a_read_back_said_no_to_is_not_offered_again() -> None:
+    """The order said again is heard the same wrong way: its next reading is read back; with
+    none left, it counts as not understood (a second failure: the keypad menu)."""
+    wrong, right = order("大米两袋", RICE), order("鸡蛋一板", EGGS)
+    st = step(caller(), said(wrong, right)).state
+    for no in (Key("2"), said(Alternative("不对", "cancel"))):
+        again = step(st, no).state
+        assert again.rejected == [rules.items_key([RICE])] and again.state == "listen"
+        nxt = step(again, said(wrong, right)).state
+        assert (nxt.state, nxt.items) == ("readback", [EGGS])
+        # a correction at the read-back skips it too
+        assert step(nxt, said(wrong, right)).state.items == [EGGS]
+        only = step(again, said(wrong), KEYS).state
+        assert (only.state, only.reason) == ("keypad", "attempts")
+    # saying the quantity differently is another order
+    more = dict(RICE, quantity="3")
+    assert step(step(st, Key("2")).state, said(order("大米三袋", more))).state.items == [more]
+
+
 def test_key_0_records_and_a_key_ends_the_utterance_with_its_words() -> None:
     st = step(caller(), said(order("大米两袋", RICE))).state
     r = step(st, Key("0", heard="嗯"))

@@ -86,14 +86,29 @@ async def test_no_by_voice_asks_again(gateway: Any, demo_database: Any, tmp_path
     client, twilio = gateway
     log = await call(twilio, WANG, [speech("da4 mi3 liang3 dai4", tmp_path),
                                     speech("bu4 yao4 le5", tmp_path),
-                                    speech("da4 mi3 liang3 dai4", tmp_path)], "1")
+                                    speech("qing1 cai4 wu3 ba3", tmp_path)], "1")
     readbacks = [h for h in log.heard if h.startswith("您要的是")]
     assert any("好的，请再说一遍" in h for h in log.heard) or len(readbacks) >= 2, \
         (log.heard, [o.transcript for o in await orders(demo_database)])
-    assert log.heard[-1].startswith("好的，已经下单：大米2袋"), log.heard
+    assert log.heard[-1].startswith("好的，已经下单：青菜5把"), log.heard
     await client.app[SERVICES].voice.drain()
     confirmed = [o for o in await orders(demo_database) if o.status == "confirmed"]
-    assert [[(i.sku, int(i.quantity)) for i in o.items] for o in confirmed] == [[("rice", 2)]]
+    assert [[(i.sku, int(i.quantity)) for i in o.items] for o in confirmed] == [[("bok-choy", 5)]]
+
+
+async def test_a_read_back_said_no_to_is_not_read_back_again(
+        gateway: Any, demo_database: Any, tmp_path: Path) -> None:
+    """The caller says no to 大米2袋 and says the same words again: the recogniser hears the
+    same thing, and the next of its readings is read back instead (a no is a no)."""
+    client, twilio = gateway
+    rice = speech("da4 mi3 liang3 dai4", tmp_path)
+    log = await call(twilio, WANG, [rice, speech("bu4 yao4 le5", tmp_path), rice], "2")
+    readbacks = [h for h in log.heard if h.startswith("您要的是")]
+    assert readbacks[0].startswith("您要的是：大米2袋。"), log.heard
+    assert not any(h.startswith("您要的是：大米2袋。") for h in readbacks[1:]), log.heard
+    await client.app[SERVICES].voice.drain()
+    assert not [o for o in await orders(demo_database) if o.status == "confirmed"]
+
 
 BANK = synth.PERSON_BANK
 
