@@ -31,6 +31,7 @@ FILLER_COST = 0.05  # a filler loses a tie with a content word (带 dai / 袋 da
 PRODUCT_MAX = 0.4  # per syllable: a name matched more loosely is no name (对 dui / 水 shui)
 MAX_RATIO = 0.45  # snapped only when the cost is at most this per input syllable
 INTENT_BIAS = 0.05  # an intent must beat an order by this much (per input syllable)
+CONFUSABLE = 0.5  # a count or unit this near what was heard is offered too (si/ci, jin/xin)
 # Snapping is asked several ways and the recogniser's model chooses among the answers
 # (whisper_engine rescoring): fillers costly, so a syllable is not lost into a filler
 # (向由五瓶: 想 + 油五瓶 vs 酱油五瓶), and a product said without a count costly, so a connective
@@ -115,6 +116,11 @@ class Snapped:
     per_syllable: float
     intent: bool = False
     said: str = ""  # every word matched, fillers too (我要青菜九把): what a model scores
+    bare: int = 0  # items without a count
+    # (text, said) of the readings one confusable word away: a count or a unit heard loosely
+    # (卫生纸刺提: 四提 as well as 一提), a unit the product is not sold in (苹果两瓶: each unit
+    # it is sold in); the recogniser's model chooses among them
+    others: tuple[tuple[str, str], ...] = ()
 
     @property
     def spoken(self) -> str:
@@ -140,6 +146,24 @@ _BARE = {("P", "filler"), ("P", "separator"), ("P", "product")}
 # A new item starts without a word between: a comma keeps the parser from joining them.
 _NEW_ITEM = {("P", "product"), ("PN", "product"), ("C", "number"), ("C", "product")}
 # A count before the name takes its measure word, as Chinese does: 十把青菜, never 十八青菜
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One word of a snapped path: its part of the order's text ("" for a filler), the word,
+    its class, the syllables it was matched to, and that match's cost."""
+
+    text: str
+    word: str
+    cls: str
+    heard: tuple[str, ...]
+    cost: float
+
+
+def _spoken(path: list[_Step], fixed: list[str]) -> str:
+    """The words said: the order's words (`fixed`, units fixed) with the fillers between."""
+    said = iter(fixed)
+    return "".join(next(said).lstrip("，") if st.text else st.word for st in path)
 
 
 def _once(text: str) -> str:
@@ -212,15 +236,18 @@ class Snapper:
         if not n:
             return None
         inf = math.inf
-        best: list[dict[str, tuple[float, int, str, str, str]]] = [{} for _ in range(n + 1)]
-        best[0]["S"] = (0.0, -1, "", "", "")
+        # per end position and grammar state: (cost, start, previous state, the order's text,
+        # the word said, its class, its own cost)
+        best: list[dict[str, tuple[float, int, str, str, str, str, float]]] = \
+            [{} for _ in range(n + 1)]
+        best[0]["S"] = (0.0, -1, "", "", "", "", 0.0)
         matches = self._matches(syl) if matches is None else matches
         for i in range(n):
             for state, (cost, *_rest) in list(best[i].items()):
                 # skip one syllable
                 cur = best[i + 1].get(state)
                 if cur is None or cost + SKIP < cur[0]:
-                    best[i + 1][state] = (cost + SKIP, i, state, "", "")
+                    best[i + 1][state] = (cost + SKIP, i, state, "", "", "", 0.0)
                 for end, cls, word, c in matches[i]:
                     nxt = _MOVES.get((state, cls))
                     if nxt is None:
@@ -231,7 +258,7 @@ class Snapper:
                     if cur is None or total < cur[0]:
                         sep = "，" if (state, cls) in _NEW_ITEM else ""
                         text = "" if cls == "filler" else sep + word
-                        best[end][nxt] = (total, i, state, text, word)
+                        best[end][nxt] = (total, i, state, text, word, cls, c)
         finals = [(v[0] + (bare if s == "P" else 0.0), s) for s, v in best[n].items()
                   if s in _FINAL]
         if not finals:
@@ -239,20 +266,55 @@ class Snapper:
         cost, state = min(finals)
         if cost == inf:
             return None
-        path: list[tuple[str, str]] = []  # (the order's text, the word said) of each step
+        path: list[_Step] = []
+        bare = 1 if state == "P" else 0
         pos = n
         while pos > 0:
-            _c, prev_pos, prev_state, text, word = best[pos][state]
+            _c, prev_pos, prev_state, text, word, cls, c = best[pos][state]
             if word:
-                path.append((text, word))
+                path.append(_Step(text, word, cls, tuple(syl[prev_pos:pos]), c))
+                bare += (prev_state, cls) in _BARE
             pos, state = prev_pos, prev_state
         path.reverse()
-        fixed = self._fix_units([t for t, _w in path if t])
+        fixed = self._fix_units([st.text for st in path if st.text])
         text = _once("".join(fixed))
-        said = iter(fixed)
-        # what was said: the order's words (units fixed) with the fillers between them
-        spoken = "".join(next(said).lstrip("，") if t else w for t, w in path)
-        return Snapped(text, cost, cost / n, said=spoken if text == "".join(fixed) else "")
+        if text != "".join(fixed):  # a loop cut: scored as the text
+            return Snapped(text, cost, cost / n, bare=bare)
+        return Snapped(text, cost, cost / n, said=_spoken(path, fixed), bare=bare,
+                       others=tuple(self._confusions(path, fixed)))
+
+    def _confusions(self, path: list[_Step], fixed: list[str]) -> list[tuple[str, str]]:
+        """The readings one word away from `fixed`: see `Snapped.others`."""
+        steps = [st for st in path if st.text]
+        words = [f.lstrip("，") for f in fixed]
+        out: list[tuple[str, str]] = []
+        for k, st in enumerate(steps):
+            alts: list[str] = []
+            if st.cls == "number" and st.cost > 0 and len(st.heard) == 1:
+                alts = [w for w, ws in self.words["number"] if len(ws) == 1 and w != st.word
+                        and syllable_cost(st.heard[0], ws[0]) <= CONFUSABLE]
+            elif st.cls == "unit":
+                sold = self.units_of.get(self._product_of(words, fixed, k), [])
+                alts = [u for u, us in sold if u != words[k] and
+                        (words[k] != st.word or (st.cost > 0 and align(st.heard, us) <= CONFUSABLE))]
+            for a in alts:
+                new = list(fixed)
+                new[k] = fixed[k].replace(words[k], a)
+                out.append(("".join(new), _spoken(path, new)))
+        return out
+
+    def _product_of(self, words: list[str], parts: list[str], i: int) -> str:
+        """The product of the unit at `i`: the one before its count (鸡肉两件), else the next
+        word (两件鸡肉), else the nearest one before."""
+        numbers = {w for w, _ in self.words["number"]}
+        if i >= 2 and words[i - 1] in numbers and words[i - 2] in self.units_of and \
+                not parts[i - 1].startswith("，"):
+            return words[i - 2]
+        if i + 1 < len(words) and words[i + 1] in self.units_of and \
+                not parts[i + 1].startswith("，"):
+            return words[i + 1]
+        return next((words[j] for j in range(i - 1, -1, -1) if words[j] in self.units_of
+                     or parts[j].startswith("，")), "")
 
     def _fix_units(self, parts: list[str]) -> list[str]:
         """A counter the product is not sold in becomes the nearest one it is (by pinyin):
@@ -265,12 +327,7 @@ class Snapper:
         for i, w in enumerate(words):
             if w not in units:
                 continue
-            # the product of this item: the next word (两件鸡肉) or the one before the count
-            product = words[i + 1] if i + 1 < len(words) and words[i + 1] in self.units_of \
-                and not parts[i + 1].startswith("，") \
-                else next((words[j] for j in range(i - 1, -1, -1) if words[j] in self.units_of
-                           or parts[j].startswith("，")), "")
-            sold = self.units_of.get(product)
+            sold = self.units_of.get(self._product_of(words, parts, i))
             if sold and w not in {u for u, _ in sold}:
                 said = tuple(pinyin(w))
                 nearest = min(sold, key=lambda u: (align(said, u[1]), u[0]))

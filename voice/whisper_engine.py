@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 
 from voice.audio import RATE
 from voice.recognizer import PREROLL_S, Alternative, EngineUnavailable, Hints
-from voice.snap import VARIANTS, Snapper, simplified
+from voice.snap import VARIANTS, Snapped, Snapper, simplified
 from voice.transcripts import PUNCT, copies_prompt, cut_loop, drop_prompt_echo
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ MAX_PROMPT_TOKENS = 200
 MAX_SCORED_TOKENS = 60
 CHUNK = 1 << 20
 MAX_CANDIDATES = 8  # snapped readings scored per utterance
+MAX_OTHERS = 6  # and readings one confusable word away from the best two (Snapped.others)
+BARE = 0.1  # a reading's score less this per item said without a count (肥皂十块，蒜，油)
 
 
 class ChecksumError(Exception):
@@ -265,11 +267,7 @@ class WhisperStream:
             # loop; the snapper's nearest word decides, and whether the utterance is an answer
             # or an order at all (its best reading first, as before the model ranked).
             orders = [c for c in snapped if not c.intent]
-            # each scored as said, its fillers too: an opener (要) left out of the text that is
-            # scored is explained by a product instead (盐，青菜九把 over 青菜九把)
-            scores = heard.score([c.spoken for c in orders]) if heard and len(orders) > 1 \
-                else [0.0] * len(orders)
-            ranked = sorted(zip(orders, scores), key=lambda cs: (-cs[1], cs[0].text.count("，")))
+            ranked = self._rank(heard, orders)
             answers = [(c, 0.0) for c in snapped if c.intent]
             for c, lp in (answers + ranked if snapped and snapped[0].intent
                           else ranked + answers):
@@ -278,3 +276,25 @@ class WhisperStream:
         seen = {a.text for a in out}
         out.extend(Alternative(t, round(c, 3)) for t, c in raw.items() if t not in seen)
         return out
+
+    @staticmethod
+    def _rank(heard: Heard | None, orders: list[Snapped]) -> list[tuple[Snapped, float]]:
+        """The order readings, most likely first: by the model's score of each as said (its
+        fillers too: an opener left out of what is scored is explained by a product instead,
+        盐，青菜九把 over 要青菜九把), less BARE per item without a count; then the readings one
+        confusable word away from the best two (`Snapped.others`) are scored as well."""
+        if heard is None or not orders or (len(orders) == 1 and not orders[0].others):
+            return [(c, 0.0) for c in orders]
+
+        def key(cs: tuple[Snapped, float]) -> tuple[float, int]:
+            return (-(cs[1] - BARE * cs[0].bare), cs[0].text.count("，"))
+
+        ranked = sorted(zip(orders, heard.score([c.spoken for c in orders])), key=key)
+        seen = {c.text for c in orders}
+        extra = [Snapped(t, c.cost, c.per_syllable, said=said, bare=c.bare)
+                 for c, _s in ranked[:2] for t, said in c.others]
+        extra = [c for c in extra if not (c.text in seen or seen.add(c.text))][:MAX_OTHERS]
+        if extra:
+            ranked = sorted(ranked + list(zip(extra, heard.score([c.spoken for c in extra]))),
+                            key=key)
+        return ranked

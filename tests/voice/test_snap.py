@@ -135,3 +135,37 @@ def test_variants_offer_the_readings_a_filler_or_a_bare_name_would_hide(
 ])
 def test_a_looping_transcript_is_cut_where_it_starts_over(text: str, cut: str) -> None:
     assert cut_loop(text) == cut
+
+
+def test_a_reading_keeps_what_was_said_for_the_model(snapper: Snapper) -> None:
+    # the opener is no part of the order but was said: the model scores it with the words
+    s = snapper.snap("要青菜九把")
+    assert s is not None and (s.text, s.said, s.bare) == ("青菜九把", "要青菜九把", 0)
+    assert snapper.snap("大米，鸡蛋两板").bare == 1  # type: ignore[union-attr]
+    # a tie goes to fewer items
+    assert snapper.snap_all(["帮我买一斤鸡肉，大米三袋"], VARIANTS)[0].text == "一斤鸡肉，大米三袋"
+
+
+def test_a_count_before_the_name_takes_its_measure_word(lang, snapper: Snapper) -> None:  # noqa: ANN001
+    s = snapper.snap("十八青菜")  # Chinese says 十把青菜; 十八 with no measure word is no count
+    assert s is not None and items(lang, s.text) == [("bok-choy", 10, "把")]
+
+
+def test_confusable_counts_and_units_are_offered_too(lang, snapper: Snapper) -> None:  # noqa: ANN001
+    # 刺 ci is as near to 四 si as to 一 yi: both are offered, the model chooses
+    s = snapper.snap("卫生纸刺提")
+    assert s is not None
+    readings = [s.text] + [t for t, _said in s.others]
+    assert {"卫生纸一提", "卫生纸四提"} <= set(readings)
+    # apples are not sold by the bottle: every unit they are sold in is offered
+    s = snapper.snap("要两瓶苹果")
+    assert s is not None
+    units = {items(lang, t)[0][2] for t in [s.text] + [t for t, _ in s.others]}
+    assert {"斤", "箱"} <= units and "瓶" not in units
+    assert all(said.startswith("要") for _t, said in s.others)
+    # a count heard exactly has no others; the unit belongs to the product before its count
+    s = snapper.snap("大蒜一斤青菜两把")
+    assert s is not None and not any("大蒜一把" in t for t, _ in s.others)
+    words = ["大蒜", "一", "斤", "青菜", "两", "把"]
+    assert [snapper._product_of(words, words, i) for i in (2, 5)] == ["大蒜", "青菜"]
+    assert snapper._product_of(["两", "件", "鸡肉"], ["两", "件", "鸡肉"], 1) == "鸡肉"
