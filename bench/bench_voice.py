@@ -11,9 +11,11 @@
 3. Memory: a worker's RSS growth per open stream, and the gateway's audio buffer per call.
 4. (--zh) zh-CN on Whisper through the real gateway: every line of tests/voice/data/zh_orders.tsv
    as a whole call (the order, then 是, then 1 if asked again) at three espeak-ng speeds, band-limited to 300-3400 Hz,
-   and the lines of it and of zh_orders_heldout.tsv (held out: written before the recogniser
-   was tuned on the first) said in a person's recorded words (voice/data/cmn-tan) at
-   three tempos: the share that ended in exactly the expected order, and in any confirmed order;
+   and the lines of it and of zh_orders_heldout{,2}.tsv (held out: each written before a round
+   of tuning, the first now tuned on too) said in a person's recorded words (voice/data/cmn-tan)
+   at three tempos: the share that ended in exactly the expected order, and in any confirmed
+   order; then the held-out parts with a caller who says 不对 to a wrong read-back and says the
+   order again (bench/voice_dialogue.py): how many calls end in the right order;
    the same for ko-KR on Vosk; end of speech -> read-back p50/p95, the worker's RSS and load
    time; then N real-time callers (human voice) at once on one Whisper core, for the calls per
    core under p95 1.5 s.
@@ -278,6 +280,7 @@ def main() -> None:
 VOICE_DATA = Path(__file__).resolve().parent.parent / "tests" / "voice" / "data"
 ZH_CORPUS = VOICE_DATA / "zh_orders.tsv"
 ZH_HELDOUT = VOICE_DATA / "zh_orders_heldout.tsv"
+ZH_HELDOUT2 = VOICE_DATA / "zh_orders_heldout2.tsv"
 CMN_TAN = PERSON_BANK
 ZH_SPEEDS = (120, 150, 180)  # espeak-ng words per minute (its default is 175)
 ZH_TEMPOS = (0.9, 1.0, 1.15)  # the human recordings slower and faster (sox tempo)
@@ -493,7 +496,8 @@ def run_zh(quick: bool = False, levels: list[int] | None = None) -> dict[str, An
         bank = synth.WordBank(CMN_TAN)
         sources = [("espeak-ng", "zh_orders", lines, speeds, "wpm",
                     espeak_speaker(tmp / "speech", "cmn-latn-pinyin"), ("shi4", "是"))]
-        for name, path in (("zh_orders", ZH_CORPUS), ("zh_orders_heldout", ZH_HELDOUT)):
+        for name, path in (("zh_orders", ZH_CORPUS), ("zh_orders_heldout", ZH_HELDOUT),
+                           ("zh_orders_heldout2", ZH_HELDOUT2)):
             said = [ln for ln in synth.read_corpus(path) if bank.can_say(ln[1])]
             sources.append(("human", name, said, ZH_TEMPOS[1:2] if quick else ZH_TEMPOS,
                             "tempo", human, ("是", "是")))
@@ -532,6 +536,12 @@ def run_zh(quick: bool = False, levels: list[int] | None = None) -> dict[str, An
                       f"ended in order {r['ordered']}/{r['calls']}")
                 out[f"ko_vosk_exact_{speed}"] = r["exact"] / r["calls"]
                 out[f"ko_vosk_ordered_{speed}"] = r["ordered"] / r["calls"]
+        from bench import voice_dialogue
+
+        dialogues = {name: asyncio.run(voice_dialogue.dialogue_calls(
+            tmp, said[:20] if quick else said, (1.0,), _gateway, WANG))
+            for _v, name, said, *_rest in sources[2:]}
+        voice_dialogue.report(dialogues, out)
         print("")
         print("Whisper, concurrent callers in real time (human voice), worker pinned to one core:")
         print(f"{'calls':>6} {'answered':>9} {'p50 ms':>8} {'p95 ms':>8} {'worker CPU ms/call':>19} "

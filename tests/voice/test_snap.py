@@ -169,3 +169,11 @@ def test_confusable_counts_and_units_are_offered_too(lang, snapper: Snapper) -> 
     words = ["大蒜", "一", "斤", "青菜", "两", "把"]
     assert [snapper._product_of(words, words, i) for i in (2, 5)] == ["大蒜", "青菜"]
     assert snapper._product_of(["两", "件", "鸡肉"], ["两", "件", "鸡肉"], 1) == "鸡肉"
+
+
+def test_the_bench_caller_reads_a_read_back_as_items(lang) -> None:  # noqa: ANN001
+    from bench.voice_dialogue import readback_items
+
+    said = "您要的是：大米2袋，青菜1把。一共48元。对的请按1，或者说“对”；重说请按2；留言请按0。"
+    assert readback_items(lang, said) == (("bok-choy", 1.0, "把"), ("rice", 2.0, "袋"))
+    assert readback_items(lang, "好的，请再说一遍您要买的东西。") is None
