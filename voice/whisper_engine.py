@@ -10,9 +10,10 @@ the utterance rounded up to whole seconds rather than Whisper's fixed 30 s windo
 accepts a shorter input; 6 s costs ~0.2 s of CPU where 30 s costs ~1.6 s), then a beam search
 returns up to `alternatives` hypotheses. Each is snapped to the order grammar several ways, and
 the distinct readings are ranked by the model itself (`Heard.score`: how likely each reading's
-tokens are given the same audio). The N-best list given back is: the readings, best first,
-then the raw transcripts (Simplified), so the order language can still parse what snapping
-refused.
+words, as said with their fillers, are given the same audio); the readings one confusable count
+or unit away from the best two are scored as well. The N-best list given back is: the readings,
+best first, then the raw transcripts (Simplified), so the order language can still parse what
+snapping refused.
 """
 
 from __future__ import annotations
