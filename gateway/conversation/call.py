@@ -18,7 +18,7 @@ for one only): `phone`, `resident_id` and `village` are the resident's, `proxy_i
 `for_whom` (how the proxy calls them, "妈妈") say who is calling.
 
 The ways to order, in turn: speech; after two failed attempts (or when recognition fails, or
-the locale has no recogniser at all) the keypad menu; after two silences there, or on 0 at any
+the locale has no recogniser at all, or at once on key 1 while listening) the keypad menu; after two silences there, or on 0 at any
 time, a recorded message for a person. An order made on the keypad is read back without
 listening; 1 confirms it, 2 goes back to the menu.
 
@@ -42,6 +42,7 @@ DONE, LEFT, HANGUP = "done", "left", "hangup"
 MAX_ATTEMPTS = 2  # failed attempts at saying the order before the next way is offered
 MAX_READBACKS = 3  # read-backs heard without an answer before a message is asked for
 YES_KEY, AGAIN_KEY, MESSAGE_KEY, REPEAT_KEY = "1", "2", "0", "3"
+KEYS_KEY = "1"  # while listening: order on the keypad menu instead of speaking
 USUAL_KEY, DONE_KEY, MENU_KEY = "9", "#", "*"  # on the keypad menu
 MENU_SIZE = 4  # goods on the keypad menu, keys 1..MENU_SIZE
 MAX_KEYPAD_SILENCES = 2  # silences at the keypad menu before a message is asked for
@@ -51,7 +52,8 @@ MAX_QUANTITY_DIGITS = 2
 REVIEW_REASONS = {"key": "the caller chose to leave a message",
                   "attempts": "not understood twice", "failed": "speech recognition failed",
                   "unknown": "unregistered caller", "no_confirm": "no confirmation",
-                  "no_keys": "no keys pressed at the keypad menu"}
+                  "no_keys": "no keys pressed at the keypad menu",
+                  "keys": "the caller chose the keypad menu"}
 HUNG_UP = "the caller hung up"
 
 
@@ -224,7 +226,7 @@ def hears(st: CallState) -> bool:
 
 def ends_listening(state: str, digit: str) -> bool:
     """A key that ends what the socket is hearing: `#` (done speaking) or a choice."""
-    return digit == "#" or digit in ((MESSAGE_KEY, REPEAT_KEY) if state == LISTEN
+    return digit == "#" or digit in ((MESSAGE_KEY, REPEAT_KEY, KEYS_KEY) if state == LISTEN
                                      else (MESSAGE_KEY, YES_KEY, AGAIN_KEY))
 
 
@@ -380,6 +382,8 @@ def _key(st: CallState, digit: str, facts: Facts) -> Step:
         _to_record(st, "key")
     elif st.state == LISTEN and digit == REPEAT_KEY:
         _repeat(st, facts)
+    elif st.state == LISTEN and digit == KEYS_KEY:
+        _to_keypad(st, facts, "keys")
     elif st.state == READBACK and digit == YES_KEY:
         return _confirm(st)
     elif st.state == READBACK and digit == AGAIN_KEY and st.keypad:
@@ -504,7 +508,7 @@ def _silence(st: CallState) -> Step:
     elif st.state in (KEYPAD, QUANTITY):
         st.keypad_silences += 1
         if st.keypad_silences >= MAX_KEYPAD_SILENCES:
-            _to_record(st, st.reason or "no_keys")
+            _to_record(st, st.reason if st.reason not in ("", "keys") else "no_keys")
         else:
             st.state, st.prompt, st.choice, st.digits = KEYPAD, "menu", -1, ""
     return Step(st)

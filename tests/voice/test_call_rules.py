@@ -258,7 +258,7 @@ def test_rules_never_change_the_state_they_are_given() -> None:
 
 def test_which_keys_end_listening() -> None:
     assert rules.ends_listening("listen", "#") and rules.ends_listening("readback", "#")
-    assert rules.ends_listening("listen", "3") and not rules.ends_listening("listen", "1")
+    assert rules.ends_listening("listen", "3") and not rules.ends_listening("listen", "2")
     assert rules.ends_listening("readback", "1") and not rules.ends_listening("readback", "3")
 
 
@@ -278,3 +278,18 @@ def test_the_rules_import_only_the_standard_library() -> None:
     names |= {n.module.split(".")[0] for n in ast.walk(tree)
               if isinstance(n, ast.ImportFrom) and n.module}
     assert names <= set(sys.stdlib_module_names) | {"__future__"}, names
+
+
+def test_key_1_while_listening_opens_the_keypad_menu() -> None:
+    """No speech at all, even where speech is heard: 1 at the greeting goes to the menu."""
+    assert rules.ends_listening("listen", "1")
+    st = step(caller(), Key("1"), KEYS).state
+    assert (st.state, st.reason, st.prompt) == ("keypad", "keys", "first")
+    # the usual order (9) and done (#): read back, 1 confirms
+    st = step(step(st, Key("9"), KEYS).state, Key("#"), KEYS).state
+    assert st.state == "readback" and st.items == [RICE, EGGS]
+    # silence there leads to a message, for no keys pressed
+    quiet = step(step(caller(), Key("1"), KEYS).state, Silence()).state
+    assert step(quiet, Silence()).state.reason == "no_keys"
+    # nothing to offer: a message
+    assert step(caller(), Key("1"), NOTHING).state.state == "record"

@@ -106,6 +106,21 @@ async def test_two_usual_items_from_the_menu_in_six_keys(
     assert [(i.sku, int(i.quantity)) for i in order.items] == [("rice", 2), ("eggs", 1)]
 
 
+async def test_where_speech_is_heard_key_1_opens_the_menu_at_once(
+        make_client: Callable[..., Any], settings: Any, demo_database: Any) -> None:
+    """A caller who will not speak needs no failed attempts first: 1 at the greeting."""
+    await past_order(demo_database, WANG, [("rice", "大米", 2, "袋"), ("eggs", "鸡蛋", 1, "板")])
+    rec, _ = scripted([])
+    _, twilio = await start(make_client, settings, demo_database, rec)
+    keys = "191"
+    log = await call(twilio, WANG, [], keys)
+    assert "用按键点菜请按1" in log.heard[0], log.heard
+    assert log.heard[1].startswith("好的，请用按键点菜。和上次一样：大米2袋，鸡蛋1板，请按9。")
+    assert log.heard[-1].startswith("好的，已经下单：大米2袋，鸡蛋1板")
+    assert not any(e.startswith("[stream") for e in log.events)  # nothing had to be said
+    within_budget(log, keys, "zh-CN")
+
+
 async def test_speech_failing_twice_moves_to_the_keypad_then_digits(
         make_client: Callable[..., Any], settings: Any, demo_database: Any) -> None:
     rec, _ = scripted(["呜呜呜", "哎呀"])
@@ -168,6 +183,18 @@ async def test_korean_two_menu_items_within_the_budget(
     assert "9번. 라면 1번, 쌀 2번," in log.heard[0]  # what the caller ordered before first
     assert log.heard[-1].startswith("주문되었습니다: 라면 2봉지, 쌀 1포대"), log.heard
     within_budget(log, keys, "ko-KR")
+
+
+async def test_korean_key_1_while_listening_opens_the_menu(
+        make_client: Callable[..., Any], settings: Any, database: Any) -> None:
+    await load_demo(database, "ko-KR")
+    await past_order(database, KIM, [("rice", "쌀", 1, "포대"), ("instant-noodles", "라면", 2, "봉지")])
+    rec, _ = scripted([], locales=("ko-KR",))
+    _, twilio = await start(make_client, settings, database, rec)
+    log = await call(twilio, KIM, [], "191")
+    assert "버튼으로 주문하시려면 1번" in log.heard[0], log.heard
+    assert log.heard[1].startswith("네, 버튼으로 주문해 주세요.")
+    assert log.heard[-1].startswith("주문되었습니다: 쌀 1포대, 라면 2봉지")
 
 
 def test_the_budget_counts_what_a_caller_hears() -> None:
