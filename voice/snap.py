@@ -117,10 +117,11 @@ class Snapped:
     intent: bool = False
     said: str = ""  # every word matched, fillers too (我要青菜九把): what a model scores
     bare: int = 0  # items without a count
-    # (text, said) of the readings one confusable word away: a count or a unit heard loosely
-    # (卫生纸刺提: 四提 as well as 一提), a unit the product is not sold in (苹果两瓶: each unit
-    # it is sold in); the recogniser's model chooses among them
-    others: tuple[tuple[str, str], ...] = ()
+    odd: int = 0  # items in a unit other than the product's usual one (units_of: the first)
+    # (text, said, odd) of the readings one confusable word away: a count or a unit heard
+    # loosely (卫生纸刺提: 四提 as well as 一提), a unit the product is not sold in (苹果两瓶: each
+    # unit it is sold in); the recogniser's model chooses among them
+    others: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def spoken(self) -> str:
@@ -281,13 +282,23 @@ class Snapper:
         if text != "".join(fixed):  # a loop cut: scored as the text
             return Snapped(text, cost, cost / n, bare=bare)
         return Snapped(text, cost, cost / n, said=_spoken(path, fixed), bare=bare,
-                       others=tuple(self._confusions(path, fixed)))
+                       odd=self._odd(fixed), others=tuple(self._confusions(path, fixed)))
 
-    def _confusions(self, path: list[_Step], fixed: list[str]) -> list[tuple[str, str]]:
+    def _odd(self, parts: list[str]) -> int:
+        """How many items of `parts` are in a unit other than their product's usual one."""
+        units = {w for w, _ in self.words["unit"]}
+        words = [p.lstrip("，") for p in parts]
+        odd = 0
+        for i, w in enumerate(words):
+            sold = self.units_of.get(self._product_of(words, parts, i)) if w in units else None
+            odd += bool(sold) and sold[0][0] != w  # type: ignore[index]
+        return odd
+
+    def _confusions(self, path: list[_Step], fixed: list[str]) -> list[tuple[str, str, int]]:
         """The readings one word away from `fixed`: see `Snapped.others`."""
         steps = [st for st in path if st.text]
         words = [f.lstrip("，") for f in fixed]
-        out: list[tuple[str, str]] = []
+        out: list[tuple[str, str, int]] = []
         for k, st in enumerate(steps):
             alts: list[str] = []
             if st.cls == "number" and st.cost > 0 and len(st.heard) == 1:
@@ -300,7 +311,7 @@ class Snapper:
             for a in alts:
                 new = list(fixed)
                 new[k] = fixed[k].replace(words[k], a)
-                out.append(("".join(new), _spoken(path, new)))
+                out.append(("".join(new), _spoken(path, new), self._odd(new)))
         return out
 
     def _product_of(self, words: list[str], parts: list[str], i: int) -> str:

@@ -43,6 +43,7 @@ CHUNK = 1 << 20
 MAX_CANDIDATES = 8  # snapped readings scored per utterance
 MAX_OTHERS = 6  # and readings one confusable word away from the best two (Snapped.others)
 BARE = 0.1  # a reading's score less this per item said without a count (肥皂十块，蒜，油)
+ODD = 0.2  # and per item in a unit other than the product's usual one (a quarter of items are)
 
 
 class ChecksumError(Exception):
@@ -288,12 +289,12 @@ class WhisperStream:
             return [(c, 0.0) for c in orders]
 
         def key(cs: tuple[Snapped, float]) -> tuple[float, int]:
-            return (-(cs[1] - BARE * cs[0].bare), cs[0].text.count("，"))
+            return (-(cs[1] - BARE * cs[0].bare - ODD * cs[0].odd), cs[0].text.count("，"))
 
         ranked = sorted(zip(orders, heard.score([c.spoken for c in orders])), key=key)
         seen = {c.text for c in orders}
-        extra = [Snapped(t, c.cost, c.per_syllable, said=said, bare=c.bare)
-                 for c, _s in ranked[:2] for t, said in c.others]
+        extra = [Snapped(t, c.cost, c.per_syllable, said=said, bare=c.bare, odd=odd)
+                 for c, _s in ranked[:2] for t, said, odd in c.others]
         extra = [c for c in extra if not (c.text in seen or seen.add(c.text))][:MAX_OTHERS]
         if extra:
             ranked = sorted(ranked + list(zip(extra, heard.score([c.spoken for c in extra]))),

@@ -173,10 +173,12 @@ def snap_phrases(lang: OrderLanguage) -> dict[str, list[str]]:
     for intent in ("confirm", "cancel", "repeat", "status", "help"):
         intents.extend(data.words("intents", intent))
     # "name:unit,unit": the units each name is sold in, so a misheard counter can be corrected
-    # (鸡肉两件 -> 鸡肉两斤) instead of kept as said
+    # (鸡肉两件 -> 鸡肉两斤) instead of kept as said; its usual unit (the catalogue's) first
     units_of = []
     for word, skus in sorted(lex.product_names.items()):
-        sold = sorted({u for sku in skus for u in lex.products[sku].units if _han(u)})
+        usual = [u for u in (lex.products[skus[0]].unit,) if _han(u)] if skus else []
+        sold = usual + sorted({u for sku in skus for u in lex.products[sku].units
+                               if _han(u)} - set(usual))
         if _han(word) and sold:
             units_of.append(f"{word}:{','.join(sold)}")
     return {
