@@ -11,7 +11,7 @@
 3. Memory: a worker's RSS growth per open stream, and the gateway's audio buffer per call.
 4. (--zh) zh-CN on Whisper through the real gateway: every line of tests/voice/data/zh_orders.tsv
    as a whole call (the order, then 是, then 1 if asked again) at three espeak-ng speeds, band-limited to 300-3400 Hz,
-   and the lines of it and of zh_orders_heldout{,2}.tsv (held out: each written before a round
+   and the lines of it and of zh_orders_heldout{,2,3}.tsv (held out: each written before a round
    of tuning, the first now tuned on too) said in a person's recorded words (voice/data/cmn-tan)
    at three tempos: the share that ended in exactly the expected order, and in any confirmed
    order; then the held-out parts with a caller who says 不对 to a wrong read-back and says the
@@ -281,6 +281,7 @@ VOICE_DATA = Path(__file__).resolve().parent.parent / "tests" / "voice" / "data"
 ZH_CORPUS = VOICE_DATA / "zh_orders.tsv"
 ZH_HELDOUT = VOICE_DATA / "zh_orders_heldout.tsv"
 ZH_HELDOUT2 = VOICE_DATA / "zh_orders_heldout2.tsv"
+ZH_HELDOUT3 = VOICE_DATA / "zh_orders_heldout3.tsv"
 CMN_TAN = PERSON_BANK
 ZH_SPEEDS = (120, 150, 180)  # espeak-ng words per minute (its default is 175)
 ZH_TEMPOS = (0.9, 1.0, 1.15)  # the human recordings slower and faster (sox tempo)
@@ -497,7 +498,8 @@ def run_zh(quick: bool = False, levels: list[int] | None = None) -> dict[str, An
         sources = [("espeak-ng", "zh_orders", lines, speeds, "wpm",
                     espeak_speaker(tmp / "speech", "cmn-latn-pinyin"), ("shi4", "是"))]
         for name, path in (("zh_orders", ZH_CORPUS), ("zh_orders_heldout", ZH_HELDOUT),
-                           ("zh_orders_heldout2", ZH_HELDOUT2)):
+                           ("zh_orders_heldout2", ZH_HELDOUT2),
+                           ("zh_orders_heldout3", ZH_HELDOUT3)):
             said = [ln for ln in synth.read_corpus(path) if bank.can_say(ln[1])]
             sources.append(("human", name, said, ZH_TEMPOS[1:2] if quick else ZH_TEMPOS,
                             "tempo", human, ("是", "是")))
