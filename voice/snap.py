@@ -135,7 +135,7 @@ _FINAL = {"P", "PN", "C", "F"}
 _MOVES: dict[tuple[str, str], str] = {
     ("S", "filler"): "S", ("S", "separator"): "S", ("S", "number"): "N", ("S", "product"): "P",
     ("F", "filler"): "F", ("F", "separator"): "F", ("F", "number"): "N", ("F", "product"): "P",
-    ("N", "unit"): "NU",
+    ("N", "unit"): "NU",  # a count before the name takes its measure word: 十把青菜, not 十八青菜
     ("NU", "product"): "C",
     ("P", "number"): "PN", ("P", "filler"): "F", ("P", "separator"): "F", ("P", "product"): "P",
     ("PN", "unit"): "C", ("PN", "filler"): "F",
@@ -146,7 +146,6 @@ _MOVES: dict[tuple[str, str], str] = {
 _BARE = {("P", "filler"), ("P", "separator"), ("P", "product")}
 # A new item starts without a word between: a comma keeps the parser from joining them.
 _NEW_ITEM = {("P", "product"), ("PN", "product"), ("C", "number"), ("C", "product")}
-# A count before the name takes its measure word, as Chinese does: 十把青菜, never 十八青菜
 
 
 @dataclass(frozen=True)
@@ -201,6 +200,9 @@ class Snapper:
         for line in phrases.get("units_of", ()):
             name, _, units = line.partition(":")
             self.units_of[name] = [(u, tuple(pinyin(u))) for u in units.split(",") if u]
+        # the unit and number words, for the checks each reading makes (not rebuilt per call)
+        self.unit_words = {w for w, _ in self.words["unit"]}
+        self.number_words = {w for w, _ in self.words["number"]}
         self.longest = max((len(ws) for ws_list in self.words.values() for _, ws in ws_list),
                            default=1)
 
@@ -278,19 +280,20 @@ class Snapper:
             pos, state = prev_pos, prev_state
         path.reverse()
         fixed = self._fix_units([st.text for st in path if st.text])
-        text = _once("".join(fixed))
-        if text != "".join(fixed):  # a loop cut: scored as the text
+        joined = "".join(fixed)
+        text = _once(joined)
+        if text != joined:  # a loop cut: scored as the text
             return Snapped(text, cost, cost / n, bare=bare)
         return Snapped(text, cost, cost / n, said=_spoken(path, fixed), bare=bare,
                        odd=self._odd(fixed), others=tuple(self._confusions(path, fixed)))
 
     def _odd(self, parts: list[str]) -> int:
         """How many items of `parts` are in a unit other than their product's usual one."""
-        units = {w for w, _ in self.words["unit"]}
         words = [p.lstrip("，") for p in parts]
         odd = 0
         for i, w in enumerate(words):
-            sold = self.units_of.get(self._product_of(words, parts, i)) if w in units else None
+            sold = self.units_of.get(self._product_of(words, parts, i)) \
+                if w in self.unit_words else None
             odd += bool(sold) and sold[0][0] != w  # type: ignore[index]
         return odd
 
@@ -317,8 +320,7 @@ class Snapper:
     def _product_of(self, words: list[str], parts: list[str], i: int) -> str:
         """The product of the unit at `i`: the one before its count (鸡肉两件), else the next
         word (两件鸡肉), else the nearest one before."""
-        numbers = {w for w, _ in self.words["number"]}
-        if i >= 2 and words[i - 1] in numbers and words[i - 2] in self.units_of and \
+        if i >= 2 and words[i - 1] in self.number_words and words[i - 2] in self.units_of and \
                 not parts[i - 1].startswith("，"):
             return words[i - 2]
         if i + 1 < len(words) and words[i + 1] in self.units_of and \
@@ -333,10 +335,9 @@ class Snapper:
         parts = list(parts)
         if not self.units_of:
             return parts
-        units = {w for w, _ in self.words["unit"]}
         words = [p.lstrip("，") for p in parts]
         for i, w in enumerate(words):
-            if w not in units:
+            if w not in self.unit_words:
                 continue
             sold = self.units_of.get(self._product_of(words, parts, i))
             if sold and w not in {u for u, _ in sold}:

@@ -283,8 +283,9 @@ class WhisperStream:
     def _rank(heard: Heard | None, orders: list[Snapped]) -> list[tuple[Snapped, float]]:
         """The order readings, most likely first: by the model's score of each as said (its
         fillers too: an opener left out of what is scored is explained by a product instead,
-        盐，青菜九把 over 要青菜九把), less BARE per item without a count; then the readings one
-        confusable word away from the best two (`Snapped.others`) are scored as well."""
+        盐，青菜九把 over 要青菜九把), less BARE per item without a count and ODD per item in an
+        unusual unit; then the readings one confusable word away from the best two
+        (`Snapped.others`) are scored as well (a second batch: they depend on the first)."""
         if heard is None or not orders or (len(orders) == 1 and not orders[0].others):
             return [(c, 0.0) for c in orders]
 

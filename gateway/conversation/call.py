@@ -18,8 +18,8 @@ for one only): `phone`, `resident_id` and `village` are the resident's, `proxy_i
 `for_whom` (how the proxy calls them, "妈妈") say who is calling.
 
 The ways to order, in turn: speech; after two failed attempts (or when recognition fails, or
-the locale has no recogniser at all, or at once on key 1 while listening) the keypad menu; after two silences there, or on 0 at any
-time, a recorded message for a person. An order made on the keypad is read back without
+the locale has no recogniser at all, or at once on key 1 while listening) the keypad menu;
+after two silences there, or on 0 at any time, a recorded message for a person. An order made on the keypad is read back without
 listening; 1 confirms it, 2 goes back to the menu.
 
 Events: `Heard` (the end of an utterance, with the recogniser's alternatives and what the
