@@ -282,6 +282,7 @@ ZH_CORPUS = VOICE_DATA / "zh_orders.tsv"
 ZH_HELDOUT = VOICE_DATA / "zh_orders_heldout.tsv"
 ZH_HELDOUT2 = VOICE_DATA / "zh_orders_heldout2.tsv"
 ZH_HELDOUT3 = VOICE_DATA / "zh_orders_heldout3.tsv"
+ZH_HELDOUT4 = VOICE_DATA / "zh_orders_heldout4.tsv"
 CMN_TAN = PERSON_BANK
 ZH_SPEEDS = (120, 150, 180)  # espeak-ng words per minute (its default is 175)
 ZH_TEMPOS = (0.9, 1.0, 1.15)  # the human recordings slower and faster (sox tempo)
@@ -499,7 +500,8 @@ def run_zh(quick: bool = False, levels: list[int] | None = None) -> dict[str, An
                     espeak_speaker(tmp / "speech", "cmn-latn-pinyin"), ("shi4", "是"))]
         for name, path in (("zh_orders", ZH_CORPUS), ("zh_orders_heldout", ZH_HELDOUT),
                            ("zh_orders_heldout2", ZH_HELDOUT2),
-                           ("zh_orders_heldout3", ZH_HELDOUT3)):
+                           ("zh_orders_heldout3", ZH_HELDOUT3),
+                           ("zh_orders_heldout4", ZH_HELDOUT4)):
             said = [ln for ln in synth.read_corpus(path) if bank.can_say(ln[1])]
             sources.append(("human", name, said, ZH_TEMPOS[1:2] if quick else ZH_TEMPOS,
                             "tempo", human, ("是", "是")))

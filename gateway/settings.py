@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     voice_engine_zh_cn: str = Field(default="auto", pattern="^(auto|vosk|whisper|off)$")
     voice_engine_ko_kr: str = Field(default="auto", pattern="^(auto|vosk|whisper|off)$")
     voice_whisper_threads: int = Field(default=1, ge=1)
+    voice_whisper_passes: int = Field(default=2, ge=1, le=2)
     recording_retention_days: float = Field(default=30, ge=0)
 
     outbox_poll_seconds: float = Field(default=1.0, gt=0)

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 class MultiEngine:
     def __init__(self, plan: Mapping[str, Mapping[str, Any]], *, whisper_threads: int = 1,
-                 alternatives: int = 5, whisper_alternatives: int = 4) -> None:
+                 alternatives: int = 5, whisper_alternatives: int = 4,
+                 whisper_passes: int = 2) -> None:
         self.by_locale: dict[str, Any] = {}
         self._engines: dict[str, str] = {}
         self._failed: dict[str, str] = {}
@@ -55,7 +56,7 @@ class MultiEngine:
                 self.by_locale[loc] = WhisperEngine(
                     {loc: path}, {loc: p["sha256"]} if p.get("sha256") else None,
                     threads=whisper_threads, alternatives=whisper_alternatives,
-                    beam=whisper_alternatives)
+                    beam=whisper_alternatives, unprompted=whisper_passes > 1)
                 self._engines[loc] = "whisper"
             except Exception as exc:
                 log.exception("Whisper model for %s did not load", loc)

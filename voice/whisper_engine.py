@@ -103,8 +103,9 @@ class WhisperEngine:
     construction."""
 
     def __init__(self, models: Mapping[str, str | Path], sha256: Mapping[str, str] | None = None,
-                 *, threads: int = 1, beam: int = 4, alternatives: int = 4) -> None:
-        self.beam, self.alternatives = beam, alternatives
+                 *, threads: int = 1, beam: int = 4, alternatives: int = 4,
+                 unprompted: bool = True) -> None:
+        self.beam, self.alternatives, self.unprompted = beam, alternatives, unprompted
         self.paths: dict[str, Path] = {}
         self.models: dict[str, _Model] = {}
         loaded: dict[Path, _Model] = {}
@@ -191,17 +192,8 @@ class WhisperEngine:
         if prompt:
             prompt_ids = [tok.sot_prev] + tok.encode(" " + prompt.strip())[-MAX_PROMPT_TOKENS:]
         ids = prompt_ids + list(tok.sot_sequence) + [tok.no_timestamps]
-        max_new = min(120, 8 + int(6 * seconds))  # ~4 characters a second are said
-        result = m.model.model.generate(
-            encoded, [ids], beam_size=self.beam, num_hypotheses=self.alternatives,
-            return_scores=True, max_length=len(ids) + max_new, suppress_blank=True,
-            suppress_tokens=m.suppress(tok))[0]
-        out: list[tuple[str, float]] = []
-        for seq, score in zip(result.sequences_ids, result.scores):
-            text = tok.decode([t for t in seq if t < tok.eot]).strip()
-            if text:
-                out.append((text, float(score)))
-        return out, Heard(m, tok, encoded, ids)
+        heard = Heard(m, tok, encoded, ids, seconds, self.beam, self.alternatives)
+        return heard.hypotheses(prompt_ids), heard
 
 
 class Heard:
@@ -210,8 +202,27 @@ class Heard:
     batched, teacher-forced pass of the decoder. This is how the grammar's snapped readings are
     ranked: Whisper base writes 向由五平 and means 酱油五瓶, which it scores far above 油五瓶."""
 
-    def __init__(self, model: _Model, tok: Any, encoded: Any, ids: list[int]) -> None:
+    def __init__(self, model: _Model, tok: Any, encoded: Any, ids: list[int],
+                 seconds: float = 0.0, beam: int = 4, alternatives: int = 4) -> None:
         self.model, self.tok, self.encoded, self.ids = model, tok, encoded, ids
+        self.seconds, self.beam, self.alternatives = seconds, beam, alternatives
+
+    def hypotheses(self, prompt_ids: Sequence[int] = ()) -> list[tuple[str, float]]:
+        """Up to `alternatives` (text, score) transcripts by beam search after `prompt_ids`
+        (none: the audio alone), on the encoding already made."""
+        tok = self.tok
+        ids = list(prompt_ids) + list(tok.sot_sequence) + [tok.no_timestamps]
+        max_new = min(120, 8 + int(6 * self.seconds))  # ~4 characters a second are said
+        result = self.model.model.model.generate(
+            self.encoded, [ids], beam_size=self.beam, num_hypotheses=self.alternatives,
+            return_scores=True, max_length=len(ids) + max_new, suppress_blank=True,
+            suppress_tokens=self.model.suppress(tok))[0]
+        out: list[tuple[str, float]] = []
+        for seq, score in zip(result.sequences_ids, result.scores):
+            text = tok.decode([t for t in seq if t < tok.eot]).strip()
+            if text:
+                out.append((text, float(score)))
+        return out
 
     def score(self, texts: Sequence[str]) -> list[float]:
         import ctranslate2
@@ -250,20 +261,19 @@ class WhisperStream:
                                          hints.prompt if hints else "")
         self.buf.clear()
         raw: dict[str, float] = {}
-        for text, score in hyps:
-            s = simplified(text)
-            if hints and copies_prompt(s, hints.prompt):
-                continue
-            # an example of the prompt after what was heard is usually an echo, but may have
-            # been said (大米两袋，鸡蛋两板): both readings go on, the model's score decides
-            said = [s] if not hints else \
-                list(dict.fromkeys(cut_loop(t) for t in (drop_prompt_echo(s, hints.prompt), s)))
-            for t in said:
-                raw.setdefault(t, math.exp(max(-20.0, score)))
+        self._collect(hyps, raw)
         out: list[Alternative] = []
         snapper = self.engine.snapper(hints.phrases) if hints else None
         if snapper is not None:
             snapped = snapper.snap_all(list(raw), VARIANTS)[:MAX_CANDIDATES]
+            if self.engine.unprompted and heard is not None and hints and hints.prompt \
+                    and not (snapped and snapped[0].intent):
+                # An order (not a yes or no): the audio decoded once more without the prompt,
+                # on the same encoding, and both passes' transcripts snapped. The prompt pulls
+                # transcripts toward its examples; without it, other mishearings come up, and
+                # the right reading is more often among the candidates the model ranks.
+                self._collect(heard.hypotheses(), raw)
+                snapped = snapper.snap_all(list(raw), VARIANTS)[:MAX_CANDIDATES]
             # The grammar's readings of an order are ranked by the model (see Heard). Yes and
             # no are not: 不对 said slowly was written 对对对 too, and the model preferred the
             # loop; the snapper's nearest word decides, and whether the utterance is an answer
@@ -278,6 +288,21 @@ class WhisperStream:
         seen = {a.text for a in out}
         out.extend(Alternative(t, round(c, 3)) for t, c in raw.items() if t not in seen)
         return out
+
+    def _collect(self, hyps: list[tuple[str, float]], raw: dict[str, float]) -> None:
+        """Transcripts into `raw` (text -> likelihood), Simplified, loops cut, prompt copies
+        dropped; the first pass's score stays where both passes wrote the same text."""
+        hints = self.hints
+        for text, score in hyps:
+            s = simplified(text)
+            if hints and copies_prompt(s, hints.prompt):
+                continue
+            # an example of the prompt after what was heard is usually an echo, but may have
+            # been said (大米两袋，鸡蛋两板): both readings go on, the model's score decides
+            said = [s] if not hints else \
+                list(dict.fromkeys(cut_loop(t) for t in (drop_prompt_echo(s, hints.prompt), s)))
+            for t in said:
+                raw.setdefault(t, math.exp(max(-20.0, score)))
 
     @staticmethod
     def _rank(heard: Heard | None, orders: list[Snapped]) -> list[tuple[Snapped, float]]:

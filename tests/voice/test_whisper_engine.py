@@ -80,3 +80,43 @@ def test_yes_and_no_in_a_person_s_voice(engine: Any, lang: Any, bank: synth.Word
         for answer in (True, False):  # a read-back's prompt, or an order's
             out = heard(engine, lang, bank.say(word), answer)
             assert lang.parse(out[0]).intent == intent, (word, answer, out)
+
+
+def test_an_order_is_decoded_once_more_without_the_prompt(
+        engine: Any, lang: Any, bank: synth.WordBank, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With the prompt alone Whisper writes 与纸六卷 for 我要橘子六斤 (the prompt's examples pull
+    # it); the pass without the prompt offers 桔子六斤, and the model ranks it first.
+    from voice import whisper_engine
+
+    passes: list[int] = []
+    hypotheses = whisper_engine.Heard.hypotheses
+
+    def counted(self: Any, prompt_ids: Any = ()) -> Any:
+        passes.append(len(prompt_ids))
+        return hypotheses(self, prompt_ids)
+
+    monkeypatch.setattr(whisper_engine.Heard, "hypotheses", counted)
+    pcm = bank.say("我要橘子六斤")
+    engine.unprompted = False
+    try:
+        once = heard(engine, lang, pcm)
+    finally:
+        engine.unprompted = True
+    assert len(passes) == 1 and items(lang, once[0]) != [("oranges", 6, "斤")], once
+    passes.clear()
+    twice = heard(engine, lang, pcm)
+    assert passes[0] > 0 and passes[1:] == [0], passes
+    assert items(lang, twice[0]) == [("oranges", 6, "斤")], twice
+
+
+def test_a_yes_is_decoded_once(engine: Any, lang: Any, bank: synth.WordBank,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # an answer to a read-back is not an order: no second pass (and no cost for it)
+    from voice import whisper_engine
+
+    passes: list[int] = []
+    hypotheses = whisper_engine.Heard.hypotheses
+    monkeypatch.setattr(whisper_engine.Heard, "hypotheses",
+                        lambda self, prompt_ids=(): passes.append(1) or hypotheses(self, prompt_ids))
+    out = heard(engine, lang, bank.say("是"), answer=True)
+    assert lang.parse(out[0]).intent == "confirm" and len(passes) == 1, (out, passes)

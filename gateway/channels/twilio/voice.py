@@ -527,7 +527,8 @@ def build_recognizer(settings: Settings) -> Any | None:
     if not plan:
         log.warning("no speech recogniser installed: calls go straight to a recorded message")
         return None
-    return WorkerPool(EngineSpec.engines(plan, whisper_threads=settings.voice_whisper_threads),
+    return WorkerPool(EngineSpec.engines(plan, whisper_threads=settings.voice_whisper_threads,
+                                          whisper_passes=settings.voice_whisper_passes),
                       size=settings.voice_workers)
 
 
