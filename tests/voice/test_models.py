@@ -160,3 +160,23 @@ def test_whisper_model_is_joined_once_and_checked(tmp_path: Path) -> None:
     engine = MultiEngine({"zh-CN": {"engine": "whisper", "path": str(path),
                                     "sha256": vm.WHISPER_SHA256}})
     assert engine.locales() == [] and "SHA-256" in engine.failed()["zh-CN"]
+
+
+def test_whisper_passes_reach_the_engine(tmp_path: Path) -> None:
+    """DOORSTEP_VOICE_WHISPER_PASSES: 2 (default) decodes an order again without the prompt,
+    1 keeps the prompted pass only; the setting reaches the engine through the pool's spec."""
+    from gateway.channels.twilio.voice import build_recognizer
+    from gateway.settings import load_settings
+    from voice import models as vm
+    from voice.engines import MultiEngine
+
+    if vm.whisper_parts() is None:
+        pytest.skip("the zh extra (Whisper model packages) is not installed")
+    path = vm.assemble_whisper(tmp_path)
+    plan = {"zh-CN": {"engine": "whisper", "path": str(path), "sha256": vm.WHISPER_SHA256}}
+    assert MultiEngine(plan).by_locale["zh-CN"].unprompted is True
+    assert MultiEngine(plan, whisper_passes=1).by_locale["zh-CN"].unprompted is False
+    for given, passes in (({}, 2), ({"voice_whisper_passes": 1}, 1)):
+        pool = build_recognizer(load_settings(data_dir=tmp_path, voice_engine_zh_cn="whisper",
+                                              **given))
+        assert pool is not None and pool.spec.kwargs["whisper_passes"] == passes
