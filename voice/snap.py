@@ -40,6 +40,7 @@ VARIANTS = ((FILLER_COST, 0.0), (0.4, 0.0), (FILLER_COST, 0.3), (0.4, 0.3))
 # Only the start of a transcript is snapped: three items are under 20 syllables, and Whisper's
 # loops (面条两把，面条两把，…) would otherwise cost seconds of matching.
 MAX_SYLLABLES = 24
+MEMO = 512  # snapped transcripts remembered per Snapper
 CLASSES = ("product", "number", "unit", "filler", "separator", "intent")
 _DIGITS = "零一二三四五六七八九"
 _HAN_RE = re.compile(r"[\u3400-\u9fff]")
@@ -187,6 +188,7 @@ class Snapper:
     """Built once per word set (the worker caches it); `snap(text)` is pure."""
 
     def __init__(self, phrases: Mapping[str, Sequence[str]]) -> None:
+        self._memo: dict[tuple[str, tuple[tuple[float, float], ...]], list[Snapped | None]] = {}
         self.words: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         for cls in CLASSES:
             seen: dict[str, tuple[str, ...]] = {}
@@ -361,7 +363,18 @@ class Snapper:
 
     def _ways(self, text: str, variants: Sequence[tuple[float, float]]) -> list[Snapped | None]:
         """`snap(text)` for each (filler, bare) in `variants`; the pinyin, the word matches and
-        the intent are worked out once for all of them."""
+        the intent are worked out once for all of them. Remembered: Whisper's passes with and
+        without the prompt often write the same transcript, and a call says the same things
+        again (the last `MEMO` texts)."""
+        key = (text, tuple(variants))
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) >= MEMO:
+                self._memo.clear()
+            hit = self._memo[key] = self._ways_now(text, variants)
+        return hit
+
+    def _ways_now(self, text: str, variants: Sequence[tuple[float, float]]) -> list[Snapped | None]:
         syl = pinyin(text)[:MAX_SYLLABLES]
         matches, intent = self._matches(syl), self.snap_intent(syl)
         out: list[Snapped | None] = []

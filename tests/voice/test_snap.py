@@ -187,3 +187,23 @@ def test_a_unit_other_than_the_usual_one_is_counted(lang, snapper: Snapper) -> N
     assert s is not None and (s.text, s.odd) == ("两箱苹果", 1)
     assert ("两斤苹果", "要两斤苹果", 0) in s.others
     assert snapper.snap("大米两袋，鸡蛋一板").odd == 0  # type: ignore[union-attr]
+
+
+def test_a_transcript_is_snapped_once_and_the_memory_is_bounded(
+        lang, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    # Whisper's two passes often write the same transcript: it is snapped once
+    import voice.snap
+
+    fresh = Snapper(lang.snap_phrases())
+    calls: list[str] = []
+    ways_now = Snapper._ways_now
+    monkeypatch.setattr(Snapper, "_ways_now",
+                        lambda self, text, variants: calls.append(text) or ways_now(self, text,
+                                                                                    variants))
+    first = fresh.snap_all(["向由五平", "大米两袋"], VARIANTS)
+    again = fresh.snap_all(["大米两袋", "向由五平", "鸡蛋一板"], VARIANTS)
+    assert calls == ["向由五平", "大米两袋", "鸡蛋一板"]
+    assert {s.text for s in first} <= {s.text for s in again}
+    monkeypatch.setattr(voice.snap, "MEMO", 2)
+    fresh.snap_all(["青菜五把", "盐一包"], VARIANTS)
+    assert len(fresh._memo) <= 2
