@@ -84,8 +84,8 @@ MEANINGS: dict[str, str] = {
     "voice_engine_ko_kr": "recogniser for ko-KR, as for zh-CN",
     "voice_whisper_threads": "CPU threads of each worker's Whisper model",
     "voice_whisper_passes": "`2`: a spoken order is decoded a second time without the prompt "
-                            "and both passes' transcripts are ranked (more orders right, ~0.3 s "
-                            "more CPU per order); `1`: the prompted pass only",
+                            "and both passes' transcripts are ranked (about one order in ten more "
+                            "right, ~25 % more CPU per order); `1`: the prompted pass only",
     "recording_retention_days": "audio older than this is deleted by `doorstep voice purge`",
     "outbox_poll_seconds": "how often the outbox worker looks for due messages",
     "outbox_max_attempts": "sending attempts before an outbound message is given up",
