@@ -8,13 +8,13 @@ transcripts are snapped to (voice.snap, toneless-pinyin edit distance).
 The whole utterance is decoded at `finish` (Whisper is not streaming): the encoder runs over
 the utterance rounded up to whole seconds rather than Whisper's fixed 30 s window (CTranslate2
 accepts a shorter input; 6 s costs ~0.2 s of CPU where 30 s costs ~1.6 s), then a beam search
-returns up to `alternatives` hypotheses; for an order (not a yes or no) a second beam search on
-the same encoding, without the prompt, adds its own. Each is snapped to the order grammar
-several ways, and the distinct readings are ranked by the model itself (`Heard.score`: how likely
-each reading's words, as said with their fillers, are given the same audio); the readings one
-confusable count or unit away from the best two are scored as well. The N-best list given back is: the readings,
-best first, then the raw transcripts (Simplified), so the order language can still parse what
-snapping refused.
+returns up to `alternatives` hypotheses; for an order (not a yes or no) a second, greedy decode
+of the same encoding without the prompt adds its own. Each is snapped to the order grammar
+several ways, and the distinct readings are ranked by the model itself (`Heard.score`: how
+likely each reading's words, as said with their fillers, are given the same audio); the
+readings one confusable count or unit away from the best two are scored as well. The N-best
+list given back is: the readings, best first, then the raw transcripts (Simplified), so the
+order language can still parse what snapping refused.
 """
 
 from __future__ import annotations
