@@ -195,20 +195,20 @@ class WhisperEngine:
         prompt_ids: list[int] = []
         if prompt:
             prompt_ids = [tok.sot_prev] + tok.encode(" " + prompt.strip())[-MAX_PROMPT_TOKENS:]
-        ids = prompt_ids + list(tok.sot_sequence) + [tok.no_timestamps]
-        heard = Heard(m, tok, encoded, ids, seconds, self.beam, self.alternatives)
+        heard = Heard(m, tok, encoded, seconds, self.beam, self.alternatives)
         return heard.hypotheses(prompt_ids), heard
 
 
 class Heard:
-    """One decoded utterance, kept to score candidate texts against it: the mean
-    log-probability of a text's tokens (and the end of text) given the audio and prompt, in one
-    batched, teacher-forced pass of the decoder. This is how the grammar's snapped readings are
-    ranked: Whisper base writes 向由五平 and means 酱油五瓶, which it scores far above 油五瓶."""
+    """One encoded utterance: decoded (`hypotheses`, with a prompt or without), and kept to
+    score candidate texts against it (`score`): the mean log-probability of a text's tokens
+    (and the end of text) given the audio, in one batched, teacher-forced pass of the decoder.
+    This is how the grammar's snapped readings are ranked: Whisper base writes 向由五平 and
+    means 酱油五瓶, which it scores far above 油五瓶."""
 
-    def __init__(self, model: _Model, tok: Any, encoded: Any, ids: list[int],
-                 seconds: float = 0.0, beam: int = 4, alternatives: int = 4) -> None:
-        self.model, self.tok, self.encoded, self.ids = model, tok, encoded, ids
+    def __init__(self, model: _Model, tok: Any, encoded: Any, seconds: float = 0.0,
+                 beam: int = 4, alternatives: int = 4) -> None:
+        self.model, self.tok, self.encoded = model, tok, encoded
         self.seconds, self.beam, self.alternatives = seconds, beam, alternatives
 
     def hypotheses(self, prompt_ids: Sequence[int] = (),
@@ -244,7 +244,7 @@ class Heard:
         batch = ctranslate2.StorageView.from_array(
             np.ascontiguousarray(np.repeat(feats, len(seqs), axis=0)))
         # without the prompt: 2.5 times faster, as good (40 vs 41 of 56 on the human corpus)
-        start = self.ids[self.ids.index(self.tok.sot):]
+        start = list(self.tok.sot_sequence) + [self.tok.no_timestamps]
         results = self.model.model.model.align(batch, start, seqs, int(feats.shape[1]) * 2)
         return [float(np.mean(np.log(np.maximum(np.asarray(r.text_token_probs), 1e-9))))
                 for r in results]
