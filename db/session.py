@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -81,6 +83,7 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._hot: Any = None
         self._hot_made = False
+        self._background: set[asyncio.Task[Any]] = set()
 
     @property
     def hot(self) -> Any:
@@ -103,8 +106,31 @@ class Database:
             async with s.begin():
                 yield s
 
-    async def dispose(self) -> None:
-        """Close every connection; the Database may be used again (new ones are made)."""
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run `coro`, background work on this database (a cache's re-read), as a task that
+        `dispose()` waits for: a connection it holds goes back to the pool before the pool
+        closes, not to a pool already closed (where it stays open until collected)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _settle(self, timeout: float) -> None:
+        """Wait up to `timeout` s for the background tasks of this loop; cancel the rest."""
+        loop = asyncio.get_running_loop()
+        tasks = {t for t in self._background if t.get_loop() is loop}
+        self._background.intersection_update(tasks)  # another (closed) loop's are forgotten
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def dispose(self, wait: float = 5.0) -> None:
+        """Close every connection, once the background work (`spawn`) has ended or, after
+        `wait` seconds, been cancelled; the Database may be used again (new ones are made)."""
+        await self._settle(wait)
         hot, self._hot, self._hot_made = self._hot, None, False
         if hot is not None:
             await hot.close()

@@ -75,7 +75,7 @@ class LanguageCache:
             return None
         if time.monotonic() - self._checked_at >= self.recheck_seconds and (
                 self._recheck is None or self._recheck.done()):
-            self._recheck = asyncio.create_task(self._read_version(database))
+            self._recheck = database.spawn(self._read_version(database), "catalogue-version")
         return hit[1]
 
     async def _read_version(self, database: Any) -> None:

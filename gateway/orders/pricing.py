@@ -166,7 +166,7 @@ class PriceCache:
         background."""
         due = time.monotonic() - self._checked_at >= self.recheck_seconds
         if due and database is not None and (self._refresh is None or self._refresh.done()):
-            self._refresh = asyncio.get_running_loop().create_task(self._background(database))
+            self._refresh = database.spawn(self._background(database), "price-refresh")
         return self._book
 
     async def _background(self, database: Any) -> None:
