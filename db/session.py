@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -74,6 +74,36 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(aurl, **kwargs)
 
 
+class TaskSet:
+    """Background tasks their owner keeps references to and waits for before it closes."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait up to `timeout` s (None: as long as it takes) for this loop's tasks; cancel
+        what is still running then."""
+        loop = asyncio.get_running_loop()
+        tasks = {t for t in self._tasks if t.get_loop() is loop}
+        self._tasks.intersection_update(tasks)  # another (closed) loop's are forgotten
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class Database:
     """An engine and its session factory, shared by everything in one process."""
 
@@ -83,7 +113,7 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._hot: Any = None
         self._hot_made = False
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = TaskSet()
 
     @property
     def hot(self) -> Any:
@@ -110,27 +140,12 @@ class Database:
         """Run `coro`, background work on this database (a cache's re-read), as a task that
         `dispose()` waits for: a connection it holds goes back to the pool before the pool
         closes, not to a pool already closed (where it stays open until collected)."""
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
-    async def _settle(self, timeout: float) -> None:
-        """Wait up to `timeout` s for the background tasks of this loop; cancel the rest."""
-        loop = asyncio.get_running_loop()
-        tasks = {t for t in self._background if t.get_loop() is loop}
-        self._background.intersection_update(tasks)  # another (closed) loop's are forgotten
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=timeout)
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        return self._background.spawn(coro, name)
 
     async def dispose(self, wait: float = 5.0) -> None:
         """Close every connection, once the background work (`spawn`) has ended or, after
         `wait` seconds, been cancelled; the Database may be used again (new ones are made)."""
-        await self._settle(wait)
+        await self._background.settle(wait)
         hot, self._hot, self._hot_made = self._hot, None, False
         if hot is not None:
             await hot.close()

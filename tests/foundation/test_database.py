@@ -75,7 +75,7 @@ async def test_the_caches_rereads_are_waited_for(demo_database: Database) -> Non
     prices = PriceCache(recheck_seconds=0)
     await prices.get(database)
     assert prices.cached(database) is not None
-    assert len(database._background) == 2
+    assert len(database._background) == 2  # the two re-reads, in flight
     await database.dispose()
     assert not database._background
     assert languages._recheck is not None and languages._recheck.done()

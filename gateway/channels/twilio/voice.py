@@ -55,6 +55,7 @@ import db.people
 import db.proxies
 import db.recordings
 from db.models import Conversation, Proxy, Resident, utcnow
+from db.session import TaskSet
 from gateway.channels.twilio.rest import TwilioRest, seconds
 from gateway.channels.twilio.signature import stream_token, twiml_response, verified_form
 from gateway.conversation import call as rules
@@ -122,7 +123,7 @@ class VoiceService:
         self.services = services
         self.recognizer = recognizer
         self._words: dict[str, tuple[Any, dict[bool, Any]]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self.latencies: list[float] = []  # end of speech -> next TwiML served, seconds
         self.ended: dict[str, float] = {}  # CallSid -> monotonic end of speech
 
@@ -158,21 +159,12 @@ class VoiceService:
         return both[answer]
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro, name)
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for the background work; what is still running after `timeout` is cancelled
         (a recording still downloading is retried by nobody, but its row and URL stay)."""
-        tasks = list(self._tasks)
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=timeout)
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.settle(timeout)
 
 
 def stream_url(settings: Settings) -> str:
