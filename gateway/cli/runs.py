@@ -73,7 +73,8 @@ def runs_add(villages: tuple[str, ...], at: str, cutoff: str, leader_phone: str,
              stops: tuple[str, ...], vehicle: str) -> None:
     """Schedule a run; orders already waiting in its villages join it at once."""
     import db.people
-    from gateway.orders.fulfilment import FulfilmentError, RunRequest, parse_local, parse_stop
+    from gateway.orders.fulfilment import FulfilmentError, RunRequest
+    from gateway.orders.fulfilment_forms import parse_local, parse_stop
 
     tz = cli_timezone(cli_settings())
     try:
@@ -136,7 +137,8 @@ def runs_list(show_all: bool) -> None:
 @click.option("--cutoff", default=None, help="New cut-off (default: shifted as much).")
 def runs_move(run_id: int, at: str, cutoff: str | None) -> None:
     """Reschedule a run; its stops shift with it and its residents are texted the new time."""
-    from gateway.orders.fulfilment import FulfilmentError, parse_local
+    from gateway.orders.fulfilment import FulfilmentError
+    from gateway.orders.fulfilment_forms import parse_local
 
     tz = cli_timezone(cli_settings())
     try:
@@ -188,7 +190,7 @@ def pickup_add(name: str, village: str, place: str, lat: float | None, lon: floa
                serves: tuple[str, ...]) -> None:
     """Add a pickup point (or update by name); the last line is the staff's invite link."""
     import db.runs
-    from gateway.orders.fulfilment import save_pickup_point
+    from gateway.orders.fulfilment_forms import save_pickup_point
     from gateway.orders.people import invite_link
 
     async def work(s: Any, settings: Any, f: Any) -> Any:
@@ -268,7 +270,8 @@ def pickup_slots(point_name: str, day: str | None) -> None:
     from sqlalchemy import select
 
     from db.models import Outlet
-    from gateway.orders.fulfilment import FulfilmentError, slot_lists
+    from gateway.orders.fulfilment import FulfilmentError
+    from gateway.orders.sheets import slot_lists
 
     tz = cli_timezone(cli_settings())
     when = parse_date(day, tz)

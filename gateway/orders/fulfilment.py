@@ -30,8 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -48,6 +47,7 @@ from gateway.orders.events import OrderListener, change_status
 from gateway.orders.ledger import amount_to_collect
 from gateway.orders.pricing import money
 from gateway.orders.recheck import Rechecked
+from gateway.orders.sheets import RunSheet, clock, run_sheet, slot_starts
 
 if TYPE_CHECKING:
     from gateway.templates import Templates
@@ -158,20 +158,6 @@ async def promised_plan(session: AsyncSession, order: Order) -> Plan:
 # --- times as residents hear them -----------------------------------------------------------
 
 
-def clock(at: datetime | None, tz: ZoneInfo, now: datetime | None = None) -> dict[str, Any]:
-    """A time's parts in the co-operative's zone, for the templates' `when` macros:
-    rel (today | tomorrow | ""), month, day, hour, minute, hm ("09:00")."""
-    if at is None:
-        return {}
-    local = at.astimezone(tz)
-    today = (now or utcnow()).astimezone(tz).date()
-    rel = "today" if local.date() == today else \
-        "tomorrow" if local.date() == today + timedelta(days=1) else ""
-    return {"rel": rel, "month": local.month, "day": local.day, "hour": local.hour,
-            "minute": local.minute, "hm": local.strftime("%H:%M"),
-            "date": local.date().isoformat()}
-
-
 def telling(plan: Plan, tz: ZoneInfo, now: datetime | None = None,
             order: Order | None = None) -> dict[str, Any]:
     """What the templates need to say a plan: kind, when, place, point, slot, number."""
@@ -216,133 +202,6 @@ def fulfilment_json(order: Order) -> dict[str, Any] | None:
                 if order.slot_start and point is not None else None,
                 "pickup_number": order.pickup_no}
     return {"kind": "leader", "leader": order.leader_id}
-
-
-# --- sheets: the run's picking list, stops' bags, pickup slot lists ---------------------------
-
-
-@dataclass
-class PickLine:
-    sku: str
-    name: str
-    unit: str
-    quantity: Decimal
-    households: int
-
-
-@dataclass
-class Bag:
-    order: Order
-    name: str
-    phone: str
-    items: list[Any]
-    amount: str | None
-    supported: bool
-    status: str
-    number: str | None = None
-
-
-@dataclass
-class StopBags:
-    name: str
-    at: dict[str, Any]
-    stop_id: int | None
-    bags: list[Bag] = field(default_factory=list)
-
-
-@dataclass
-class RunSheet:
-    run: Run
-    lines: list[PickLine]
-    stops: list[StopBags]
-
-    @property
-    def households(self) -> int:
-        """Households with an order on the run (one may have several orders); not-home ones
-        are left out, as from the picking lines."""
-        return len({b.phone for st in self.stops for b in st.bags if b.status != "unassigned"})
-
-
-@dataclass
-class SlotList:
-    start: dict[str, Any]
-    end: dict[str, Any]
-    bags: list[Bag]
-
-
-def _bag(order: Order) -> Bag:
-    return Bag(order=order, name=order.resident.name if order.resident else order.phone,
-               phone=order.phone, items=[it for it in order.items if it.backorder is None],
-               amount=money(amount_to_collect(order)), supported=bool(order.supported),
-               status=order.status, number=order.pickup_no)
-
-
-def pick_lines(orders: Sequence[Order]) -> list[PickLine]:
-    lines: dict[tuple[str, str], PickLine] = {}
-    homes: dict[tuple[str, str], set[str]] = {}
-    for order in orders:
-        for it in order.items:
-            if it.backorder is not None:
-                continue
-            k = (it.sku, it.unit)
-            line = lines.setdefault(k, PickLine(it.sku, it.name, it.unit, Decimal(0), 0))
-            line.quantity += Decimal(it.quantity)
-            homes.setdefault(k, set()).add(order.phone)
-    for k, line in lines.items():
-        line.households = len(homes[k])
-    return sorted(lines.values(), key=lambda ln: (ln.name, ln.unit))
-
-
-async def run_sheet(session: AsyncSession, run: Run, tz: ZoneInfo,
-                    now: datetime | None = None) -> RunSheet:
-    """The combined picking list of a run and, per stop, its households and their bags."""
-    # every order the run has had but cancelled ones; not-home ones stay listed as such
-    live = [o for o in await db.runs.orders_on_run(session, run.id) if o.status != S.CANCELLED]
-    stops = [StopBags(st.name, clock(st.arrives_at, tz, now), st.id) for st in run.stops]
-    by_id = {st.stop_id: st for st in stops}
-    entrance = None
-    for order in live:
-        target = by_id.get(order.run_stop_id)
-        if target is None:
-            if entrance is None:
-                entrance = StopBags("", clock(run.departs_at, tz, now), None)
-                stops.insert(0, entrance)
-            target = entrance
-        target.bags.append(_bag(order))
-    return RunSheet(run, pick_lines([o for o in live if o.status != S.UNASSIGNED]), stops)
-
-
-def slot_starts(point: Outlet, day: date, tz: ZoneInfo) -> list[datetime]:
-    """The point's slot starts on a day (UTC), from its opening hours."""
-    try:
-        oh, om = (int(x) for x in point.opens.split(":"))
-        ch, cm = (int(x) for x in point.closes.split(":"))
-    except ValueError:
-        return []
-    step = timedelta(minutes=max(5, point.slot_minutes))
-    t = datetime.combine(day, time(oh, om), tz)
-    end = datetime.combine(day, time(ch, cm), tz)
-    out = []
-    while t + step <= end:
-        out.append(t.astimezone(ZoneInfo("UTC")))
-        t += step
-    return out
-
-
-async def slot_lists(session: AsyncSession, point: Outlet, day: date, tz: ZoneInfo,
-                     now: datetime | None = None) -> list[SlotList]:
-    """A pickup point's slots on a day with their households and pickup numbers."""
-    starts = slot_starts(point, day, tz)
-    if not starts:
-        return []
-    step = timedelta(minutes=point.slot_minutes)
-    orders = await db.runs.orders_at_point(session, point.id, starts[0], starts[-1] + step)
-    by_start: dict[datetime, list[Bag]] = {}
-    for o in orders:
-        if o.slot_start is not None:
-            by_start.setdefault(o.slot_start, []).append(_bag(o))
-    return [SlotList(clock(st, tz, now), clock(st + step, tz, now), by_start[st])
-            for st in starts if st in by_start]
 
 
 # --- who else is told ---------------------------------------------------------------------
@@ -837,84 +696,3 @@ async def tell_for(session: AsyncSession, tz: ZoneInfo, *, resident: Resident | 
     else:
         plan = await plan_for(session, resident, now, now)
     return None if plan.kind == "leader" else telling(plan, tz, now, order)
-
-
-# --- what operators type (the CLI and the console share these) --------------------------------
-
-
-def parse_local(text: str, tz: ZoneInfo) -> datetime:
-    """"YYYY-MM-DD HH:MM" in the co-operative's zone, to UTC; FulfilmentError("bad_time")."""
-    try:
-        local = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
-    except ValueError:
-        raise FulfilmentError("bad_time", f"{text!r} is not a time like 2026-12-05 09:00") \
-            from None
-    return local.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
-
-
-def parse_stop(text: str, departs_at: datetime, tz: ZoneInfo
-               ) -> tuple[str, float | None, float | None, datetime, str]:
-    """"NAME@lat,lon@HH:MM" (the place may be empty: "NAME@@HH:MM"; the time may be left
-    out: the departure's) to (name, lat, lon, arrives_at UTC, village ""). The stop is on the
-    departure's day, or the next day when its time is earlier than the departure's."""
-    parts = [p.strip() for p in text.split("@")]
-    if not parts[0] or len(parts) > 3:
-        raise FulfilmentError("bad_stop", f"{text!r} is not a stop like 村口@30.1,120.2@09:30")
-    lat = lon = None
-    if len(parts) > 1 and parts[1]:
-        try:
-            lat, lon = (float(x) for x in parts[1].split(","))
-        except ValueError:
-            raise FulfilmentError("bad_stop", f"{parts[1]!r} is not a place like 30.1,120.2") \
-                from None
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise FulfilmentError("bad_stop", f"{parts[1]!r} is not on the map")
-    at = departs_at
-    if len(parts) > 2 and parts[2]:
-        try:
-            hm = datetime.strptime(parts[2], "%H:%M").time()
-        except ValueError:
-            raise FulfilmentError("bad_stop", f"{parts[2]!r} is not a time like 09:30") from None
-        local = departs_at.astimezone(tz)
-        candidate = datetime.combine(local.date(), hm, tz)
-        if candidate < local:
-            candidate += timedelta(days=1)
-        at = candidate.astimezone(ZoneInfo("UTC"))
-    return parts[0], lat, lon, at, ""
-
-
-def parse_hours(text: str) -> tuple[str, str]:
-    """"08:00-18:00" to ("08:00", "18:00"); FulfilmentError("bad_hours")."""
-    try:
-        a, b = (datetime.strptime(x.strip(), "%H:%M").strftime("%H:%M")
-                for x in text.replace("–", "-").split("-"))
-    except ValueError:
-        raise FulfilmentError("bad_hours", f"{text!r} is not opening hours like 08:00-18:00") \
-            from None
-    if a >= b:
-        raise FulfilmentError("bad_hours", f"{text!r}: opening must be before closing")
-    return a, b
-
-
-async def save_pickup_point(session: AsyncSession, *, name: str, village: str, place: str = "",
-                            lat: float | None = None, lon: float | None = None,
-                            hours: str = "08:00-18:00", slot_minutes: int = 30,
-                            capacity: int = 10, prefix: str = "A") -> tuple[Outlet, bool]:
-    """Add a pickup point (an outlet with pickup slots) or update one by name; its staff join
-    with the outlet's invite link. Returns (point, created)."""
-    import db.stock
-
-    if not name.strip() or not village.strip():
-        raise FulfilmentError("bad_point", "a pickup point needs a name and a village")
-    if not 5 <= slot_minutes <= 24 * 60 or not 1 <= capacity <= 1000:
-        raise FulfilmentError("bad_point", "slots are 5 minutes to a day, 1 to 1000 households")
-    prefix = prefix.strip().upper()
-    if not (1 <= len(prefix) <= 4 and prefix.isalnum()):
-        raise FulfilmentError("bad_point", f"{prefix!r} is not a number prefix like A")
-    opens, closes = parse_hours(hours)
-    point, created = await db.stock.add_outlet(session, name=name.strip(), village=village.strip(),
-                                               lat=lat, lon=lon)
-    point.pickup, point.place, point.opens, point.closes = True, place.strip(), opens, closes
-    point.slot_minutes, point.slot_capacity, point.prefix = slot_minutes, capacity, prefix
-    await session.flush()
-    return point, created

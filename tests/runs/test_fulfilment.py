@@ -19,7 +19,9 @@ from db.models import LedgerEntry, OrderEvent, PickupSeat, Resident, utcnow
 from db.session import Database
 from gateway.app import create_app
 from gateway.orders.demo import join_demo_leaders
-from gateway.orders.fulfilment import Fulfilment, RunRequest, run_sheet, save_pickup_point
+from gateway.orders.fulfilment import Fulfilment, RunRequest
+from gateway.orders.fulfilment_forms import save_pickup_point
+from gateway.orders.sheets import run_sheet
 from gateway.services import SERVICES, build_services
 from tests.sms.conftest import Texter, fake_twilio, sms_settings
 from tests.supply.test_stock import orders_of, texts_to

@@ -17,7 +17,8 @@ import db.stock
 from db.models import Outbox, Product, utcnow
 from gateway.channels.telegram.runs import PickupPress, RunPress
 from gateway.orders import support
-from gateway.orders.fulfilment import Fulfilment, RunRequest, save_pickup_point
+from gateway.orders.fulfilment import Fulfilment, RunRequest
+from gateway.orders.fulfilment_forms import save_pickup_point
 from tests.telegram.conftest import HOME, OPERATOR_CHAT, RICE, Harness
 
 LEADER = 4101

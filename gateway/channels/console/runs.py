@@ -23,7 +23,7 @@ from db.models import Outlet, utcnow
 from gateway.channels.console.auth import current
 from gateway.channels.console.forms import optional_int, parse_day, text
 from gateway.channels.console.render import csv_response, render, t_for, today_of, tz_of
-from gateway.orders import csvsafe, fulfilment
+from gateway.orders import csvsafe, fulfilment_forms, sheets
 from gateway.orders.fulfilment import Fulfilment, FulfilmentError, RunRequest
 from gateway.services import services_of
 
@@ -72,9 +72,9 @@ async def add_run(request: web.Request) -> web.Response:
     villages = [v.strip() for v in text(form, "villages", 500).replace("，", ",").split(",")
                 if v.strip()]
     try:
-        departs = fulfilment.parse_local(text(form, "at", 20), tz)
-        cutoff = fulfilment.parse_local(text(form, "cutoff", 20), tz)
-        stops = [fulfilment.parse_stop(line, departs, tz)
+        departs = fulfilment_forms.parse_local(text(form, "at", 20), tz)
+        cutoff = fulfilment_forms.parse_local(text(form, "cutoff", 20), tz)
+        stops = [fulfilment_forms.parse_stop(line, departs, tz)
                  for line in text(form, "stops", 4000).splitlines() if line.strip()]
         async with services.db.session() as s:
             run, joined = await Fulfilment.of(services).create_run(s, RunRequest(
@@ -104,7 +104,7 @@ async def run_page(request: web.Request, *, error: str = "", status: int = 200
         run = await db.runs.get(s, run_id)
         if run is None:
             raise web.HTTPNotFound()
-        sheet = await fulfilment.run_sheet(s, run, tz)
+        sheet = await sheets.run_sheet(s, run, tz)
     return render(request, "run.html", status=status, run=run, sheet=sheet, error=error,
                   done=request.query.get("done", ""), joined=request.query.get("joined", ""),
                   departs=run.departs_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
@@ -118,7 +118,7 @@ async def run_csv(request: web.Request) -> web.Response:
         run = await db.runs.get(s, run_id)
         if run is None:
             raise web.HTTPNotFound()
-        sheet = await fulfilment.run_sheet(s, run, tz_of(request))
+        sheet = await sheets.run_sheet(s, run, tz_of(request))
     out = io.StringIO()
     w = csvsafe.writer(out)
     w.writerow(["sku", "name", "unit", "quantity", "households"])
@@ -133,9 +133,9 @@ async def move_run(request: web.Request) -> web.Response:
     run_id = await _run(request)
     tz = tz_of(request)
     try:
-        departs = fulfilment.parse_local(text(form, "at", 20), tz)
+        departs = fulfilment_forms.parse_local(text(form, "at", 20), tz)
         cut = text(form, "cutoff", 20)
-        cutoff = fulfilment.parse_local(cut, tz) if cut else None
+        cutoff = fulfilment_forms.parse_local(cut, tz) if cut else None
         async with services.db.session() as s:
             await Fulfilment.of(services).move_run(s, run_id, departs, cutoff,
                                                    actor=current(request).actor)
@@ -211,7 +211,7 @@ async def pickup_page(request: web.Request, *, error: str = "", status: int = 20
     async with services.db.session() as s:
         points = list(await db.runs.pickup_points(s))
         villages = await db.runs.pickup_villages(s)
-        lists = [(p, await fulfilment.slot_lists(s, p, day, tz)) for p in points]
+        lists = [(p, await sheets.slot_lists(s, p, day, tz)) for p in points]
         edit_id = optional_int(request.query.get("edit"))
         edit = _point_form(await s.get(Outlet, edit_id) if edit_id else None)
     if form is not None:  # a form that did not save comes back as it was typed
@@ -239,7 +239,7 @@ async def save_point(request: web.Request) -> web.Response:
                                  status=400, form=form)
     try:
         async with services.db.session() as s:
-            point, _ = await fulfilment.save_pickup_point(
+            point, _ = await fulfilment_forms.save_pickup_point(
                 s, name=text(form, "name", 100), village=text(form, "village", 100),
                 place=text(form, "place", 300), lat=lat, lon=lon,
                 hours=text(form, "hours", 20) or "08:00-18:00", slot_minutes=minutes,

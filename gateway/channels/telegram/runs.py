@@ -38,8 +38,9 @@ from gateway.channels.telegram import limits
 from gateway.channels.telegram.messages import Buttons, TelegramMessages
 from gateway.channels.telegram.middleware import Reply
 from gateway.channels.telegram.outlets import is_staff
-from gateway.orders import fulfilment
-from gateway.orders.fulfilment import Bag, Fulfilment, RunSheet, SlotList, StopBags
+from gateway.orders import sheets
+from gateway.orders.fulfilment import Fulfilment
+from gateway.orders.sheets import Bag, RunSheet, SlotList, StopBags
 from gateway.orders.pricing import money
 from gateway.settings import Settings
 
@@ -141,7 +142,7 @@ class TelegramRuns:
         run = sheet.run
         await self.messages.queue(session, chat_id, self.messages.text(
             locale, "run_picking", run=run, sheet=sheet, t=totals(sheet),
-            when=fulfilment.clock(run.departs_at, self.tz)), key=key)
+            when=sheets.clock(run.departs_at, self.tz)), key=key)
         for s_n, stop in enumerate(sheet.stops, start=1):
             for p_n, (text, buttons) in enumerate(self.stop_messages(locale, run, stop),
                                                   start=1):
@@ -151,9 +152,9 @@ class TelegramRuns:
     def notice(self, locale: str, run: Run, sheet: RunSheet, change: str) -> str:
         return self.messages.text(
             locale, "run_notice", run=run, change=change, t=totals(sheet),
-            when=fulfilment.clock(run.departs_at, self.tz),
-            cutoff=fulfilment.clock(run.cutoff_at, self.tz),
-            stops=[(st.name, fulfilment.clock(st.arrives_at, self.tz)) for st in run.stops])
+            when=sheets.clock(run.departs_at, self.tz),
+            cutoff=sheets.clock(run.cutoff_at, self.tz),
+            stops=[(st.name, sheets.clock(st.arrives_at, self.tz)) for st in run.stops])
 
     # -- RunNotifier -------------------------------------------------------------------------------
 
@@ -232,7 +233,7 @@ async def run_command(message: Message, session: AsyncSession, leader: Leader,
         await reply("run_none")
         return
     for run in sent or mine:
-        sheet = await fulfilment.run_sheet(session, run, notifier.tz)
+        sheet = await sheets.run_sheet(session, run, notifier.tz)
         if run.picking_sent_at is not None:
             await notifier.sheet_messages(session, message.chat.id, leader.locale, sheet,
                                           key=f"tg:update:{reply.update_id}:run:{run.id}")
@@ -288,7 +289,7 @@ async def _edit_stop(session: AsyncSession, notifier: TelegramRuns, locale: str,
     run = await db.runs.get(session, order.run_id) if order and order.run_id else None
     if run is None:
         return
-    for stop in (await fulfilment.run_sheet(session, run, notifier.tz)).stops:
+    for stop in (await sheets.run_sheet(session, run, notifier.tz)).stops:
         rows = between(numbered(stop.bags), press.first, press.last)
         if any(b.order.id == press.order_id for _, b in rows):
             await notifier.messages.queue(
@@ -312,7 +313,7 @@ async def slots_command(message: Message, command: CommandObject, session: Async
     except ValueError:
         await reply("pickup_bad_date", given=arg)
         return
-    slots = await fulfilment.slot_lists(session, outlet, day, notifier.tz)
+    slots = await sheets.slot_lists(session, outlet, day, notifier.tz)
     if not slots:
         await reply("pickup_none", outlet=outlet, day=day)
         return
@@ -351,7 +352,7 @@ async def _edit_slot(session: AsyncSession, notifier: TelegramRuns, locale: str,
     if order is None or order.slot_start is None or point is None:
         return
     day = order.slot_start.astimezone(notifier.tz).date()
-    for slot in await fulfilment.slot_lists(session, point, day, notifier.tz):
+    for slot in await sheets.slot_lists(session, point, day, notifier.tz):
         rows = between(numbered(slot.bags), press.first, press.last)
         if any(b.order.id == press.order_id for _, b in rows):
             await notifier.messages.queue(

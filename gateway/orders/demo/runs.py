@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import db.people
 import db.runs
 from db.models import utcnow
-from gateway.orders.fulfilment import Fulfilment, RunRequest, save_pickup_point
+from gateway.orders.fulfilment import Fulfilment, RunRequest
+from gateway.orders.fulfilment_forms import save_pickup_point
 from gateway.templates import Templates
 
 # locale -> run: (village, leader phone, stop name, lat, lon, vehicle)
