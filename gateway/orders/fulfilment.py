@@ -155,7 +155,7 @@ async def promised_plan(session: AsyncSession, order: Order) -> Plan:
     return LEADER
 
 
-# --- times as residents hear them -----------------------------------------------------------
+# --- a plan as residents are told it --------------------------------------------------------
 
 
 def telling(plan: Plan, tz: ZoneInfo, now: datetime | None = None,
